@@ -1,0 +1,200 @@
+"""Typed configuration: packaged defaults < config file < environment < command-line flags.
+
+The defaults live in `configs/default.toml` (copied into the package as
+`osint_video/defaults/default.toml`), which documents every option. A user file is chosen by
+`--config FILE` or `OSINT_VIDEO_CONFIG`; any single option can be overridden by an environment
+variable `OSINT_VIDEO__SECTION__KEY` (e.g. `OSINT_VIDEO__KEYFRAMES__METHOD=interval`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import ConfigError
+
+ENV_PREFIX = "OSINT_VIDEO__"
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    home: str = ""
+    operator: str = ""
+    database_url: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    timeout_s: float = 60.0
+    future_tolerance_s: float = 300.0
+    duration_mismatch_ratio: float = 0.05
+
+
+@dataclass(frozen=True)
+class KeyframesConfig:
+    method: str = "shots"
+    analysis_width: int = 64
+    cut_threshold: float = 0.35
+    min_shot_frames: int = 8
+    flash_max_frames: int = 2
+    change_threshold: float = 0.25
+    max_keyframes_per_shot: int = 6
+    interval_s: float = 2.0
+    max_keyframes: int = 500
+    fast_path: bool = True
+
+
+@dataclass(frozen=True)
+class HashingConfig:
+    algorithms: tuple[str, ...] = ("phash", "dhash")
+    dedup_algorithm: str = "phash"
+    dedup_max_distance: int = 6
+    min_texture_std: float = 8.0
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    thumbnail_width: int = 320
+    contact_sheet_columns: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
+    hashing: HashingConfig = field(default_factory=HashingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def home_dir(self) -> Path:
+        """The workspace folder: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""
+        home = self.workspace.home or os.environ.get("OSINT_VIDEO_HOME", "")
+        if not home:
+            home = platformdirs.user_data_dir("osint-video", appauthor=False)
+        return Path(home).expanduser().resolve()
+
+    def operator(self) -> str:
+        """Who is acting, for custody: config, `OSINT_VIDEO_OPERATOR`, then the OS user."""
+        op = self.workspace.operator or os.environ.get("OSINT_VIDEO_OPERATOR", "")
+        if op:
+            return op
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+    def database_url(self) -> str:
+        """`OSINT_VIDEO_DB` or the setting wins; default is SQLite inside the workspace."""
+        url = os.environ.get("OSINT_VIDEO_DB", "") or self.workspace.database_url
+        return url or f"sqlite:///{self.home_dir() / 'cases.sqlite'}"
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif isinstance(default, int):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list):
+            return tuple(value)
+    elif isinstance(default, str):
+        return str(value)
+    raise ConfigError(f"config option {where}: {value!r} is not a valid {type(default).__name__}")
+
+
+def _merge(cfg: Config, data: dict[str, Any], origin: str) -> Config:
+    sections = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    for sec_name, values in data.items():
+        if sec_name not in sections:
+            raise ConfigError(f"{origin}: unknown config section [{sec_name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{sec_name}] must be a table")
+        section = sections[sec_name]
+        known = {f.name: f for f in fields(section)}
+        changes = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{origin}: unknown option {sec_name}.{key}")
+            changes[key] = _coerce(value, getattr(section, key), f"{sec_name}.{key}")
+        sections[sec_name] = dataclasses.replace(section, **changes)
+    return Config(**sections)
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX):
+            parts = key[len(ENV_PREFIX):].lower().split("__")
+            if len(parts) != 2:
+                raise ConfigError(f"environment variable {key}: expected {ENV_PREFIX}SECTION__KEY")
+            out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def default_toml_text() -> str:
+    """The packaged, fully commented default configuration."""
+    return resources.files("osint_video").joinpath("defaults/default.toml").read_text("utf-8")
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    home: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration.
+
+    Args:
+        path: a TOML file; falls back to `OSINT_VIDEO_CONFIG`, then to `HOME/config.toml` if present.
+        home: the workspace folder given on the command line (wins over everything).
+        environ: the environment to read overrides from (default: `os.environ`).
+
+    Raises:
+        ConfigError: unreadable file, unknown section or option, or a value of the wrong type.
+    """
+    env = dict(os.environ if environ is None else environ)
+    cfg = _merge(Config(), tomllib.loads(default_toml_text()), "default.toml")
+    file = path or env.get("OSINT_VIDEO_CONFIG")
+    if home:
+        cfg = dataclasses.replace(cfg, workspace=dataclasses.replace(cfg.workspace, home=str(home)))
+    if not file:
+        candidate = cfg.home_dir() / "config.toml"
+        file = candidate if candidate.is_file() else None
+    if file:
+        cfg = _merge(cfg, _read_toml(Path(file)), str(file))
+    cfg = _merge(cfg, _env_overrides(env), "environment")
+    if home:
+        cfg = dataclasses.replace(cfg, workspace=dataclasses.replace(cfg.workspace, home=str(home)))
+    return cfg

@@ -1,0 +1,1 @@
+"""Everything that reads media bytes: ffmpeg/ffprobe, PyAV decoding, metadata readers."""
