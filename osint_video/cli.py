@@ -1,0 +1,146 @@
+"""Command-line interface: parse, call one library function, turn errors into one line.
+
+Every command takes `--home` (or OSINT_VIDEO_HOME) for the workspace and `--config` for a TOML
+file; `--json` gives machine-readable output on stdout while messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import service
+from .config import load_config
+from .errors import OsintVideoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Triage, deduplicate, annotate and document open-source video.\n\n"
+                       "Example: osint-video triage clip.mp4 --case kursk")
+queue_app = typer.Typer(no_args_is_help=True, help="The desk's queue of clips.\n\n"
+                                                   "Example: osint-video queue list --case kursk")
+app.add_typer(queue_app, name="queue")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class State:
+    home: Path | None = None
+    config: Path | None = None
+
+
+@app.callback()
+def _global(
+    home: Annotated[Path | None, typer.Option(help="Workspace folder (default: OSINT_VIDEO_HOME, "
+                                                   "then ~/.local/share/osint-video).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file (default: "
+                                                     "OSINT_VIDEO_CONFIG, then HOME/config.toml).")] = None,
+) -> None:
+    State.home, State.config = home, config
+
+
+def _cfg():  # noqa: ANN202 - small factory
+    return load_config(State.config, home=State.home)
+
+
+@app.command()
+def triage(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    case: Annotated[str | None, typer.Option(help="Case name, e.g. kursk.")] = None,
+    source_url: Annotated[str | None, typer.Option(help="Where the clip was found.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free-text note for this acquisition.")] = None,
+    reprocess: Annotated[bool, typer.Option(help="Process again clips already triaged.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout "
+                                                         "(JSON Lines): the report.")] = False,
+) -> None:
+    """Ingest clips and stills, extract metadata, keyframes and hashes, write the reports.
+
+    Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
+    """
+    results = service.triage_paths(_cfg(), paths, case=case, source_url=source_url, note=note,
+                                   reprocess=reprocess, console=err, quiet=as_json)
+    failures = 0
+    for item in results:
+        if item.error:
+            failures += 1
+            err.print(f"[red]error[/red]: {service.shown(item.path)}: {item.error}", markup=True)
+        if as_json:
+            sys.stdout.write(json.dumps(item.as_json(), ensure_ascii=False) + "\n")
+        elif not item.error:
+            err.print(f"ok: {service.shown(item.path)} -> clip {item.clip_id} ({item.status}), "
+                      f"report {item.report_path}")
+    raise typer.Exit(1 if failures else 0)
+
+
+@queue_app.command("list")
+def queue_list(
+    case: Annotated[str | None, typer.Option(help="Only clips acquired for this case.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only clips with this status.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
+) -> None:
+    """List clips with status, case, acquisition time, duration and keyframes.
+
+    Example: osint-video queue list --status failed --json
+    """
+    rows = service.list_queue(_cfg(), case=case, status=status)
+    if as_json:
+        sys.stdout.write(json.dumps([r.__dict__ for r in rows], ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "sha256", "file", "status", "case", "acquired at (UTC)", "duration",
+                  "keyframes")
+    for r in rows:
+        dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
+        table.add_row(str(r.id), r.sha256[:12], service.shown(Path(r.filename)), r.status,
+                      ", ".join(r.cases) or "-", r.acquired_at[:19], dur,
+                      f"{r.unique_keyframes}/{r.keyframes}")
+    out.print(table)
+
+
+@app.command()
+def report(
+    clip: Annotated[str, typer.Argument(help="Clip id or unique prefix of its sha256.")],
+    fmt: Annotated[str, typer.Option("--format", help="html or json.")] = "html",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Copy the report here.")] = None,
+) -> None:
+    """Write a clip's report again and print it (json) or its path (html).
+
+    Example: osint-video report 3f2a9c --format json
+    """
+    path = service.report(_cfg(), clip, fmt, out_file)
+    if fmt == "json" and out_file is None:
+        sys.stdout.write(path.read_text("utf-8"))
+    else:
+        out.print(str(path))
+
+
+def main() -> None:
+    """Console entry point: library errors become one line on stderr and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except OsintVideoError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted: work already saved is kept; run the same command again to resume")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,476 @@
+"""Frame source for shot detection: small grey frames with exact index and PTS, cheaply.
+
+Decoding dominates the cost of shot detection (see PERFORMANCE.md), so this module decodes as
+little as it can and as cheaply as it can:
+
+* one demux pass (almost free) splits the stream into chunks of whole GOPs; two single-threaded
+  decoders work on chunks in parallel (PyAV releases the GIL while decoding);
+* in fast mode, H.264 non-reference pictures (nal_ref_idc == 0) are not decoded at all, except
+  at chunk edges and in "dense windows" the caller asks for where something changed: no other
+  frame depends on them, so dropping their packets costs nothing in accuracy elsewhere;
+* frames are scaled to a few dozen pixels by swscale straight to grey, deblocking is skipped.
+
+Frame index = rank of the frame's PTS among all frames of the stream (presentation order, the
+way PySceneDetect counts). Streams where that is unsafe (MPEG-TS, packets without PTS, field
+pictures) fall back to one sequential decode that counts frames.
+
+`DecodeStats` semantics: `frames_decoded` counts frames the stream *holds* (every frame packet
+seen by the demuxer, or every frame decoded in the sequential path), not how many this source
+chose to decode, so it can be compared with the declared frame count to spot truncation.
+`last_pts_s` is the largest frame PTS, min/max interval come from consecutive frame PTS.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+from PIL import Image
+
+from ..errors import ExtractionError
+from ..models import DecodeStats
+
+# A chunk holds at least this many packets (all-intra streams have one-frame GOPs).
+MIN_CHUNK_PACKETS = 48
+# Chunks decoded ahead of the consumer; bounds memory (packets + small frames only).
+MAX_IN_FLIGHT = 4
+SEQUENTIAL_FORMATS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "rawvideo")
+
+
+@dataclass(frozen=True)
+class SmallFrame:
+    """One decoded frame, shrunk. `grey` is uint8 (h, w); `key` marks an encoder keyframe."""
+
+    index: int
+    pts_s: float
+    grey: np.ndarray = field(repr=False, compare=False)
+    key: bool = False
+
+
+@dataclass
+class _Packet:
+    pkt: av.Packet
+    pts: int
+    ref: bool
+    key: bool
+    rank: int = -1  # presentation index inside the whole stream
+
+
+@dataclass
+class _Chunk:
+    first_index: int
+    packets: list[_Packet]
+
+
+# A caller-supplied test: do frames a and b (with skipped frames between) need a dense look?
+DenseTest = Callable[[SmallFrame, SmallFrame], bool]
+
+
+@dataclass
+class FrameSource:
+    """Decodes one video stream into `SmallFrame`s (see module docstring).
+
+    Args:
+        path: the media file.
+        width: width of the small frames (height follows the aspect ratio).
+        fast: drop H.264 non-reference frames except where `dense_test` asks for them.
+        dense_test: called on consecutive decoded frames with a gap; True re-decodes the gap.
+        keys_only: decode encoder keyframes only (the `iframes` method).
+        workers: parallel decoders.
+    """
+
+    path: Path
+    width: int = 128
+    fast: bool = True
+    dense_test: DenseTest | None = None
+    keys_only: bool = False
+    workers: int = 2
+    edge: int = 3
+    stats: DecodeStats | None = None
+    _pts: list[float] = field(default_factory=list)
+    _corrupt: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def frames(self, progress: Callable[[float], None] | None = None) -> Iterator[SmallFrame]:
+        """Yield small frames in presentation order; `self.stats` is set when exhausted.
+
+        Raises:
+            ExtractionError: the file cannot be opened, has no video stream, or no frame decodes.
+        """
+        container, stream = _open(self.path)
+        n_yielded = 0
+        try:
+            fmt = container.format.name.split(",")[0]
+            if fmt in SEQUENTIAL_FORMATS or self.keys_only:
+                gen = self._sequential(container, stream, progress)
+            else:
+                gen = self._chunked(container, stream, progress)
+            for frame in gen:
+                n_yielded += 1
+                yield frame
+        finally:
+            container.close()
+        if n_yielded == 0:
+            raise ExtractionError(f"{self.path.name}: no video frame could be decoded "
+                                  f"({self._corrupt} corrupt packets; header only or truncated?)")
+
+    # -- sequential path (any container, counts frames) ----------------------------------
+    def _sequential(self, container, stream, progress) -> Iterator[SmallFrame]:
+        ctx = stream.codec_context
+        ctx.thread_type = "AUTO"
+        if self.keys_only:
+            ctx.skip_frame = "NONKEY"
+        tb = float(stream.time_base or Fraction(1, 1000))
+        dur = _duration_s(container, stream)
+        index = 0
+        pts_seen: list[float] = []
+        for packet in container.demux(stream):
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError:
+                self._corrupt += 1
+                continue
+            for frame in decoded:
+                pts = _frame_pts(frame, tb, index, stream)
+                pts_seen.append(pts)
+                yield SmallFrame(index, pts, self._shrink(frame), bool(frame.key_frame))
+                index += 1
+                if progress and dur:
+                    progress(min(1.0, pts / dur))
+        count = index
+        if self.keys_only:  # frames in the stream = frame packets the demuxer saw
+            count = max(count, self._count_packets())
+        self.stats = _stats(count, sorted(pts_seen) if not self.keys_only else [], self._corrupt,
+                            max(pts_seen, default=None))
+
+    def _count_packets(self) -> int:
+        container, stream = _open(self.path)
+        try:
+            return sum(1 for p in container.demux(stream) if p.size and not p.is_discard)
+        finally:
+            container.close()
+
+    # -- chunked, parallel path ----------------------------------------------------------
+    def _chunked(self, container, stream, progress) -> Iterator[SmallFrame]:
+        tb = float(stream.time_base)
+        codec = stream.codec_context.name
+        extradata = stream.codec_context.extradata
+        nal_len = _avcc_length_size(extradata) if codec == "h264" else None
+        dur = _duration_s(container, stream)
+        pending: deque[Future[list[SmallFrame]]] = deque()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for chunk in _chunks(container, stream, nal_len, self._pts):
+                job = _ChunkJob(self, chunk, codec, extradata, tb)
+                pending.append(pool.submit(job.run))
+                while len(pending) >= MAX_IN_FLIGHT:
+                    yield from self._drain(pending.popleft(), progress, dur)
+            while pending:
+                yield from self._drain(pending.popleft(), progress, dur)
+        pts = sorted(self._pts)
+        self.stats = _stats(len(pts), [p * tb for p in pts], self._corrupt,
+                            pts[-1] * tb if pts else None)
+
+    def _drain(self, fut, progress, dur) -> Iterator[SmallFrame]:
+        frames = fut.result()
+        yield from frames
+        if progress and dur and frames:
+            progress(min(1.0, frames[-1].pts_s / dur))
+
+    def _shrink(self, frame: av.VideoFrame) -> np.ndarray:
+        h = max(2, round(self.width * frame.height / max(1, frame.width)))
+        return frame.reformat(self.width, h, "gray", interpolation="AREA").to_ndarray()
+
+    def _add_corrupt(self, n: int) -> None:
+        with self._lock:
+            self._corrupt += n
+
+
+@dataclass
+class _ChunkJob:
+    """Decode one chunk in a worker thread with its own single-threaded decoder."""
+
+    src: FrameSource
+    chunk: _Chunk
+    codec: str
+    extradata: bytes | None
+    tb: float
+
+    def run(self) -> list[SmallFrame]:
+        packets = self.chunk.packets
+        n = len(packets)
+        want = {p.rank for p in packets}
+        if self.src.fast:
+            lo, hi = self.chunk.first_index, self.chunk.first_index + n - 1
+            want = {p.rank for p in packets
+                    if p.ref or p.rank - lo < self.src.edge or hi - p.rank < self.src.edge}
+        got = self._decode(want, upto=None)
+        if self.src.fast and self.src.dense_test is not None:
+            extra = self._dense_ranks(sorted(got.values(), key=lambda f: f.index))
+            extra -= set(got)
+            if extra:
+                got.update(self._decode(extra, upto=max(extra), only=extra))
+        return sorted(got.values(), key=lambda f: f.index)
+
+    def _dense_ranks(self, frames: list[SmallFrame]) -> set[int]:
+        test = self.src.dense_test
+        ranks: set[int] = set()
+        for a, b in zip(frames, frames[1:], strict=False):
+            if b.index - a.index > 1 and test is not None and test(a, b):
+                ranks.update(range(a.index - 1, b.index + self.src.edge + 1))
+        return ranks
+
+    def _decode(self, want: set[int], upto: int | None, only: set[int] | None = None
+                ) -> dict[int, SmallFrame]:
+        """Decode references (and wanted non-references) and shrink the wanted frames."""
+        ctx = av.CodecContext.create(self.codec, "r")
+        if self.extradata:
+            ctx.extradata = self.extradata
+        ctx.thread_type = "NONE"
+        ctx.options = {"skip_loop_filter": "all"}
+        last_needed = len(self.chunk.packets)
+        if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
+            last_needed = max(i for i, p in enumerate(self.chunk.packets) if p.rank <= upto) + 1
+            last_needed = min(len(self.chunk.packets), last_needed + 4)
+        by_pts = {p.pts: p for p in self.chunk.packets}
+        out: dict[int, SmallFrame] = {}
+        bad = 0
+        for p in self.chunk.packets[:last_needed]:
+            if not (p.ref or p.rank in want):
+                continue
+            try:
+                frames = ctx.decode(p.pkt)
+            except av.error.InvalidDataError:
+                bad += 1
+                continue
+            self._collect(frames, by_pts, want if only is None else only, out)
+        try:
+            self._collect(ctx.decode(None), by_pts, want if only is None else only, out)
+        except av.error.InvalidDataError:
+            bad += 1
+        if only is None and bad:
+            self.src._add_corrupt(bad)
+        return out
+
+    def _collect(self, frames, by_pts, want, out) -> None:
+        for frame in frames:
+            pkt = by_pts.get(frame.pts)
+            if pkt is None or pkt.rank not in want:
+                continue
+            out[pkt.rank] = SmallFrame(pkt.rank, frame.pts * self.tb, self.src._shrink(frame),
+                                       pkt.key)
+
+
+def _open(path: Path):
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ExtractionError(f"{path.name}: cannot be opened for decoding: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise ExtractionError(f"{path.name}: has no video stream to decode")
+    stream = container.streams.video[0]
+    try:
+        stream.codec_context  # noqa: B018 - raises when no decoder exists for the codec
+    except av.error.FFmpegError as exc:
+        container.close()
+        raise ExtractionError(f"{path.name}: unsupported video codec: {exc}") from None
+    if stream.codec_context.codec is None:
+        container.close()
+        raise ExtractionError(f"{path.name}: no decoder for codec {stream.codec_context.name}")
+    return container, stream
+
+
+def _duration_s(container, stream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else None
+
+
+def _frame_pts(frame: av.VideoFrame, tb: float, index: int, stream) -> float:
+    if frame.pts is not None:
+        return frame.pts * tb
+    rate = float(stream.average_rate or 25)
+    return index / rate
+
+
+def _stats(count: int, pts_s: Sequence[float], corrupt: int, last: float | None) -> DecodeStats:
+    diffs = np.diff(np.asarray(pts_s, dtype=np.float64)) if len(pts_s) > 1 else np.array([])
+    diffs = diffs[diffs > 0]
+    return DecodeStats(
+        frames_decoded=count,
+        last_pts_s=last,
+        corrupt_frames=corrupt,
+        min_interval_s=float(diffs.min()) if diffs.size else None,
+        max_interval_s=float(diffs.max()) if diffs.size else None,
+    )
+
+
+def _avcc_length_size(extradata: bytes | None) -> int | None:
+    """NAL length-prefix size of an AVCC (MP4) H.264 stream; None for Annex B start codes."""
+    if extradata and len(extradata) > 4 and extradata[0] == 1:
+        return (extradata[4] & 3) + 1
+    return None
+
+
+def h264_is_reference(data: bytes, nal_len: int | None) -> bool:
+    """True unless every coded slice in the access unit has nal_ref_idc == 0.
+
+    Only the NAL headers are read (no bit-level parsing); unknown layouts count as references,
+    so a mistake can only cost time, never a wrong picture.
+    """
+    if nal_len is None:
+        return True
+    pos, n, seen_slice = 0, len(data), False
+    while pos + nal_len < n:
+        size = int.from_bytes(data[pos:pos + nal_len], "big")
+        header = data[pos + nal_len]
+        nal_type = header & 0x1F
+        if nal_type in (1, 5):
+            if header & 0x60:
+                return True
+            seen_slice = True
+        pos += nal_len + size
+    return not seen_slice
+
+
+def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Iterator[_Chunk]:
+    """Split the packet stream into chunks of whole GOPs that decode independently.
+
+    A GOP whose PTS reach back before the previous GOP (open GOP leading pictures) stays in the
+    same chunk. Ranks are assigned by PTS order inside a chunk, offset by frames before it.
+    """
+    current: list[_Packet] = []
+    offset = 0
+    max_pts = None
+    for pkt in container.demux(stream):
+        if not pkt.size or pkt.pts is None or pkt.is_discard:
+            if pkt.size and pkt.pts is None:
+                raise ExtractionError("packets without timestamps: cannot index frames")
+            continue
+        ref = h264_is_reference(bytes(pkt), nal_len) if nal_len else True
+        entry = _Packet(pkt, pkt.pts, ref or pkt.is_keyframe, pkt.is_keyframe)
+        closed = (pkt.is_keyframe and len(current) >= MIN_CHUNK_PACKETS
+                  and max_pts is not None and pkt.pts > max_pts)
+        if closed:
+            yield _finish(current, offset, pts_log)
+            offset += len(current)
+            current = []
+        current.append(entry)
+        max_pts = pkt.pts if max_pts is None else max(max_pts, pkt.pts)
+    if current:
+        yield _finish(current, offset, pts_log)
+
+
+def _finish(packets: list[_Packet], offset: int, pts_log: list[int]) -> _Chunk:
+    for rank, p in enumerate(sorted(packets, key=lambda p: p.pts)):
+        p.rank = offset + rank
+    pts_log.extend(p.pts for p in packets)
+    return _Chunk(offset, packets)
+
+
+def grab_frames(path: Path, indices: Sequence[int], rotation_deg: int = 0) -> dict[int, Image.Image]:
+    """Full-resolution RGB frames at the given presentation indices, rotated upright.
+
+    One sequential pass over the file; non-reference frames that are not wanted are skipped.
+    `rotation_deg` is clockwise degrees to display upright (MediaInfo.rotation_deg).
+
+    Raises:
+        ExtractionError: the file cannot be decoded or an index does not exist.
+    """
+    wanted = set(indices)
+    out: dict[int, Image.Image] = {}
+    if not wanted:
+        return out
+    src = FrameSource(path, fast=False)
+    container, stream = _open(path)
+    try:
+        fmt = container.format.name.split(",")[0]
+        if fmt in SEQUENTIAL_FORMATS:
+            _grab_sequential(container, stream, wanted, out)
+        else:
+            _grab_chunked(src, container, stream, wanted, out)
+    finally:
+        container.close()
+    missing = wanted - set(out)
+    if missing:
+        raise ExtractionError(f"{path.name}: frames {sorted(missing)[:5]} could not be decoded")
+    return {i: _upright(img, rotation_deg) for i, img in out.items()}
+
+
+def _grab_sequential(container, stream, wanted: set[int], out: dict[int, Image.Image]) -> None:
+    stream.codec_context.thread_type = "AUTO"
+    last = max(wanted)
+    for index, frame in enumerate(_safe_decode(container, stream)):
+        if index in wanted:
+            out[index] = frame.to_image()
+        if index >= last:
+            break
+
+
+def _safe_decode(container, stream) -> Iterator[av.VideoFrame]:
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            continue
+
+
+def _grab_chunked(src, container, stream, wanted, out) -> None:
+    codec = stream.codec_context.name
+    extradata = stream.codec_context.extradata
+    nal_len = _avcc_length_size(extradata) if codec == "h264" else None
+    tb = float(stream.time_base)
+    last = max(wanted)
+    for chunk in _chunks(container, stream, nal_len, []):
+        ranks = {p.rank for p in chunk.packets} & wanted
+        if ranks:
+            _grab_chunk(chunk, ranks, codec, extradata, tb, out)
+        if chunk.first_index + len(chunk.packets) > last:
+            break
+
+
+def _grab_chunk(chunk: _Chunk, ranks: set[int], codec, extradata, tb, out) -> None:
+    ctx = av.CodecContext.create(codec, "r")
+    if extradata:
+        ctx.extradata = extradata
+    ctx.thread_type = "AUTO"
+    by_pts = {p.pts: p for p in chunk.packets}
+    stop = max(i for i, p in enumerate(chunk.packets) if p.rank in ranks) + 1
+    decoded: list[av.VideoFrame] = []
+    for p in chunk.packets[:stop]:
+        if p.ref or p.rank in ranks:
+            try:
+                decoded.extend(f for f in ctx.decode(p.pkt) if _rank(f, by_pts) in ranks)
+            except av.error.InvalidDataError:
+                continue
+    try:
+        decoded.extend(f for f in ctx.decode(None) if _rank(f, by_pts) in ranks)
+    except av.error.InvalidDataError:
+        pass
+    for f in decoded:
+        out[_rank(f, by_pts)] = f.to_image()
+
+
+def _rank(frame: av.VideoFrame, by_pts: dict[int, _Packet]) -> int:
+    p = by_pts.get(frame.pts)
+    return -1 if p is None else p.rank
+
+
+def _upright(img: Image.Image, rotation_deg: int) -> Image.Image:
+    """Rotate clockwise by `rotation_deg` (PIL rotates counter-clockwise for positive angles)."""
+    turn = rotation_deg % 360
+    if turn == 90:
+        return img.transpose(Image.Transpose.ROTATE_270)
+    if turn == 180:
+        return img.transpose(Image.Transpose.ROTATE_180)
+    if turn == 270:
+        return img.transpose(Image.Transpose.ROTATE_90)
+    return img

@@ -1,0 +1,163 @@
+"""The triage pipeline, top to bottom, for one file.
+
+Steps (each records a custody event with its inputs, outputs by SHA-256, parameters and tool
+versions):
+
+1. sniff    refuse what is not a video or an image before anything is stored;
+2. ingest   stream the original into the content-addressed evidence store (read-only);
+3. probe    read every piece of metadata from the evidentiary copy (a file nothing can parse
+            is removed again and never recorded);
+4. acquire  record the clip and this acquisition in the case store;
+5. strip    make a metadata-free working copy, no re-encode;
+6. keyframes  shots and keyframes (videos), or the upright still itself (images);
+7. hash     perceptual hashes, and near-duplicate groups inside the clip;
+8. anomalies  facts a verifier should look at;
+9. save     all derived rows in one transaction (a crash leaves the old state or the new);
+10. report  report.json (source of truth), contact sheet and HTML report.
+
+A failure in steps 5-7 does not lose what came before: the clip is saved as `failed` with the
+error and whatever was learned (a header-only file still gets its metadata in the report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import steps
+from .errors import ExtractionError, InputError, OsintVideoError
+from .models import Anomaly, DecodeStats, ProbeResult
+from .store.cases import Acquisition, NewEvent, utcnow
+from .workspace import Workspace
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class TriageRequest:
+    """One file to triage and the acquisition facts that come with it."""
+
+    path: Path
+    case: str | None = None
+    source_url: str | None = None
+    note: str | None = None
+    reprocess: bool = False
+
+
+@dataclass(frozen=True)
+class TriageOutcome:
+    """What happened to one file: `error` is None only when every step succeeded."""
+
+    path: Path
+    clip_id: int | None
+    sha256: str | None
+    status: str
+    error: str | None = None
+    report_json: str | None = None
+    already_known: bool = False
+
+
+def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) -> TriageOutcome:
+    """Run the whole pipeline on one file; raises only for input refused before ingest."""
+    say = progress or (lambda _stage, _frac: None)
+    operator = ws.config.operator()
+    acquired_at = utcnow()
+
+    say("sniff", 0.0)
+    kind = steps.sniff(req.path)
+    say("ingest", 0.02)
+    stored, probe = steps.ingest_and_probe(ws, req.path, kind)
+    acq = Acquisition(operator=operator, at=acquired_at, case=req.case,
+                      source_path=str(req.path.resolve()), source_url=req.source_url, note=req.note)
+    clip_id, is_new = ws.cases.acquire(
+        sha256=stored.sha256, size_bytes=stored.size_bytes, kind=kind, filename=req.path.name,
+        evidence_path=stored.relpath, acquisition=acq, event=steps.acquired_event(req, stored))
+    clip = ws.cases.load(clip_id)
+    if not is_new and clip.status not in ("queued", "processing", "failed") and not req.reprocess:
+        say("report", 0.95)
+        report = steps.write_reports(ws, clip_id, operator)
+        return TriageOutcome(req.path, clip_id, stored.sha256, clip.status, None, report, True)
+
+    ws.cases.set_status(clip_id, "processing")
+    outcome = _process(ws, clip_id, stored.sha256, kind, probe, acquired_at, say)
+    say("report", 0.95)
+    report = steps.write_reports(ws, clip_id, operator)
+    say("done", 1.0)
+    return dataclasses.replace(outcome, path=req.path, report_json=report, already_known=not is_new)
+
+
+def _process(ws: Workspace, clip_id: int, sha256: str, kind: str, probe: ProbeResult,
+             acquired_at: datetime, say: Progress) -> TriageOutcome:
+    """Steps 5-9 for a recorded clip, writing derived files into a fresh folder first."""
+    cfg = ws.config
+    evidence = ws.evidence.path_for(sha256)
+    final_dir = ws.derived_dir(sha256)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=final_dir.parent))
+    events: list[NewEvent] = [steps.probed_event(sha256, probe)]
+    error: str | None = None
+    decode: DecodeStats | None = None
+    shots: list[dict[str, Any]] = []
+    keyframes: list[dict[str, Any]] = []
+    decoded_size: tuple[int, int] | None = None
+    try:
+        say("strip", 0.05)
+        stripped = steps.strip(evidence, work, kind, probe, cfg)
+        events.append(steps.stripped_event(sha256, stripped))
+        say("keyframes", 0.1)
+        try:
+            frames = steps.keyframes(evidence, kind, probe, work, cfg,
+                                     lambda f: say("keyframes", 0.1 + 0.75 * f))
+            decode, decoded_size = frames.decode, frames.decoded_size
+            events.append(steps.keyframes_event(sha256, frames))
+            say("hash", 0.87)
+            hashed = steps.hash_keyframes(frames, cfg)
+            events.append(steps.hashed_event(hashed, cfg))
+            shots, keyframes = steps.rows(frames, hashed, final_dir, ws)
+        except ExtractionError as exc:
+            error = f"keyframe extraction failed: {exc}"
+            events.append(NewEvent("keyframes_failed", {"input_sha256": sha256, "error": str(exc)}))
+        anomalies = steps.anomalies(probe, decode, acquired_at, decoded_size, cfg)
+        _publish(work, final_dir)
+        fields = steps.clip_fields(probe, decode, anomalies, stripped, final_dir, ws)
+    except OsintVideoError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        error = str(exc)
+        events.append(NewEvent("processing_failed", {"input_sha256": sha256, "error": error}))
+        fields = steps.clip_fields(probe, None, _anomalies_or_empty(probe, acquired_at, cfg), None,
+                                   None, ws)
+    status = "failed" if error else "processed"
+    ws.cases.save_results(clip_id, actor=cfg.operator(), status=status, fields=fields,
+                          shots=shots, keyframes=keyframes, events=events, error=error)
+    return TriageOutcome(Path(), clip_id, sha256, status, error)
+
+
+def _anomalies_or_empty(probe: ProbeResult, acquired_at: datetime, cfg: Any) -> list[Anomaly]:
+    try:
+        return steps.anomalies(probe, None, acquired_at, None, cfg)
+    except OsintVideoError:
+        return []
+
+
+def _publish(work: Path, final_dir: Path) -> None:
+    """Swap the freshly written folder in place of the old one (derived files only)."""
+    if final_dir.exists():
+        old = final_dir.with_name(final_dir.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        final_dir.rename(old)
+        work.rename(final_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        work.rename(final_dir)
+
+
+def refuse(path: Path) -> None:
+    """Raise the one-line reason a path cannot be triaged at all (directories are expanded)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")

@@ -1,0 +1,131 @@
+"""Library entry points behind the CLI commands (a worker or a notebook calls these too)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import Config
+from .errors import InputError, OsintVideoError
+from .pipeline import TriageOutcome, TriageRequest, triage
+from .store.cases import ClipSummary
+from .workspace import Workspace
+
+
+def shown(path: Path) -> str:
+    """A path safe to print on one line (newlines and control characters escaped)."""
+    text = str(path)
+    if any(ord(c) < 32 or c == "\x7f" for c in text):
+        return repr(text)[1:-1]
+    return text
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    """One input's result, for printing and for --json."""
+
+    path: Path
+    clip_id: int | None = None
+    status: str = "rejected"
+    error: str | None = None
+    report_path: str | None = None
+    report: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.report is not None:
+            return {**self.report, "input": str(self.path), "error": self.error}
+        return {"input": str(self.path), "status": self.status, "error": self.error}
+
+
+def expand_paths(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Files as given, folders walked recursively in a stable order; (path, error-or-None)."""
+    for p in paths:
+        if p.is_dir():
+            found = False
+            for root, dirs, files in os.walk(p, onerror=None):
+                dirs.sort()
+                for name in sorted(files):
+                    found = True
+                    yield Path(root) / name, None
+            if not found:
+                yield p, "folder contains no files"
+        elif p.exists() or p.is_symlink():
+            yield p, None
+        else:
+            yield p, "no such file or folder"
+
+
+def _progress(console: Console, quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+                    TimeElapsedColumn(), console=console, disable=quiet, transient=True)
+
+
+def triage_paths(cfg: Config, paths: Sequence[Path], *, case: str | None = None,
+                 source_url: str | None = None, note: str | None = None, reprocess: bool = False,
+                 console: Console | None = None, quiet: bool = False) -> list[TriageItem]:
+    """Triage every file under `paths`; one bad item never stops the others."""
+    ws = Workspace.open(cfg)
+    items: list[TriageItem] = []
+    try:
+        with _progress(console or Console(stderr=True), quiet) as bar:
+            for path, problem in list(expand_paths(paths)):
+                if problem:
+                    items.append(TriageItem(path, error=problem))
+                    continue
+                task = bar.add_task(shown(Path(path.name))[:40], total=1.0, stage="")
+                req = TriageRequest(path, case, source_url, note, reprocess)
+                items.append(_one(ws, req, lambda s, f, t=task: bar.update(t, completed=f, stage=s)))
+                bar.remove_task(task)
+    finally:
+        ws.close()
+    return items
+
+
+def _one(ws: Workspace, req: TriageRequest, progress: Any) -> TriageItem:
+    try:
+        res: TriageOutcome = triage(ws, req, progress)
+    except OsintVideoError as exc:
+        return TriageItem(req.path, error=str(exc))
+    except OSError as exc:
+        return TriageItem(req.path, error=f"cannot read: {exc.strerror or exc}")
+    report = None
+    if res.report_json:
+        report = json.loads((ws.home / res.report_json).read_text("utf-8"))
+    return TriageItem(req.path, res.clip_id, res.status, res.error, res.report_json, report)
+
+
+def list_queue(cfg: Config, *, case: str | None = None, status: str | None = None) -> list[ClipSummary]:
+    ws = Workspace.open(cfg)
+    try:
+        return ws.cases.list_clips(case=case, status=status)
+    finally:
+        ws.close()
+
+
+def report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Path:
+    """Regenerate a clip's reports; return the file of the asked format (copied to `out`)."""
+    from .pipeline import steps
+
+    if fmt not in ("html", "json"):
+        raise InputError(f"unknown report format {fmt!r}: use html or json")
+    ws = Workspace.open(cfg)
+    try:
+        clip_id = ws.cases.resolve(ref)
+        rel = steps.write_reports(ws, clip_id, cfg.operator())
+        path = ws.home / rel
+        if fmt == "html":
+            path = path.with_name("report.html")
+        if out is not None:
+            shutil.copyfile(path, out)
+            return out
+        return path
+    finally:
+        ws.close()

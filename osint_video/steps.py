@@ -1,0 +1,254 @@
+"""The pipeline's steps as small functions, each with the custody event that documents it.
+
+`pipeline.py` reads top to bottom; the work and the record-keeping of each step live here so
+that the order of steps stays visible in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import anomalies as anomaly_rules
+from .config import Config
+from .errors import ExtractionError, InputError, OsintVideoError
+from .hashing.dedup import group_near_duplicates
+from .hashing.hashes import FrameHash, compute_hashes, texture_std
+from .keyframes.extract import extract_keyframes
+from .media import ffmpeg
+from .media.images import load_upright
+from .media.probe import probe_file
+from .media.sniff import sniff_kind
+from .media.strip import strip_metadata
+from .models import Anomaly, DecodeStats, KeyframeImage, ProbeResult, Shot
+from .store.cases import NewEvent, utcnow
+from .store.evidence import StoredFile, sha256_file
+from .version import package_versions
+from .workspace import Workspace
+
+# -- 1-3: sniff, ingest, probe ---------------------------------------------------------------
+
+
+def sniff(path: Path) -> str:
+    """Refuse anything that is not a readable, non-empty video or image."""
+    if not path.is_file():
+        raise InputError("not a regular file" if path.exists() else "no such file")
+    if path.stat().st_size == 0:
+        raise InputError("empty file (0 bytes)")
+    kind = sniff_kind(path)
+    if kind is None:
+        raise InputError("not a video or image file (content not recognised)")
+    return kind
+
+
+def ingest_and_probe(ws: Workspace, path: Path, kind: str) -> tuple[StoredFile, ProbeResult]:
+    """Store the original, then probe the stored copy; undo the store if nothing is readable."""
+    stored = ws.evidence.put(path)
+    try:
+        probe = probe_file(ws.evidence.path_for(stored.sha256), kind, ws.config.probe)
+    except OsintVideoError:
+        if stored.newly_stored:
+            _remove_evidence(ws.evidence.path_for(stored.sha256))
+        raise
+    return stored, probe
+
+
+def _remove_evidence(path: Path) -> None:
+    path.chmod(0o600)
+    path.unlink(missing_ok=True)
+
+
+def tool_versions() -> dict[str, str]:
+    try:
+        ff = ffmpeg.ffmpeg_version()
+    except OsintVideoError:
+        ff = "missing"
+    return {"ffmpeg": ff, **package_versions()}
+
+
+def acquired_event(req: Any, stored: StoredFile) -> NewEvent:
+    return NewEvent("acquired", {
+        "source_path": str(req.path.resolve()), "source_url": req.source_url, "case": req.case,
+        "note": req.note, "outputs": {"evidence": stored.relpath, "sha256": stored.sha256},
+        "size_bytes": stored.size_bytes, "newly_stored": stored.newly_stored,
+        "tools": tool_versions()})
+
+
+def probed_event(sha256: str, probe: ProbeResult) -> NewEvent:
+    return NewEvent("probed", {"input_sha256": sha256, "kind": probe.media.kind,
+                               "tools": tool_versions()})
+
+
+# -- 5: strip ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stripped:
+    path: Path
+    sha256: str
+
+
+def _stripped_suffix(kind: str, probe: ProbeResult) -> str:
+    container = (probe.media.container or "").split(",")[0]
+    by_container = {"mov": ".mov", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm",
+                    "avi": ".avi", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "3gp": ".3gp",
+                    "jpeg_pipe": ".jpg", "png_pipe": ".png", "image2": ".jpg", "webp_pipe": ".webp",
+                    "tiff_pipe": ".tiff", "gif": ".gif"}
+    if kind == "image":
+        fmt = (probe.metadata.raw.get("format") or "") if isinstance(probe.metadata.raw, dict) else ""
+        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tiff",
+                "HEIF": ".heic", "HEIC": ".heic", "GIF": ".gif"}.get(str(fmt).upper(),
+                                                                     by_container.get(container, ".jpg"))
+    return by_container.get(container, ".mkv")
+
+
+def strip(evidence: Path, work: Path, kind: str, probe: ProbeResult, cfg: Config) -> Stripped:
+    dst = work / f"stripped{_stripped_suffix(kind, probe)}"
+    strip_metadata(evidence, dst, kind, timeout=cfg.probe.timeout_s * 5)  # type: ignore[arg-type]
+    return Stripped(dst, sha256_file(dst))
+
+
+def stripped_event(sha256: str, s: Stripped) -> NewEvent:
+    return NewEvent("stripped", {"input_sha256": sha256, "outputs": {s.path.name: s.sha256},
+                                 "parameters": {"reencode": False}, "tools": tool_versions()})
+
+
+# -- 6: keyframes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Keyframes of a clip (or the still itself) written into the work folder."""
+
+    shots: tuple[Shot, ...]
+    keyframes: tuple[KeyframeImage, ...]
+    decode: DecodeStats | None
+    decoded_size: tuple[int, int] | None
+    method: str
+    params: dict[str, Any]
+
+
+def keyframes(evidence: Path, kind: str, probe: ProbeResult, work: Path, cfg: Config,
+              progress: Any) -> Frames:
+    out = work / "keyframes"
+    out.mkdir(parents=True, exist_ok=True)
+    if kind == "image":
+        img = load_upright(evidence)
+        dst = out / "kf_0000_f000000.png"
+        img.save(dst, format="PNG")
+        kf = KeyframeImage(index=0, shot=0, frame=0, time_s=0.0, path=str(dst))
+        return Frames((), (kf,), None, img.size, "still", {})
+    result = extract_keyframes(evidence, probe.media, out, cfg.keyframes, progress)
+    if not result.keyframes:
+        raise ExtractionError("no keyframe could be extracted")
+    size = _png_size(Path(result.keyframes[0].path))
+    return Frames(tuple(result.shots), tuple(result.keyframes), result.decode, size,
+                  result.method, dict(result.params))
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
+
+
+def keyframes_event(sha256: str, f: Frames) -> NewEvent:
+    outputs = {Path(k.path).name: sha256_file(Path(k.path)) for k in f.keyframes}
+    return NewEvent("keyframes_extracted", {
+        "input_sha256": sha256, "method": f.method, "parameters": f.params,
+        "shots": len(f.shots), "outputs": outputs, "tools": tool_versions()})
+
+
+# -- 7: hashes and dedup ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hashed:
+    hashes: list[dict[str, FrameHash]]
+    informative: list[bool]
+    duplicate_of: list[int | None]
+
+
+def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
+    from PIL import Image
+
+    hashes: list[dict[str, FrameHash]] = []
+    informative: list[bool] = []
+    for kf in f.keyframes:
+        with Image.open(kf.path) as img:
+            img.load()
+            hashes.extend(compute_hashes([img], cfg.hashing.algorithms))
+            informative.append(texture_std(img) >= cfg.hashing.min_texture_std)
+    algo = cfg.hashing.dedup_algorithm
+    groups = group_near_duplicates([h[algo] for h in hashes], cfg.hashing.dedup_max_distance,
+                                   informative)
+    return Hashed(hashes, informative, groups)
+
+
+def hashed_event(h: Hashed, cfg: Config) -> NewEvent:
+    return NewEvent("hashed", {
+        "parameters": {"algorithms": list(cfg.hashing.algorithms),
+                       "dedup_algorithm": cfg.hashing.dedup_algorithm,
+                       "dedup_max_distance": cfg.hashing.dedup_max_distance},
+        "keyframes": len(h.hashes), "duplicates": sum(1 for d in h.duplicate_of if d is not None),
+        "tools": tool_versions()})
+
+
+def rows(f: Frames, h: Hashed, final_dir: Path, ws: Workspace) -> tuple[list[dict], list[dict]]:
+    """Database rows; keyframe paths point where the work folder will be published."""
+    shots = [dataclasses.asdict(s) for s in f.shots]
+    kfs = []
+    for i, kf in enumerate(f.keyframes):
+        hashes = h.hashes[i]
+        rel = (final_dir / "keyframes" / Path(kf.path).name).relative_to(ws.home).as_posix()
+        dup = h.duplicate_of[i]
+        kfs.append({"index": kf.index, "shot": kf.shot, "frame": kf.frame, "time_s": kf.time_s,
+                    "path": rel, "phash": str(hashes["phash"]) if "phash" in hashes else None,
+                    "dhash": str(hashes["dhash"]) if "dhash" in hashes else None,
+                    "duplicate_of": f.keyframes[dup].index if dup is not None else None,
+                    "informative": h.informative[i], "sharpness": kf.sharpness})
+    return shots, kfs
+
+
+# -- 8: anomalies, fields ---------------------------------------------------------------------
+
+
+def anomalies(probe: ProbeResult, decode: DecodeStats | None, acquired_at: datetime,
+              decoded_size: tuple[int, int] | None, cfg: Config) -> list[Anomaly]:
+    return anomaly_rules.detect_anomalies(probe, decode=decode, acquired_at=acquired_at,
+                                          now=utcnow(), cfg=cfg.probe, decoded_size=decoded_size)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def clip_fields(probe: ProbeResult, decode: DecodeStats | None, found: list[Anomaly],
+                stripped: Stripped | None, final_dir: Path | None, ws: Workspace) -> dict[str, Any]:
+    meta = dataclasses.asdict(probe.metadata)
+    derived: dict[str, Any] = {"stripped_copy": None, "contact_sheet": None, "html_report": None,
+                               "report_json": None}
+    if stripped is not None and final_dir is not None:
+        derived["stripped_copy"] = (final_dir / stripped.path.name).relative_to(ws.home).as_posix()
+    return {"media": _jsonable(dataclasses.asdict(probe.media)), "meta": _jsonable(meta),
+            "anomalies": [dataclasses.asdict(a) for a in found],
+            "decode": dataclasses.asdict(decode) if decode else None,
+            "duration_s": probe.media.duration_s, "derived": derived}
+
+
+# -- 10: reports ------------------------------------------------------------------------------
+
+
+def write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
+    """Write report.json, the contact sheet and report.html; returns report.json's relpath."""
+    from .report.provenance import write_clip_reports
+
+    rel, outputs = write_clip_reports(ws, clip_id)
+    ws.cases.append_events(clip_id, operator, [NewEvent("report_generated", {
+        "outputs": outputs, "generated_at": utcnow().isoformat(), "tools": tool_versions()})])
+    return rel
