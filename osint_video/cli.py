@@ -121,7 +121,7 @@ def report(
 def main() -> None:
     """Console entry point: library errors become one line on stderr and an exit code."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except OsintVideoError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
@@ -140,6 +140,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -42,19 +42,21 @@ class ProbeConfig:
 class KeyframesConfig:
     method: str = "shots"
     analysis_width: int = 64
-    cut_threshold: float = 0.35
+    cut_threshold: float = 0.5
+    tone_threshold: float = 0.3
+    min_tone_change: float = 0.1
     min_shot_frames: int = 8
     flash_max_frames: int = 2
-    change_threshold: float = 0.25
+    change_threshold: float = 0.5
     max_keyframes_per_shot: int = 6
     interval_s: float = 2.0
     max_keyframes: int = 500
     fast_path: bool = True
+    decode_threads: int = 2
 
 
 @dataclass(frozen=True)
 class HashingConfig:
-    algorithms: tuple[str, ...] = ("phash", "dhash")
     dedup_algorithm: str = "phash"
     dedup_max_distance: int = 6
     min_texture_std: float = 8.0
@@ -163,6 +165,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+CHOICES = {("keyframes", "method"): ("shots", "iframes", "interval"),
+           ("hashing", "dedup_algorithm"): ("phash", "dhash")}
+
+
+def _check_choices(cfg: Config) -> None:
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"config option {section}.{key}: {value!r} is not one of "
+                              f"{', '.join(allowed)}")
+
+
 def default_toml_text() -> str:
     """The packaged, fully commented default configuration."""
     return resources.files("osint_video").joinpath("defaults/default.toml").read_text("utf-8")
@@ -195,6 +209,7 @@ def load_config(
     if file:
         cfg = _merge(cfg, _read_toml(Path(file)), str(file))
     cfg = _merge(cfg, _env_overrides(env), "environment")
+    _check_choices(cfg)
     if home:
         cfg = dataclasses.replace(cfg, workspace=dataclasses.replace(cfg.workspace, home=str(home)))
     return cfg

@@ -43,3 +43,7 @@ class StoreError(OsintVideoError):
 
 class NotFound(OsintVideoError):
     """A clip id or sha256 prefix matched nothing (or more than one clip)."""
+
+
+class ReportError(OsintVideoError):
+    """A report does not match its schema, or a report file could not be rendered or written."""

@@ -23,7 +23,7 @@ from .media import ffmpeg
 from .media.images import load_upright
 from .media.probe import probe_file
 from .media.sniff import sniff_kind
-from .media.strip import strip_metadata
+from .media.strip import strip_metadata, stripped_suffix
 from .models import Anomaly, DecodeStats, KeyframeImage, ProbeResult, Shot
 from .store.cases import NewEvent, utcnow
 from .store.evidence import StoredFile, sha256_file
@@ -92,22 +92,9 @@ class Stripped:
     sha256: str
 
 
-def _stripped_suffix(kind: str, probe: ProbeResult) -> str:
-    container = (probe.media.container or "").split(",")[0]
-    by_container = {"mov": ".mov", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm",
-                    "avi": ".avi", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "3gp": ".3gp",
-                    "jpeg_pipe": ".jpg", "png_pipe": ".png", "image2": ".jpg", "webp_pipe": ".webp",
-                    "tiff_pipe": ".tiff", "gif": ".gif"}
-    if kind == "image":
-        fmt = (probe.metadata.raw.get("format") or "") if isinstance(probe.metadata.raw, dict) else ""
-        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tiff",
-                "HEIF": ".heic", "HEIC": ".heic", "GIF": ".gif"}.get(str(fmt).upper(),
-                                                                     by_container.get(container, ".jpg"))
-    return by_container.get(container, ".mkv")
-
-
 def strip(evidence: Path, work: Path, kind: str, probe: ProbeResult, cfg: Config) -> Stripped:
-    dst = work / f"stripped{_stripped_suffix(kind, probe)}"
+    suffix = stripped_suffix(evidence, kind, timeout=cfg.probe.timeout_s)  # type: ignore[arg-type]
+    dst = work / f"stripped{suffix}"
     strip_metadata(evidence, dst, kind, timeout=cfg.probe.timeout_s * 5)  # type: ignore[arg-type]
     return Stripped(dst, sha256_file(dst))
 
@@ -174,16 +161,23 @@ class Hashed:
     duplicate_of: list[int | None]
 
 
+HASH_ALGORITHMS = ("phash", "dhash")
+HASH_BATCH = 32
+
+
 def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
+    """Hash keyframes in batches (bounded memory, batched DCT) and group near-duplicates."""
     from PIL import Image
 
     hashes: list[dict[str, FrameHash]] = []
     informative: list[bool] = []
-    for kf in f.keyframes:
-        with Image.open(kf.path) as img:
-            img.load()
-            hashes.extend(compute_hashes([img], cfg.hashing.algorithms))
-            informative.append(texture_std(img) >= cfg.hashing.min_texture_std)
+    for start in range(0, len(f.keyframes), HASH_BATCH):
+        images = []
+        for kf in f.keyframes[start:start + HASH_BATCH]:
+            with Image.open(kf.path) as img:
+                images.append(img.convert("RGB"))
+        hashes.extend(compute_hashes(images, HASH_ALGORITHMS))
+        informative.extend(texture_std(img) >= cfg.hashing.min_texture_std for img in images)
     algo = cfg.hashing.dedup_algorithm
     groups = group_near_duplicates([h[algo] for h in hashes], cfg.hashing.dedup_max_distance,
                                    informative)
@@ -192,7 +186,7 @@ def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
 
 def hashed_event(h: Hashed, cfg: Config) -> NewEvent:
     return NewEvent("hashed", {
-        "parameters": {"algorithms": list(cfg.hashing.algorithms),
+        "parameters": {"algorithms": list(HASH_ALGORITHMS),
                        "dedup_algorithm": cfg.hashing.dedup_algorithm,
                        "dedup_max_distance": cfg.hashing.dedup_max_distance},
         "keyframes": len(h.hashes), "duplicates": sum(1 for d in h.duplicate_of if d is not None),
@@ -208,8 +202,7 @@ def rows(f: Frames, h: Hashed, final_dir: Path, ws: Workspace) -> tuple[list[dic
         rel = (final_dir / "keyframes" / Path(kf.path).name).relative_to(ws.home).as_posix()
         dup = h.duplicate_of[i]
         kfs.append({"index": kf.index, "shot": kf.shot, "frame": kf.frame, "time_s": kf.time_s,
-                    "path": rel, "phash": str(hashes["phash"]) if "phash" in hashes else None,
-                    "dhash": str(hashes["dhash"]) if "dhash" in hashes else None,
+                    "path": rel, "phash": str(hashes["phash"]), "dhash": str(hashes["dhash"]),
                     "duplicate_of": f.keyframes[dup].index if dup is not None else None,
                     "informative": h.informative[i], "sharpness": kf.sharpness})
     return shots, kfs

@@ -42,6 +42,7 @@ def test_env_selects_file_and_database(tmp_path: Path) -> None:
     ("[keyframes]\nnope = 1\n", "unknown option keyframes.nope"),
     ("[keyframes]\nmin_shot_frames = 'many'\n", "not a valid int"),
     ("[keyframes\n", "not valid TOML"),
+    ("[keyframes]\nmethod = 'magic'\n", "not one of shots, iframes, interval"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path: Path, content: str, needle: str) -> None:
     f = tmp_path / "bad.toml"

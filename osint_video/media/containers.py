@@ -147,8 +147,10 @@ def _read_bmff(f: BinaryIO, size: int) -> ContainerTags:
     acc: dict[str, Any] = {"udta": {}, "mdta": {}, "ilst": {}}
     for box in iter_boxes(f, 0, size):
         if box.declared > box.size:
-            acc["truncated"] = (f"top-level '{box.type.decode('latin-1')}' box declares {box.declared} bytes "
-                                f"but the file ends {box.size} bytes into it")
+            acc["truncated"] = (
+                f"top-level '{box.type.decode('latin-1')}' box declares {box.declared} bytes "
+                f"but the file ends {box.size} bytes into it"
+            )
         if box.type == b"mdat":
             acc["mdat_bytes"] = acc.get("mdat_bytes", 0) + box.size - box.header
         elif box.type == b"moov":
@@ -243,8 +245,14 @@ def parse_loci(data: bytes) -> dict[str, Any] | None:
     pos += 12
     end_body = _string_end(data, pos)
     notes_end = _string_end(data, end_body + 1)
-    return {"name": name, "lat": lat, "lon": lon, "alt_m": alt,
-            "body": _text(data[pos:end_body]), "notes": _text(data[end_body + 1 : notes_end])}
+    return {
+        "name": name,
+        "lat": lat,
+        "lon": lon,
+        "alt_m": alt,
+        "body": _text(data[pos:end_body]),
+        "notes": _text(data[end_body + 1 : notes_end]),
+    }
 
 
 def _string_end(data: bytes, pos: int) -> int:
@@ -447,7 +455,9 @@ def _parse_mdpm(buf: bytes) -> dict[str, str]:
     i = buf.find(MDPM_SIGNATURE)
     if i < 0:
         return {}
-    data = buf[i + len(MDPM_SIGNATURE) : i + len(MDPM_SIGNATURE) + 1024].replace(b"\x00\x00\x03", b"\x00\x00")
+    data = buf[i + len(MDPM_SIGNATURE) : i + len(MDPM_SIGNATURE) + 1024].replace(
+        b"\x00\x00\x03", b"\x00\x00"
+    )
     entries = {}
     for k in range(data[0] if data else 0):
         rec = data[1 + 5 * k : 6 + 5 * k]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -42,6 +43,7 @@ from ..models import DecodeStats
 MIN_CHUNK_PACKETS = 48
 # Chunks decoded ahead of the consumer; bounds memory (packets + small frames only).
 MAX_IN_FLIGHT = 4
+LF = "all"
 SEQUENTIAL_FORMATS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "rawvideo")
 
 
@@ -53,6 +55,7 @@ class SmallFrame:
     pts_s: float
     grey: np.ndarray = field(repr=False, compare=False)
     key: bool = False
+    sharpness: float = 0.0  # variance of the Laplacian at twice the analysis width
 
 
 @dataclass
@@ -70,8 +73,9 @@ class _Chunk:
     packets: list[_Packet]
 
 
-# A caller-supplied test: do frames a and b (with skipped frames between) need a dense look?
-DenseTest = Callable[[SmallFrame, SmallFrame], bool]
+# A caller-supplied planner: given a chunk's decoded frames, the positions i where the gap
+# between frames[i] and frames[i + 1] must be filled in (decoded densely).
+DenseTest = Callable[[list[SmallFrame]], list[int]]
 
 
 @dataclass
@@ -82,7 +86,7 @@ class FrameSource:
         path: the media file.
         width: width of the small frames (height follows the aspect ratio).
         fast: drop H.264 non-reference frames except where `dense_test` asks for them.
-        dense_test: called on consecutive decoded frames with a gap; True re-decodes the gap.
+        dense_test: planner naming the gaps between decoded frames to re-decode densely.
         keys_only: decode encoder keyframes only (the `iframes` method).
         workers: parallel decoders.
     """
@@ -109,7 +113,7 @@ class FrameSource:
         n_yielded = 0
         try:
             fmt = container.format.name.split(",")[0]
-            if fmt in SEQUENTIAL_FORMATS or self.keys_only:
+            if fmt in SEQUENTIAL_FORMATS:
                 gen = self._sequential(container, stream, progress)
             else:
                 gen = self._chunked(container, stream, progress)
@@ -126,8 +130,6 @@ class FrameSource:
     def _sequential(self, container, stream, progress) -> Iterator[SmallFrame]:
         ctx = stream.codec_context
         ctx.thread_type = "AUTO"
-        if self.keys_only:
-            ctx.skip_frame = "NONKEY"
         tb = float(stream.time_base or Fraction(1, 1000))
         dur = _duration_s(container, stream)
         index = 0
@@ -141,22 +143,12 @@ class FrameSource:
             for frame in decoded:
                 pts = _frame_pts(frame, tb, index, stream)
                 pts_seen.append(pts)
-                yield SmallFrame(index, pts, self._shrink(frame), bool(frame.key_frame))
+                if frame.key_frame or not self.keys_only:
+                    yield self.small(frame, index, pts, bool(frame.key_frame))
                 index += 1
                 if progress and dur:
                     progress(min(1.0, pts / dur))
-        count = index
-        if self.keys_only:  # frames in the stream = frame packets the demuxer saw
-            count = max(count, self._count_packets())
-        self.stats = _stats(count, sorted(pts_seen) if not self.keys_only else [], self._corrupt,
-                            max(pts_seen, default=None))
-
-    def _count_packets(self) -> int:
-        container, stream = _open(self.path)
-        try:
-            return sum(1 for p in container.demux(stream) if p.size and not p.is_discard)
-        finally:
-            container.close()
+        self.stats = _stats(index, sorted(pts_seen), self._corrupt, max(pts_seen, default=None))
 
     # -- chunked, parallel path ----------------------------------------------------------
     def _chunked(self, container, stream, progress) -> Iterator[SmallFrame]:
@@ -184,9 +176,12 @@ class FrameSource:
         if progress and dur and frames:
             progress(min(1.0, frames[-1].pts_s / dur))
 
-    def _shrink(self, frame: av.VideoFrame) -> np.ndarray:
-        h = max(2, round(self.width * frame.height / max(1, frame.width)))
-        return frame.reformat(self.width, h, "gray", interpolation="AREA").to_ndarray()
+    def small(self, frame: av.VideoFrame, index: int, pts_s: float, key: bool) -> SmallFrame:
+        """Shrink a decoded frame; sharpness is measured at twice the width (more detail)."""
+        big = shrink(frame, self.width * 2)
+        sharp = float(cv2.Laplacian(big, cv2.CV_32F).var())
+        grey = cv2.resize(big, (self.width, max(2, big.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+        return SmallFrame(index, pts_s, grey, key, sharp)
 
     def _add_corrupt(self, n: int) -> None:
         with self._lock:
@@ -207,6 +202,9 @@ class _ChunkJob:
         packets = self.chunk.packets
         n = len(packets)
         want = {p.rank for p in packets}
+        if self.src.keys_only:
+            return sorted(self._decode({p.rank for p in packets if p.key}, None, keys=True).values(),
+                          key=lambda f: f.index)
         if self.src.fast:
             lo, hi = self.chunk.first_index, self.chunk.first_index + n - 1
             want = {p.rank for p in packets
@@ -220,30 +218,31 @@ class _ChunkJob:
         return sorted(got.values(), key=lambda f: f.index)
 
     def _dense_ranks(self, frames: list[SmallFrame]) -> set[int]:
-        test = self.src.dense_test
+        """Frames around each planned gap: from before it to a few frames after (flash test)."""
+        assert self.src.dense_test is not None
         ranks: set[int] = set()
-        for a, b in zip(frames, frames[1:], strict=False):
-            if b.index - a.index > 1 and test is not None and test(a, b):
-                ranks.update(range(a.index - 1, b.index + self.src.edge + 1))
-        return ranks
+        for i in self.src.dense_test(frames):
+            a, b = frames[i], frames[i + 1]
+            ranks.update(range(a.index - 1, b.index + self.src.edge + 1))
+        lo = self.chunk.first_index
+        return {r for r in ranks if lo <= r < lo + len(self.chunk.packets)}
 
-    def _decode(self, want: set[int], upto: int | None, only: set[int] | None = None
-                ) -> dict[int, SmallFrame]:
+    def _decode(self, want: set[int], upto: int | None, only: set[int] | None = None,
+                keys: bool = False) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames."""
         ctx = av.CodecContext.create(self.codec, "r")
         if self.extradata:
             ctx.extradata = self.extradata
         ctx.thread_type = "NONE"
-        ctx.options = {"skip_loop_filter": "all"}
+        ctx.options = {"skip_loop_filter": LF}
         last_needed = len(self.chunk.packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
             last_needed = max(i for i, p in enumerate(self.chunk.packets) if p.rank <= upto) + 1
-            last_needed = min(len(self.chunk.packets), last_needed + 4)
         by_pts = {p.pts: p for p in self.chunk.packets}
         out: dict[int, SmallFrame] = {}
         bad = 0
         for p in self.chunk.packets[:last_needed]:
-            if not (p.ref or p.rank in want):
+            if not ((p.ref and not keys) or p.rank in want):
                 continue
             try:
                 frames = ctx.decode(p.pkt)
@@ -264,8 +263,24 @@ class _ChunkJob:
             pkt = by_pts.get(frame.pts)
             if pkt is None or pkt.rank not in want:
                 continue
-            out[pkt.rank] = SmallFrame(pkt.rank, frame.pts * self.tb, self.src._shrink(frame),
-                                       pkt.key)
+            out[pkt.rank] = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
+
+
+def shrink(frame: av.VideoFrame, width: int) -> np.ndarray:
+    """Grey frame `width` pixels wide: the luma plane, decimated, then area-averaged.
+
+    Reading every 2nd-4th luma sample before the area filter is several times cheaper than
+    swscale's area filter on the full picture, and still averages dozens of samples per output
+    pixel (enough to smother sensor grain).
+    """
+    h = max(2, round(width * frame.height / max(1, frame.width)))
+    name = frame.format.name
+    if not (name.startswith(("yuv", "yuvj", "nv", "gray")) and "p1" not in name[3:]):
+        return frame.reformat(width, h, "gray", interpolation="AREA").to_ndarray()
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+    step = max(1, frame.width // (width * 4))
+    return cv2.resize(y[::step, ::step], (width, h), interpolation=cv2.INTER_AREA)
 
 
 def _open(path: Path):
@@ -376,41 +391,41 @@ def _finish(packets: list[_Packet], offset: int, pts_log: list[int]) -> _Chunk:
     return _Chunk(offset, packets)
 
 
-def grab_frames(path: Path, indices: Sequence[int], rotation_deg: int = 0) -> dict[int, Image.Image]:
+def grab_frames(path: Path, indices: Sequence[int], rotation_deg: int = 0
+                ) -> Iterator[tuple[int, Image.Image]]:
     """Full-resolution RGB frames at the given presentation indices, rotated upright.
 
-    One sequential pass over the file; non-reference frames that are not wanted are skipped.
+    Yields (index, image) in index order, a chunk at a time, so only a few full frames are ever
+    held. One pass; within a GOP only references up to the last wanted frame are decoded.
     `rotation_deg` is clockwise degrees to display upright (MediaInfo.rotation_deg).
 
     Raises:
         ExtractionError: the file cannot be decoded or an index does not exist.
     """
     wanted = set(indices)
-    out: dict[int, Image.Image] = {}
     if not wanted:
-        return out
-    src = FrameSource(path, fast=False)
+        return
     container, stream = _open(path)
+    found: set[int] = set()
     try:
         fmt = container.format.name.split(",")[0]
-        if fmt in SEQUENTIAL_FORMATS:
-            _grab_sequential(container, stream, wanted, out)
-        else:
-            _grab_chunked(src, container, stream, wanted, out)
+        grab = _grab_sequential if fmt in SEQUENTIAL_FORMATS else _grab_chunked
+        for index, image in grab(container, stream, wanted):
+            found.add(index)
+            yield index, _upright(image, rotation_deg)
     finally:
         container.close()
-    missing = wanted - set(out)
+    missing = wanted - found
     if missing:
         raise ExtractionError(f"{path.name}: frames {sorted(missing)[:5]} could not be decoded")
-    return {i: _upright(img, rotation_deg) for i, img in out.items()}
 
 
-def _grab_sequential(container, stream, wanted: set[int], out: dict[int, Image.Image]) -> None:
+def _grab_sequential(container, stream, wanted: set[int]) -> Iterator[tuple[int, Image.Image]]:
     stream.codec_context.thread_type = "AUTO"
     last = max(wanted)
     for index, frame in enumerate(_safe_decode(container, stream)):
         if index in wanted:
-            out[index] = frame.to_image()
+            yield index, frame.to_image()
         if index >= last:
             break
 
@@ -423,40 +438,36 @@ def _safe_decode(container, stream) -> Iterator[av.VideoFrame]:
             continue
 
 
-def _grab_chunked(src, container, stream, wanted, out) -> None:
+def _grab_chunked(container, stream, wanted: set[int]) -> Iterator[tuple[int, Image.Image]]:
     codec = stream.codec_context.name
     extradata = stream.codec_context.extradata
     nal_len = _avcc_length_size(extradata) if codec == "h264" else None
-    tb = float(stream.time_base)
     last = max(wanted)
     for chunk in _chunks(container, stream, nal_len, []):
         ranks = {p.rank for p in chunk.packets} & wanted
         if ranks:
-            _grab_chunk(chunk, ranks, codec, extradata, tb, out)
+            yield from sorted(_grab_chunk(chunk, ranks, codec, extradata), key=lambda t: t[0])
         if chunk.first_index + len(chunk.packets) > last:
             break
 
 
-def _grab_chunk(chunk: _Chunk, ranks: set[int], codec, extradata, tb, out) -> None:
+def _grab_chunk(chunk: _Chunk, ranks: set[int], codec, extradata) -> list[tuple[int, Image.Image]]:
     ctx = av.CodecContext.create(codec, "r")
     if extradata:
         ctx.extradata = extradata
     ctx.thread_type = "AUTO"
     by_pts = {p.pts: p for p in chunk.packets}
     stop = max(i for i, p in enumerate(chunk.packets) if p.rank in ranks) + 1
-    decoded: list[av.VideoFrame] = []
-    for p in chunk.packets[:stop]:
-        if p.ref or p.rank in ranks:
-            try:
-                decoded.extend(f for f in ctx.decode(p.pkt) if _rank(f, by_pts) in ranks)
-            except av.error.InvalidDataError:
-                continue
-    try:
-        decoded.extend(f for f in ctx.decode(None) if _rank(f, by_pts) in ranks)
-    except av.error.InvalidDataError:
-        pass
-    for f in decoded:
-        out[_rank(f, by_pts)] = f.to_image()
+    out: list[tuple[int, Image.Image]] = []
+    for p in [*chunk.packets[:stop], None]:
+        if p is not None and not (p.ref or p.rank in ranks):
+            continue
+        try:
+            frames = ctx.decode(p.pkt if p is not None else None)
+        except av.error.InvalidDataError:
+            continue
+        out.extend((_rank(f, by_pts), f.to_image()) for f in frames if _rank(f, by_pts) in ranks)
+    return out
 
 
 def _rank(frame: av.VideoFrame, by_pts: dict[int, _Packet]) -> int:

@@ -8,22 +8,60 @@ container; ffprobe is asked only about what the magic numbers cannot settle (Ogg
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from ..errors import InputError, ProbeError, ToolMissing
 from ..models import MediaKind
 from .ffmpeg import ffprobe_json
 
+Sniffed = Literal["video", "image", "unknown"] | None
 HEAD_BYTES = 4096
+RIFF_FORMS: dict[bytes, Sniffed] = {
+    b"WEBP": "image",
+    b"AVI ": "video",
+    b"AVIX": "video",
+    b"AMV ": "video",
+}
 # ISO-BMFF brands of still images (HEIF/AVIF), including image sequences (burst, live stills).
-IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
-                b"avif", b"avis", b"jpeg", b"jpgs", b"avci", b"crx "}
+IMAGE_BRANDS = {
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"hevc",
+    b"hevx",
+    b"mif1",
+    b"msf1",
+    b"avif",
+    b"avis",
+    b"jpeg",
+    b"jpgs",
+    b"avci",
+    b"crx ",
+}
 AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
 BMFF_TOP = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid"}
 ASF_GUID = bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C")
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
-               b"\x00\x00\x00\x0cjP  ", b"\xff\x0a")
-VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"FLV\x01", ASF_GUID, b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",
-               b".RMF", b"FWS", b"CWS")
+IMAGE_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x00\x00\x00\x0cjP  ",
+    b"\xff\x0a",
+)
+VIDEO_MAGIC = (
+    b"\x1a\x45\xdf\xa3",
+    b"FLV\x01",
+    ASF_GUID,
+    b"\x00\x00\x01\xba",
+    b"\x00\x00\x01\xb3",
+    b".RMF",
+    b"FWS",
+    b"CWS",
+)
 FFPROBE_IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
 
 
@@ -47,15 +85,15 @@ def sniff_kind(path: Path, *, timeout: float = 30.0) -> MediaKind | None:
     kind = kind_from_magic(head)
     if kind == "unknown":
         return None if _looks_like_text(head) else _ask_ffprobe(path, timeout)
-    return kind
+    return "video" if kind == "video" else "image" if kind == "image" else None
 
 
-def kind_from_magic(head: bytes) -> MediaKind | None | str:
-    """"video"/"image" when the signature settles it, None for known non-visual, else "unknown"."""
+def kind_from_magic(head: bytes) -> Sniffed:
+    """ "video"/"image" when the signature settles it, None for known non-visual, else "unknown"."""
     if head.startswith(IMAGE_MAGIC):
         return "image"
     if head[:4] == b"RIFF" and len(head) >= 12:
-        return {b"WEBP": "image", b"AVI ": "video", b"AVIX": "video", b"AMV ": "video"}.get(head[8:12])
+        return RIFF_FORMS.get(head[8:12])  # WAVE and other RIFF forms: not visual
     if head[4:8] == b"ftyp":
         return _kind_from_brands(head)
     if head[4:8] in BMFF_TOP or head.startswith(VIDEO_MAGIC) or _is_mpegts(head):
@@ -65,7 +103,7 @@ def kind_from_magic(head: bytes) -> MediaKind | None | str:
     return "unknown"
 
 
-def _kind_from_brands(head: bytes) -> MediaKind | None | str:
+def _kind_from_brands(head: bytes) -> Sniffed:
     size = int.from_bytes(head[:4], "big")
     major = head[8:12]
     compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
@@ -73,7 +111,12 @@ def _kind_from_brands(head: bytes) -> MediaKind | None | str:
         return "image"
     if major in AUDIO_BRANDS:
         return "unknown"  # usually audio only; ffprobe says whether a video track exists
-    if compatible & {b"heic", b"heix", b"avif"} and not compatible & {b"isom", b"mp41", b"mp42", b"qt  "}:
+    if compatible & {b"heic", b"heix", b"avif"} and not compatible & {
+        b"isom",
+        b"mp41",
+        b"mp42",
+        b"qt  ",
+    }:
         return "image"
     return "video"
 

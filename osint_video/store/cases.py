@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -106,7 +106,8 @@ class CaseStore:
                 ses.commit()
             except SQLAlchemyError as exc:
                 ses.rollback()
-                raise StoreError(f"case store error: {exc.__class__.__name__}: {exc}") from None
+                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise StoreError(f"case store error: {exc.__class__.__name__}: {detail}") from None
             except BaseException:
                 ses.rollback()
                 raise
@@ -148,8 +149,10 @@ class CaseStore:
             clip = self._get(ses, clip_id)
             for key, value in fields.items():
                 setattr(clip, key, value)
-            clip.shots = [ShotRow(**s) for s in shots]
-            clip.keyframes = [KeyframeRow(**k) for k in keyframes]
+            ses.execute(delete(ShotRow).where(ShotRow.clip_id == clip_id))
+            ses.execute(delete(KeyframeRow).where(KeyframeRow.clip_id == clip_id))
+            ses.add_all([ShotRow(clip_id=clip_id, **s) for s in shots])
+            ses.add_all([KeyframeRow(clip_id=clip_id, **k) for k in keyframes])
             clip.status, clip.error, clip.updated_at = status, error, utcnow()
             self._append_events(ses, clip_id, actor, events)
 

@@ -1,0 +1,359 @@
+"""Facts about a file a verifier should look at, each a stable code plus one sentence.
+
+A pure function of what probing (and, when available, decoding) found: no I/O, so the same
+inputs always give the same list, in a fixed order. An anomaly is not a verdict; a platform
+re-upload with no metadata is normal, but the desk must know it is looking at one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .config import ProbeConfig
+from .models import Anomaly, DecodeStats, ProbeResult
+
+# Writers that never appear in a camera original: muxers/encoders and editing applications.
+FFMPEG_WRITER = re.compile(r"(?<![a-z])(lavf|lavc|libav|ffmpeg|libx26[45]|x26[45])", re.I)
+EDITORS = re.compile(
+    r"(handbrake|adobe|premiere|after effects|photoshop|lightroom|bridge|final cut|imovie|"
+    r"capcut|inshot|kinemaster|filmora|davinci|resolve|shotcut|kdenlive|openshot|movavi|vsdc|"
+    r"vn video|videoleap|splice|snapseed|picsart|gimp|canva|clipchamp|camtasia|avidemux|"
+    r"mkvmerge|mp4box|gpac|l-smash|vegas)",
+    re.I,
+)
+FFMPEG_HANDLERS = {"VideoHandler", "SoundHandler", "DataHandler", "SubtitleHandler"}
+GPAC_HANDLER = re.compile(r"gpac|l-smash", re.I)
+NAIVE_SLACK = timedelta(hours=14)  # a zoneless clock may run up to UTC+14
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """The inputs of one check, bundled so every check has the same signature."""
+
+    probe: ProbeResult
+    decode: DecodeStats | None
+    acquired_at: datetime
+    now: datetime
+    cfg: ProbeConfig
+    decoded_size: tuple[int, int] | None
+
+
+def detect_anomalies(
+    probe: ProbeResult,
+    *,
+    decode: DecodeStats | None,
+    acquired_at: datetime,
+    now: datetime,
+    cfg: ProbeConfig,
+    decoded_size: tuple[int, int] | None = None,
+) -> list[Anomaly]:
+    """Every anomaly the probe (and decode statistics, if given) reveal.
+
+    Args:
+        probe: what `probe_file` read.
+        decode: what the keyframe step decoded; None skips the decode-based checks.
+        acquired_at: when the desk acquired the file (UTC; naive values are taken as UTC).
+        now: the current time, passed in so the result is reproducible.
+        cfg: tolerances (`future_tolerance_s`, `duration_mismatch_ratio`).
+        decoded_size: pixel size of a decoded frame, when the caller has one.
+
+    Returns:
+        Anomalies in a fixed order of checks; empty when nothing stands out.
+    """
+    facts = _Facts(probe, decode, _aware(acquired_at), _aware(now), cfg, decoded_size)
+    out: list[Anomaly] = []
+    for check in CHECKS:
+        out.extend(check(facts))
+    return out
+
+
+def _no_metadata(f: _Facts) -> list[Anomaly]:
+    md = f.probe.metadata
+    if md.creation_time or md.creation_time_local or md.location or md.make or md.model:
+        return []
+    if md.software:
+        return []
+    return [
+        Anomaly(
+            "no_metadata",
+            "The file carries no creation time, location, make, model or "
+            "software: typical of a platform re-upload or deliberate stripping, so its "
+            "origin must be established from content and sources.",
+        )
+    ]
+
+
+def _null_island(f: _Facts) -> list[Anomaly]:
+    loc = f.probe.metadata.location
+    if loc is None or abs(loc.lat) > 1e-6 or abs(loc.lon) > 1e-6:
+        return []
+    return [
+        Anomaly(
+            "gps_null_island",
+            f"The location ({loc.source or 'GPS'}) is exactly 0,0: a "
+            "placeholder written without a GPS fix, not a real position.",
+            "critical",
+        )
+    ]
+
+
+def _creation_times(f: _Facts) -> list[Anomaly]:
+    created, naive = _created(f.probe.metadata.creation_time)
+    if created is None:
+        return []
+    slack = timedelta(seconds=f.cfg.future_tolerance_s) + (NAIVE_SLACK if naive else timedelta())
+    stamp = f.probe.metadata.creation_time
+    if created > f.now + slack:
+        return [
+            Anomaly(
+                "creation_in_future",
+                f"The creation time {stamp} lies in the future: the "
+                "device clock was wrong or the tag was edited.",
+                "critical",
+            )
+        ]
+    if created > f.acquired_at + slack:
+        return [
+            Anomaly(
+                "created_after_acquisition",
+                f"The creation time {stamp} is later than "
+                f"the acquisition ({f.acquired_at:%Y-%m-%dT%H:%M:%SZ}): the tag was "
+                "rewritten after the desk received the file, or a clock is wrong.",
+            )
+        ]
+    return []
+
+
+def _reencoded(f: _Facts) -> list[Anomaly]:
+    md = f.probe.metadata
+    traces: list[str] = []
+    for label, value in _writer_strings(f.probe):
+        if FFMPEG_WRITER.search(value):
+            traces.append(f"{label} '{value}' (ffmpeg/libav)")
+        elif EDITORS.search(value):
+            traces.append(f"{label} '{value}' (editing software)")
+    handlers = [h for h in md.handler_names if h in FFMPEG_HANDLERS or GPAC_HANDLER.search(h)]
+    if handlers:
+        traces.append(
+            f"handler names {', '.join(sorted(set(handlers)))} (written by a muxer, not a camera)"
+        )
+    if not traces:
+        return []
+    return [
+        Anomaly(
+            "reencoded",
+            "This is not a camera original: " + "; ".join(traces) + ". It "
+            "was re-muxed or re-encoded, so other metadata may have been changed or lost.",
+        )
+    ]
+
+
+def _writer_strings(probe: ProbeResult) -> list[tuple[str, str]]:
+    md, raw = probe.metadata, probe.metadata.raw
+    found = [("encoder", md.encoder), ("software", md.software)]
+    for s in raw.get("ffprobe", {}).get("streams", []):
+        found.append((f"stream {s.get('index')} encoder", (s.get("tags") or {}).get("encoder")))
+    xmp = raw.get("xmp_fields", {})
+    found += [
+        (f"XMP {k}", xmp.get(k))
+        for k in ("xmp:CreatorTool", "stEvt:softwareAgent", "photoshop:History")
+    ]
+    seen: set[str] = set()
+    out = []
+    for label, value in found:
+        if value and value not in seen:
+            seen.add(value)
+            out.append((label, str(value)))
+    return out
+
+
+def _exif_dimensions(f: _Facts) -> list[Anomaly]:
+    exif = f.probe.metadata.raw.get("exif", {})
+    declared = _exif_size(exif)
+    actual = f.decoded_size or _media_size(f.probe)
+    if declared is None or actual is None or declared in (actual, actual[::-1]):
+        return []
+    return [
+        Anomaly(
+            "exif_dimensions_mismatch",
+            f"EXIF says {declared[0]}x{declared[1]} pixels but "
+            f"the image is {actual[0]}x{actual[1]}: it was resized or cropped after the "
+            "camera wrote it.",
+        )
+    ]
+
+
+def _exif_size(exif: dict[str, str]) -> tuple[int, int] | None:
+    for wk, hk in (
+        ("EXIF ExifImageWidth", "EXIF ExifImageLength"),
+        ("Image ImageWidth", "Image ImageLength"),
+    ):
+        w, h = _int(exif.get(wk)), _int(exif.get(hk))
+        if w and h:
+            return w, h
+    return None
+
+
+def _media_size(probe: ProbeResult) -> tuple[int, int] | None:
+    m = probe.media
+    return (m.width, m.height) if m.width and m.height else None
+
+
+def _truncated(f: _Facts) -> list[Anomaly]:
+    boxes = f.probe.metadata.raw.get("boxes", {})
+    if boxes.get("truncated"):
+        return [Anomaly("truncated", f"The file is cut short: {boxes['truncated']}.", "critical")]
+    d, m, ratio = f.decode, f.probe.media, f.cfg.duration_mismatch_ratio
+    if d is None or d.frames_decoded == 0:
+        return []
+    if m.frame_count and d.frames_decoded < m.frame_count * (1 - ratio):
+        return [
+            Anomaly(
+                "truncated",
+                f"The container declares {m.frame_count} frames but only "
+                f"{d.frames_decoded} decode: the file is truncated or damaged.",
+                "critical",
+            )
+        ]
+    if m.duration_s and d.last_pts_s is not None:
+        covered = d.last_pts_s + (1 / m.fps if m.fps else 0)
+        if covered < m.duration_s * (1 - ratio):
+            return [
+                Anomaly(
+                    "truncated",
+                    f"The container declares {m.duration_s:.2f} s but "
+                    f"decoded frames end at {covered:.2f} s: the file is truncated or "
+                    "damaged.",
+                    "critical",
+                )
+            ]
+    return []
+
+
+def _no_frames(f: _Facts) -> list[Anomaly]:
+    m = f.probe.media
+    if m.kind != "video":
+        return []
+    declared = m.frame_count or (m.duration_s or 0) > 0
+    empty_mdat = f.probe.metadata.raw.get("boxes", {}).get("mdat_bytes") == 0
+    nothing = f.decode.frames_decoded == 0 if f.decode is not None else empty_mdat
+    if declared and nothing:
+        what = f"{m.frame_count} frames" if m.frame_count else f"{m.duration_s:.2f} s of video"
+        return [
+            Anomaly(
+                "no_decodable_frames",
+                f"The header declares {what} but no frame "
+                "decodes: a header-only or emptied file; its metadata is all there is.",
+                "critical",
+            )
+        ]
+    return []
+
+
+def _vfr(f: _Facts) -> list[Anomaly]:
+    if not f.probe.media.variable_frame_rate:
+        return []
+    m = f.probe.media
+    return [
+        Anomaly(
+            "variable_frame_rate",
+            f"Frame intervals vary (average {m.fps or 0:.3f} fps, "
+            f"nominal {m.fps_nominal or 0:g}): typical of phone cameras; times must come "
+            "from frame timestamps, not frame numbers.",
+            "info",
+        )
+    ]
+
+
+def _rotated(f: _Facts) -> list[Anomaly]:
+    deg = f.probe.media.rotation_deg
+    if not deg:
+        return []
+    return [
+        Anomaly(
+            "rotated",
+            f"The file is stored sideways or upside down and displays after a "
+            f"{deg} degree clockwise rotation; keyframes are shown upright.",
+            "info",
+        )
+    ]
+
+
+def _xmp_conflicts(f: _Facts) -> list[Anomaly]:
+    raw = f.probe.metadata.raw
+    xmp, exif = raw.get("xmp_fields", {}), raw.get("exif", {})
+    out = []
+    exif_sw, xmp_sw = exif.get("Image Software", "").strip(), xmp.get("exif:Software", "").strip()
+    if exif_sw and xmp_sw and exif_sw != xmp_sw:
+        out.append(
+            Anomaly(
+                "software_edit_trace",
+                f"EXIF Software says '{exif_sw}' but the XMP "
+                f"keeps '{xmp_sw}': the file was re-saved by other software after "
+                "capture.",
+            )
+        )
+    loc = f.probe.metadata.location
+    xmp_lon = _xmp_angle(xmp.get("exif:GPSLongitude", ""))
+    if loc is not None and xmp_lon is not None and (xmp_lon < 0) != (loc.lon < 0):
+        out.append(
+            Anomaly(
+                "xmp_exif_conflict",
+                f"XMP gives longitude {xmp_lon:+.5f} but EXIF "
+                f"gives {loc.lon:+.5f}: the XMP lost the hemisphere; EXIF is used.",
+            )
+        )
+    return out
+
+
+def _xmp_angle(text: str) -> float | None:
+    """XMP GPS 'DDD,MM.mmk' or 'DDD,MM,SSk'; without the k (N/S/E/W) letter it reads as E/N."""
+    m = re.match(
+        r"^\s*(\d+)[,\s]+(\d+(?:[.,]\d+)?)(?:[,\s]+(\d+(?:[.,]\d+)?))?\s*([NSEWnsew])?", text
+    )
+    if not m:
+        return None
+    deg, mins = float(m.group(1)), float(m.group(2).replace(",", "."))
+    secs = float((m.group(3) or "0").replace(",", "."))
+    value = deg + mins / 60 + secs / 3600
+    return -value if (m.group(4) or "").upper() in ("S", "W") else value
+
+
+def _created(text: str | None) -> tuple[datetime | None, bool]:
+    """The creation time as aware UTC, and whether it was zoneless (no 'Z')."""
+    if not text:
+        return None, False
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None, False
+    return _aware(dt), dt.tzinfo is None
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _int(text: Any) -> int | None:
+    try:
+        return int(str(text).strip("[] "))
+    except (TypeError, ValueError):
+        return None
+
+
+CHECKS: tuple[Callable[[_Facts], list[Anomaly]], ...] = (
+    _no_metadata,
+    _null_island,
+    _creation_times,
+    _reencoded,
+    _xmp_conflicts,
+    _exif_dimensions,
+    _truncated,
+    _no_frames,
+    _vfr,
+    _rotated,
+)

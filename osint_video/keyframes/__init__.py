@@ -1,0 +1,28 @@
+"""Step 6: shots and keyframes.
+
+`extract.extract_keyframes` is the entry point; `shots` finds shot boundaries (or other segments,
+by method name), `select` picks the sharpest frame of each segment, `media.decode` supplies the
+small frames cheaply and the full-resolution ones at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import Cut, DecodeStats, KeyframeImage, Shot
+
+
+@dataclass(frozen=True)
+class KeyframeResult:
+    """What step 6 produced: shots, cuts, keyframe PNGs, and how (for the custody record)."""
+
+    shots: tuple[Shot, ...]
+    cuts: tuple[Cut, ...]
+    keyframes: tuple[KeyframeImage, ...]
+    decode: DecodeStats
+    method: str
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+__all__ = ["KeyframeResult"]

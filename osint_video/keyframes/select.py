@@ -1,0 +1,132 @@
+"""Keyframe selection: the sharpest frame of each segment, more segments where a shot drifts.
+
+Streams over marked frames and keeps only the current segment's best candidate, so memory does
+not grow with clip length. A segment ends at a cut, at a method's segment start (`iframes`,
+`interval`), or, for the `shots` method, when the picture has drifted more than
+`change_threshold` from the segment's first frame (a pan or a zoom shows new ground).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..config import KeyframesConfig
+from ..models import Cut
+from .shots import Features, Marked, features, pair_scores
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A chosen keyframe, before its full-resolution image is written."""
+
+    shot: int
+    frame: int
+    time_s: float
+    sharpness: float
+
+
+@dataclass(frozen=True)
+class ShotSpan:
+    """A shot's first frame and its PTS; the end follows from the next shot (or the clip end)."""
+
+    index: int
+    start_frame: int
+    start_s: float
+
+
+@dataclass
+class Selection:
+    picks: list[Pick] = field(default_factory=list)
+    cuts: list[Cut] = field(default_factory=list)
+    spans: list[ShotSpan] = field(default_factory=list)
+    last_frame: int = -1
+    last_pts_s: float = 0.0
+
+
+@dataclass
+class _Segment:
+    ref: Features | None
+    best: Pick
+
+
+def select_keyframes(marked: Iterable[Marked], cfg: KeyframesConfig, *, drift: bool) -> Selection:
+    """Pick keyframes from a marked frame stream.
+
+    Args:
+        marked: frames in presentation order with cut / segment decisions.
+        cfg: thresholds and caps.
+        drift: start new segments when content drifts (the `shots` method).
+
+    Returns:
+        the picks (capped per shot and per clip), the cuts and the shot starts.
+    """
+    sel = Selection()
+    shot_picks: list[Pick] = []
+    seg: _Segment | None = None
+    for m in marked:
+        f = m.frame
+        sel.last_frame, sel.last_pts_s = f.index, f.pts_s
+        if m.flash:
+            continue
+        new_shot = m.cut or not sel.spans
+        if new_shot:
+            if m.cut:
+                sel.cuts.append(Cut(frame=f.index, time_s=f.pts_s, score=m.cut_score))
+            _close_shot(sel, shot_picks, seg, cfg, drift)
+            shot_picks, seg = [], None
+            sel.spans.append(ShotSpan(len(sel.spans), f.index, f.pts_s))
+        feat = features(f) if drift else None
+        moved = seg is not None and drift and _drifted(seg, feat, cfg)
+        if seg is None or m.segment_start or moved:
+            if seg is not None:
+                shot_picks.append(seg.best)
+            seg = _Segment(feat, _pick(sel, f))
+        elif f.sharpness > seg.best.sharpness:
+            seg.best = _pick(sel, f)
+    _close_shot(sel, shot_picks, seg, cfg, drift)
+    sel.picks = cap_clip(sel.picks, cfg.max_keyframes)
+    return sel
+
+
+def _pick(sel: Selection, f) -> Pick:
+    return Pick(len(sel.spans) - 1, f.index, f.pts_s, f.sharpness)
+
+
+def _drifted(seg: _Segment, feat: Features | None, cfg: KeyframesConfig) -> bool:
+    if seg.ref is None or feat is None:
+        return False
+    structure, _tone = pair_scores(seg.ref, feat)
+    return structure >= cfg.change_threshold
+
+
+def _close_shot(sel: Selection, picks: list[Pick], seg: _Segment | None,
+                cfg: KeyframesConfig, drift: bool) -> None:
+    if seg is not None:
+        picks.append(seg.best)
+    if drift:
+        picks = evenly(picks, max(1, cfg.max_keyframes_per_shot))
+    sel.picks.extend(picks)
+
+
+def evenly(items: list[Pick], n: int) -> list[Pick]:
+    """At most n items, evenly spread, always keeping the first."""
+    if len(items) <= n:
+        return items
+    if n == 1:
+        return items[:1]
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
+
+
+def cap_clip(picks: list[Pick], cap: int) -> list[Pick]:
+    """Clip-wide cap: every shot's first keyframe first, then the rest, evenly."""
+    if len(picks) <= cap:
+        return picks
+    firsts: dict[int, Pick] = {}
+    for p in picks:
+        firsts.setdefault(p.shot, p)
+    chosen = evenly(list(firsts.values()), cap)
+    rest = [p for p in picks if p not in chosen]
+    chosen += evenly(rest, cap - len(chosen)) if cap > len(chosen) else []
+    return sorted(chosen, key=lambda p: p.frame)

@@ -1,0 +1,120 @@
+"""Keyframes: upright full-resolution PNGs at exact PTS, the sharpest frame, more on a pan."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from synth import make_cut_clip
+
+from osint_video.config import KeyframesConfig
+from osint_video.keyframes.extract import extract_keyframes
+from osint_video.models import MediaInfo
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-y", "-v", "error", *args], check=True, capture_output=True)
+
+
+def frame_pts(path: Path) -> list[float]:
+    """Every frame's PTS in presentation order, as ffprobe sees it."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "frame=best_effort_timestamp_time", "-of", "json", str(path)],
+                         check=True, capture_output=True).stdout
+    return sorted(float(f["best_effort_timestamp_time"]) for f in json.loads(out)["frames"])
+
+
+def ffmpeg_frame(path: Path, index: int, out: Path) -> np.ndarray:
+    """Frame `index` as ffmpeg renders it (auto-rotated upright)."""
+    ffmpeg("-i", str(path), "-vf", f"select=eq(n\\,{index})", "-fps_mode", "passthrough",
+           "-frames:v", "1", str(out))
+    return np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
+
+
+def run(path: Path, out: Path, rotation: int = 0, **options):
+    cfg = KeyframesConfig(**options)
+    return extract_keyframes(path, MediaInfo(kind="video", rotation_deg=rotation), out, cfg)
+
+
+@pytest.mark.parametrize(("name", "size"), [("with-gps.mov", (320, 568)),
+                                            ("fire2.mp4", (1280, 720))])
+def test_keyframes_are_upright_full_resolution_and_at_exact_pts(shared_media, truth, tmp_path,
+                                                                 name, size):
+    path = shared_media / name
+    r = run(path, tmp_path / "kf", rotation=truth[name]["rotation_deg"])
+    assert r.keyframes
+    pts = frame_pts(path)
+    for kf in r.keyframes:
+        assert re.fullmatch(r"kf_\d{4}_f\d{6}\.png", Path(kf.path).name)
+        ours = np.asarray(Image.open(kf.path).convert("RGB"), dtype=np.float32)
+        assert Image.open(kf.path).size == size
+        ref = ffmpeg_frame(path, kf.frame, tmp_path / f"ref{kf.frame}.png")
+        assert np.abs(ours - ref).mean() < 3.0  # same frame, same orientation as ffmpeg shows it
+        assert kf.time_s == pytest.approx(pts[kf.frame], abs=1e-4)
+    assert r.decode.frames_decoded == truth[name]["frames_decoded"]
+
+
+def test_vfr_times_are_the_frames_pts(tmp_path):
+    src = make_cut_clip(tmp_path / "cfr.mp4", [37], 80, gop=20)
+    vfr = tmp_path / "vfr.mp4"  # intervals alternate 20 ms / 60 ms
+    ffmpeg("-i", str(src), "-vf", "settb=1/1000,setpts='(N*0.04+0.02*mod(N\\,2))/TB'",
+           "-fps_mode", "passthrough", "-enc_time_base", "-1", "-c:v", "libx264", "-preset",
+           "veryfast", str(vfr))
+    pts = frame_pts(vfr)
+    assert len(pts) == 80 and max(np.diff(pts)) > 2 * min(np.diff(pts))
+    r = run(vfr, tmp_path / "kf")
+    assert [c.frame for c in r.cuts] == [37]
+    assert r.cuts[0].time_s == pytest.approx(pts[37], abs=1e-4)
+    assert [s.start_s for s in r.shots] == pytest.approx([pts[0], pts[37]], abs=1e-4)
+    assert all(k.time_s == pytest.approx(pts[k.frame], abs=1e-4) for k in r.keyframes)
+    assert r.decode.min_interval_s == pytest.approx(min(np.diff(pts)), abs=1e-4)
+    assert r.decode.max_interval_s == pytest.approx(max(np.diff(pts)), abs=1e-4)
+
+
+def test_a_pan_yields_several_keyframes_in_one_shot(tmp_path):
+    pan = tmp_path / "pan.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1600x240:rate=25,format=yuv420p",
+           "-vf", "crop=320:240:x='min(t*300\\,1280)':y=0", "-frames:v", "125",
+           "-c:v", "libx264", "-preset", "veryfast", str(pan))
+    r = run(pan, tmp_path / "kf")
+    assert r.cuts == ()
+    assert len(r.shots) == 1 and len(r.keyframes) >= 3
+    assert len(r.keyframes) <= KeyframesConfig().max_keyframes_per_shot
+
+
+def test_static_shot_yields_one_keyframe(tmp_path):
+    still = tmp_path / "still.mp4"
+    ffmpeg("-f", "lavfi", "-i", "smptehdbars=size=320x240:rate=25", "-frames:v", "60",
+           "-pix_fmt", "yuv420p", str(still))
+    r = run(still, tmp_path / "kf")
+    assert len(r.shots) == 1 and len(r.keyframes) == 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_sharpest_frame_of_the_shot_is_chosen(tmp_path, fast):
+    blurry = tmp_path / "blur.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+           "-vf", "gblur=sigma=4:enable='not(eq(n\\,31))'", "-frames:v", "60", "-bf", "0",
+           "-pix_fmt", "yuv420p", str(blurry))
+    r = run(blurry, tmp_path / "kf", fast_path=fast)
+    assert [k.frame for k in r.keyframes] == [31]
+
+
+def test_caps_per_clip_keep_every_shot(tmp_path):
+    clip = make_cut_clip(tmp_path / "c.mp4", [20, 40, 60], 80)
+    r = run(clip, tmp_path / "kf", max_keyframes=4)
+    assert len(r.keyframes) == 4
+    assert sorted({k.shot for k in r.keyframes}) == [0, 1, 2, 3]
+
+
+def test_progress_reaches_one(tmp_path):
+    clip = make_cut_clip(tmp_path / "c.mp4", [20], 50)
+    seen: list[float] = []
+    extract_keyframes(clip, MediaInfo(kind="video"), tmp_path / "kf", KeyframesConfig(),
+                      seen.append)
+    assert seen[-1] == 1.0 and seen == sorted(seen) and all(0 <= f <= 1 for f in seen)

@@ -1,0 +1,181 @@
+"""End to end through the real CLI: real ffmpeg, real SQLite, real files; no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from osint_video.report.render import validate_report
+from osint_video.sample import FLASH_FRAME, make_sample
+from osint_video.store.evidence import sha256_file
+
+CLI = [sys.executable, "-m", "osint_video.cli"]
+
+
+def run(home: Path, *args: str, check: bool | None = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OSINT_VIDEO_HOME": str(home), "OSINT_VIDEO_OPERATOR": "tester"}
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+    if check is True:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sample(tmp_path_factory.mktemp("sample") / "sudzha sample.mp4")
+
+
+@pytest.fixture(scope="module")
+def triaged(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    home = tmp_path_factory.mktemp("ws")
+    proc = run(home, "triage", str(sample), "--case", "kursk", "--source-url",
+               "https://example.org/1", "--note", "from channel X", "--json")
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    return home, json.loads(lines[0])
+
+
+def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, dict]) -> None:
+    home, rep = triaged
+    report_only = {k: v for k, v in rep.items() if k not in ("input", "error")}
+    validate_report(report_only)
+    assert rep["error"] is None and rep["status"] == "processed"
+    assert rep["clip"]["sha256"] == sha256_file(sample)
+    assert rep["clip"]["kind"] == "video" and rep["clip"]["filename"] == "sudzha sample.mp4"
+    assert rep["media"]["width"] == 640 and rep["media"]["height"] == 360
+    assert rep["media"]["duration_s"] == pytest.approx(12.0, abs=0.1)
+    loc = rep["metadata"]["location"]
+    assert (loc["lat"], loc["lon"]) == (pytest.approx(51.193), pytest.approx(35.271))
+    assert rep["metadata"]["creation_time"].startswith("2024-08-14T09:12:30")
+    assert {a["code"] for a in rep["anomalies"]} >= {"reencoded"}
+    starts = [s["start_frame"] for s in rep["shots"]]
+    assert len(starts) == 4 and all(abs(a - b) <= 1 for a, b in zip(starts, [0, 75, 150, 240]))
+    assert FLASH_FRAME not in starts
+    acq = rep["acquisitions"][0]
+    assert (acq["case"], acq["operator"], acq["note"]) == ("kursk", "tester", "from channel X")
+    actions = [e["action"] for e in rep["custody"]]
+    assert actions[:5] == ["acquired", "probed", "stripped", "keyframes_extracted", "hashed"]
+    for kf in rep["keyframes"]:
+        assert kf["hashes"]["phash"].startswith("phash:64:")
+        assert (home / kf["path"]).is_file()
+    for key in ("stripped_copy", "contact_sheet", "html_report"):
+        assert (home / rep["derived"][key]).is_file()
+
+
+def test_original_preserved_read_only(sample: Path, triaged: tuple[Path, dict]) -> None:
+    home, rep = triaged
+    sha = rep["clip"]["sha256"]
+    held = home / "evidence" / "sha256" / sha[:2] / sha[2:4] / sha
+    assert sha256_file(held) == sha == sha256_file(sample)
+    assert not held.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_same_bytes_again_is_second_acquisition(sample: Path, triaged: tuple[Path, dict],
+                                                tmp_path: Path) -> None:
+    home, rep = triaged
+    copy = tmp_path / "renamed.mp4"
+    shutil.copyfile(sample, copy)
+    again = json.loads(run(home, "triage", str(copy), "--case", "other", "--json").stdout)
+    assert again["clip"]["id"] == rep["clip"]["id"]
+    assert [a["case"] for a in again["acquisitions"]] == ["kursk", "other"]
+    assert again["keyframes"] == rep["keyframes"]
+    listing = json.loads(run(home, "queue", "list", "--json").stdout)
+    assert len(listing) == 1 and listing[0]["cases"] == ["kursk", "other"]
+
+
+def test_report_by_sha_prefix(triaged: tuple[Path, dict]) -> None:
+    home, rep = triaged
+    proc = run(home, "report", rep["clip"]["sha256"][:8], "--format", "json")
+    assert json.loads(proc.stdout)["clip"]["id"] == rep["clip"]["id"]
+    html_path = Path(run(home, "report", str(rep["clip"]["id"])).stdout.strip())
+    html = html_path.read_text()
+    assert "<script" not in html.lower() and "sudzha sample.mp4" in html
+    bad = run(home, "report", "ffffffffff", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def _bad_inputs(folder: Path, shared_media: Path, sample: Path) -> dict[str, str]:
+    """Names -> expected fate ('ok', 'failed' = recorded as failed, 'rejected' = not recorded)."""
+    folder.mkdir()
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a video\n")
+    data = sample.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    shutil.copyfile(shared_media / "QuickTime.mov", folder / "QuickTime.mov")
+    (folder / "sub").mkdir()
+    shutil.copyfile(shared_media / "Apple_iPhone_4.jpg", folder / "sub" / "фото с пробелом.jpg")
+    shutil.copyfile(shared_media / "counter.mp4", folder / "-leading dash.mp4")
+    shutil.copyfile(shared_media / "cup.mp4", folder / "new\nline.mp4")
+    return {"empty.mp4": "rejected", "notes.txt": "rejected", "truncated.mp4": "rejected",
+            "QuickTime.mov": "failed", "фото с пробелом.jpg": "ok", "-leading dash.mp4": "ok",
+            "new\nline.mp4": "ok"}
+
+
+def test_bad_inputs_each_get_one_line_and_others_go_on(tmp_path: Path, shared_media: Path,
+                                                       sample: Path) -> None:
+    home = tmp_path / "ws"
+    fates = _bad_inputs(tmp_path / "in", shared_media, sample)
+    before = {p: sha256_file(p) for p in (tmp_path / "in").rglob("*") if p.is_file()}
+    proc = run(home, "triage", "--json", "--", str(tmp_path / "in"), str(tmp_path / "absent.mp4"),
+               check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    expected_errors = sum(1 for f in fates.values() if f != "ok") + 1
+    assert len(errors) == expected_errors, proc.stderr
+    assert any("absent.mp4" in e and "no such file" in e for e in errors)
+    out = {Path(o["input"]).name: o for o in map(json.loads, proc.stdout.splitlines())}
+    assert len(out) == len(fates) + 1
+    for name, fate in fates.items():
+        item = out[name]
+        if fate == "ok":
+            assert item["error"] is None and item["status"] == "processed", item.get("error")
+        elif fate == "failed":
+            assert item["status"] == "failed" and "keyframe" in item["error"]
+        else:
+            assert item["status"] == "rejected" and item["error"]
+    qt = out["QuickTime.mov"]
+    assert qt["metadata"]["creation_time"].startswith("2005-08-11T14:03:54")
+    assert qt["keyframes"] == [] and "no_decodable_frames" in {a["code"] for a in qt["anomalies"]}
+    listing = json.loads(run(home, "queue", "list", "--json").stdout)
+    assert sorted(r["status"] for r in listing) == ["failed", "processed", "processed", "processed"]
+    held = list((home / "evidence").rglob("*"))
+    assert len([p for p in held if p.is_file()]) == 4
+    assert before == {p: sha256_file(p) for p in before}
+
+
+def test_crash_leftover_processing_is_resumed(tmp_path: Path, shared_media: Path) -> None:
+    from osint_video.config import load_config
+    from osint_video.workspace import Workspace
+
+    home = tmp_path / "ws"
+    clip = shared_media / "counter.mp4"
+    run(home, "triage", str(clip))
+    ws = Workspace.open(load_config(home=home, environ={}))
+    ws.cases.set_status(1, "processing")
+    ws.close()
+    rep = json.loads(run(home, "triage", str(clip), "--json").stdout)
+    assert rep["status"] == "processed" and rep["clip"]["id"] == 1
+    assert len(rep["acquisitions"]) == 2
+
+
+def test_still_image(tmp_path: Path, shared_media: Path) -> None:
+    rep = json.loads(run(tmp_path / "ws", "triage", str(shared_media / "Apple_iPhone_4.jpg"),
+                         "--json").stdout)
+    assert rep["clip"]["kind"] == "image" and len(rep["keyframes"]) == 1
+    assert rep["metadata"]["location"]["lat"] == pytest.approx(41.853, abs=1e-4)
+    assert rep["metadata"]["make"] == "Apple" and rep["shots"] == []
+
+
+@pytest.mark.parametrize("cmd", [[], ["triage"], ["queue"], ["queue", "list"], ["report"]])
+def test_every_command_has_help_with_example(tmp_path: Path, cmd: list[str]) -> None:
+    proc = run(tmp_path, *cmd, "--help")
+    assert "Example" in proc.stdout, proc.stdout
