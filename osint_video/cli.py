@@ -19,11 +19,17 @@ from . import service
 from .config import load_config
 from .errors import OsintVideoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
-                  help="Triage, deduplicate, annotate and document open-source video.\n\n"
-                       "Example: osint-video triage clip.mp4 --case kursk")
-queue_app = typer.Typer(no_args_is_help=True, help="The desk's queue of clips.\n\n"
-                                                   "Example: osint-video queue list --case kursk")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Triage, deduplicate, annotate and document open-source video.\n\n"
+    "Example: osint-video triage clip.mp4 --case kursk",
+)
+queue_app = typer.Typer(
+    no_args_is_help=True,
+    help="The desk's queue of clips.\n\nExample: osint-video queue list --case kursk",
+)
 app.add_typer(queue_app, name="queue")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -36,10 +42,16 @@ class State:
 
 @app.callback()
 def _global(
-    home: Annotated[Path | None, typer.Option(help="Workspace folder (default: OSINT_VIDEO_HOME, "
-                                                   "then ~/.local/share/osint-video).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file (default: "
-                                                     "OSINT_VIDEO_CONFIG, then HOME/config.toml).")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Workspace folder (default: OSINT_VIDEO_HOME, then ~/.local/share/osint-video)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML config file (default: OSINT_VIDEO_CONFIG, then HOME/config.toml)."),
+    ] = None,
 ) -> None:
     State.home, State.config = home, config
 
@@ -55,15 +67,27 @@ def triage(
     source_url: Annotated[str | None, typer.Option(help="Where the clip was found.")] = None,
     note: Annotated[str | None, typer.Option(help="Free-text note for this acquisition.")] = None,
     reprocess: Annotated[bool, typer.Option(help="Process again clips already triaged.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout "
-                                                         "(JSON Lines): the report.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON object per input on stdout (JSON Lines): the report."
+        ),
+    ] = False,
 ) -> None:
     """Ingest clips and stills, extract metadata, keyframes and hashes, write the reports.
 
     Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
     """
-    results = service.triage_paths(_cfg(), paths, case=case, source_url=source_url, note=note,
-                                   reprocess=reprocess, console=err, quiet=as_json)
+    results = service.triage_paths(
+        _cfg(),
+        paths,
+        case=case,
+        source_url=source_url,
+        note=note,
+        reprocess=reprocess,
+        console=err,
+        quiet=as_json,
+    )
     failures = 0
     for item in results:
         if item.error:
@@ -72,8 +96,10 @@ def triage(
         if as_json:
             sys.stdout.write(json.dumps(item.as_json(), ensure_ascii=False) + "\n")
         elif not item.error:
-            err.print(f"ok: {service.shown(item.path)} -> clip {item.clip_id} ({item.status}), "
-                      f"report {item.report_path}")
+            err.print(
+                f"ok: {service.shown(item.path)} -> clip {item.clip_id} ({item.status}), "
+                f"report {item.report_path}"
+            )
     raise typer.Exit(1 if failures else 0)
 
 
@@ -91,13 +117,21 @@ def queue_list(
     if as_json:
         sys.stdout.write(json.dumps([r.__dict__ for r in rows], ensure_ascii=False) + "\n")
         return
-    table = Table("id", "sha256", "file", "status", "case", "acquired at (UTC)", "duration",
-                  "keyframes")
+    table = Table(
+        "id", "sha256", "file", "status", "case", "acquired at (UTC)", "duration", "keyframes"
+    )
     for r in rows:
         dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
-        table.add_row(str(r.id), r.sha256[:12], service.shown(Path(r.filename)), r.status,
-                      ", ".join(r.cases) or "-", r.acquired_at[:19], dur,
-                      f"{r.unique_keyframes}/{r.keyframes}")
+        table.add_row(
+            str(r.id),
+            r.sha256[:12],
+            service.shown(Path(r.filename)),
+            r.status,
+            ", ".join(r.cases) or "-",
+            r.acquired_at[:19],
+            dur,
+            f"{r.unique_keyframes}/{r.keyframes}",
+        )
     out.print(table)
 
 

@@ -77,7 +77,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def home_dir(self) -> Path:
-        """The workspace folder: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""
+        """The workspace: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""
         home = self.workspace.home or os.environ.get("OSINT_VIDEO_HOME", "")
         if not home:
             home = platformdirs.user_data_dir("osint-video", appauthor=False)
@@ -103,7 +103,16 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
     elif isinstance(default, int):
         try:
@@ -149,7 +158,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX):
-            parts = key[len(ENV_PREFIX):].lower().split("__")
+            parts = key[len(ENV_PREFIX) :].lower().split("__")
             if len(parts) != 2:
                 raise ConfigError(f"environment variable {key}: expected {ENV_PREFIX}SECTION__KEY")
             out.setdefault(parts[0], {})[parts[1]] = value
@@ -165,16 +174,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-CHOICES = {("keyframes", "method"): ("shots", "iframes", "interval"),
-           ("hashing", "dedup_algorithm"): ("phash", "dhash")}
+CHOICES = {
+    ("keyframes", "method"): ("shots", "iframes", "interval"),
+    ("hashing", "dedup_algorithm"): ("phash", "dhash"),
+}
 
 
 def _check_choices(cfg: Config) -> None:
     for (section, key), allowed in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
-            raise ConfigError(f"config option {section}.{key}: {value!r} is not one of "
-                              f"{', '.join(allowed)}")
+            raise ConfigError(
+                f"config option {section}.{key}: {value!r} is not one of {', '.join(allowed)}"
+            )
 
 
 def default_toml_text() -> str:
@@ -191,7 +203,7 @@ def load_config(
     """Build the effective configuration.
 
     Args:
-        path: a TOML file; falls back to `OSINT_VIDEO_CONFIG`, then to `HOME/config.toml` if present.
+        path: a TOML file; else `OSINT_VIDEO_CONFIG`, else `HOME/config.toml` if present.
         home: the workspace folder given on the command line (wins over everything).
         environ: the environment to read overrides from (default: `os.environ`).
 

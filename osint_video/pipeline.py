@@ -32,7 +32,7 @@ from typing import Any
 
 from . import steps
 from .errors import ExtractionError, InputError, OsintVideoError
-from .models import Anomaly, DecodeStats, ProbeResult
+from .models import Anomaly, DecodeStats, MediaKind, ProbeResult
 from .store.cases import Acquisition, NewEvent, utcnow
 from .workspace import Workspace
 
@@ -73,11 +73,23 @@ def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) 
     kind = steps.sniff(req.path)
     say("ingest", 0.02)
     stored, probe = steps.ingest_and_probe(ws, req.path, kind)
-    acq = Acquisition(operator=operator, at=acquired_at, case=req.case,
-                      source_path=str(req.path.resolve()), source_url=req.source_url, note=req.note)
+    acq = Acquisition(
+        operator=operator,
+        at=acquired_at,
+        case=req.case,
+        source_path=str(req.path.resolve()),
+        source_url=req.source_url,
+        note=req.note,
+    )
     clip_id, is_new = ws.cases.acquire(
-        sha256=stored.sha256, size_bytes=stored.size_bytes, kind=kind, filename=req.path.name,
-        evidence_path=stored.relpath, acquisition=acq, event=steps.acquired_event(req, stored))
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        kind=kind,
+        filename=req.path.name,
+        evidence_path=stored.relpath,
+        acquisition=acq,
+        event=steps.acquired_event(req, stored),
+    )
     clip = ws.cases.load(clip_id)
     if not is_new and clip.status not in ("queued", "processing", "failed") and not req.reprocess:
         say("report", 0.95)
@@ -92,8 +104,15 @@ def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) 
     return dataclasses.replace(outcome, path=req.path, report_json=report, already_known=not is_new)
 
 
-def _process(ws: Workspace, clip_id: int, sha256: str, kind: str, probe: ProbeResult,
-             acquired_at: datetime, say: Progress) -> TriageOutcome:
+def _process(
+    ws: Workspace,
+    clip_id: int,
+    sha256: str,
+    kind: MediaKind,
+    probe: ProbeResult,
+    acquired_at: datetime,
+    say: Progress,
+) -> TriageOutcome:
     """Steps 5-9 for a recorded clip, writing derived files into a fresh folder first."""
     cfg = ws.config
     evidence = ws.evidence.path_for(sha256)
@@ -112,8 +131,9 @@ def _process(ws: Workspace, clip_id: int, sha256: str, kind: str, probe: ProbeRe
         events.append(steps.stripped_event(sha256, stripped))
         say("keyframes", 0.1)
         try:
-            frames = steps.keyframes(evidence, kind, probe, work, cfg,
-                                     lambda f: say("keyframes", 0.1 + 0.75 * f))
+            frames = steps.keyframes(
+                evidence, kind, probe, work, cfg, lambda f: say("keyframes", 0.1 + 0.75 * f)
+            )
             decode, decoded_size = frames.decode, frames.decoded_size
             events.append(steps.keyframes_event(sha256, frames))
             say("hash", 0.87)
@@ -130,11 +150,20 @@ def _process(ws: Workspace, clip_id: int, sha256: str, kind: str, probe: ProbeRe
         shutil.rmtree(work, ignore_errors=True)
         error = str(exc)
         events.append(NewEvent("processing_failed", {"input_sha256": sha256, "error": error}))
-        fields = steps.clip_fields(probe, None, _anomalies_or_empty(probe, acquired_at, cfg), None,
-                                   None, ws)
+        fields = steps.clip_fields(
+            probe, None, _anomalies_or_empty(probe, acquired_at, cfg), None, None, ws
+        )
     status = "failed" if error else "processed"
-    ws.cases.save_results(clip_id, actor=cfg.operator(), status=status, fields=fields,
-                          shots=shots, keyframes=keyframes, events=events, error=error)
+    ws.cases.save_results(
+        clip_id,
+        actor=cfg.operator(),
+        status=status,
+        fields=fields,
+        shots=shots,
+        keyframes=keyframes,
+        events=events,
+        error=error,
+    )
     return TriageOutcome(Path(), clip_id, sha256, status, error)
 
 

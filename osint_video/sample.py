@@ -25,16 +25,43 @@ FLASH_FRAME = 200
 def make_sample(out: Path) -> Path:
     """Write the sample clip to `out` (H.264 MP4 with creation time and ISO 6709 location)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    parts = [f"{src},trim=end_frame={n},setpts=PTS-STARTPTS,format=yuv420p[s{i}]"
-             for i, (src, n) in enumerate(SHOTS)]
+    parts = [
+        f"{src},trim=end_frame={n},setpts=PTS-STARTPTS,format=yuv420p[s{i}]"
+        for i, (src, n) in enumerate(SHOTS)
+    ]
     labels = "".join(f"[s{i}]" for i in range(len(SHOTS)))
-    graph = (";".join(parts) + f";{labels}concat=n={len(SHOTS)}:v=1:a=0,"
-             f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill:enable='eq(n\\,{FLASH_FRAME})'[v]")
-    ffmpeg.run(["ffmpeg", "-y", "-v", "error", "-filter_complex", graph, "-map", "[v]",
-                "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-sc_threshold", "0",
-                "-metadata", "creation_time=2024-08-14T09:12:30Z",
-                "-metadata", "location=+51.1930+035.2710/",
-                "-metadata", "title=Sample: generated test footage", str(out)], timeout=120)
+    graph = (
+        ";".join(parts) + f";{labels}concat=n={len(SHOTS)}:v=1:a=0,"
+        f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill:enable='eq(n\\,{FLASH_FRAME})'[v]"
+    )
+    ffmpeg.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-metadata",
+            "creation_time=2024-08-14T09:12:30Z",
+            "-metadata",
+            "location=+51.1930+035.2710/",
+            "-metadata",
+            "title=Sample: generated test footage",
+            str(out),
+        ],
+        timeout=120,
+    )
     return out
 
 

@@ -64,13 +64,28 @@ def expand_paths(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
-                    TimeElapsedColumn(), console=console, disable=quiet, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    )
 
 
-def triage_paths(cfg: Config, paths: Sequence[Path], *, case: str | None = None,
-                 source_url: str | None = None, note: str | None = None, reprocess: bool = False,
-                 console: Console | None = None, quiet: bool = False) -> list[TriageItem]:
+def triage_paths(
+    cfg: Config,
+    paths: Sequence[Path],
+    *,
+    case: str | None = None,
+    source_url: str | None = None,
+    note: str | None = None,
+    reprocess: bool = False,
+    console: Console | None = None,
+    quiet: bool = False,
+) -> list[TriageItem]:
     """Triage every file under `paths`; one bad item never stops the others."""
     ws = Workspace.open(cfg)
     items: list[TriageItem] = []
@@ -82,7 +97,9 @@ def triage_paths(cfg: Config, paths: Sequence[Path], *, case: str | None = None,
                     continue
                 task = bar.add_task(shown(Path(path.name))[:40], total=1.0, stage="")
                 req = TriageRequest(path, case, source_url, note, reprocess)
-                items.append(_one(ws, req, lambda s, f, t=task: bar.update(t, completed=f, stage=s)))
+                items.append(
+                    _one(ws, req, lambda s, f, t=task: bar.update(t, completed=f, stage=s))
+                )
                 bar.remove_task(task)
     finally:
         ws.close()
@@ -102,7 +119,9 @@ def _one(ws: Workspace, req: TriageRequest, progress: Any) -> TriageItem:
     return TriageItem(req.path, res.clip_id, res.status, res.error, res.report_json, report)
 
 
-def list_queue(cfg: Config, *, case: str | None = None, status: str | None = None) -> list[ClipSummary]:
+def list_queue(
+    cfg: Config, *, case: str | None = None, status: str | None = None
+) -> list[ClipSummary]:
     ws = Workspace.open(cfg)
     try:
         return ws.cases.list_clips(case=case, status=status)

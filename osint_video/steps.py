@@ -24,7 +24,7 @@ from .media.images import load_upright
 from .media.probe import probe_file
 from .media.sniff import sniff_kind
 from .media.strip import strip_metadata, stripped_suffix
-from .models import Anomaly, DecodeStats, KeyframeImage, ProbeResult, Shot
+from .models import Anomaly, DecodeStats, KeyframeImage, MediaKind, ProbeResult, Shot
 from .store.cases import NewEvent, utcnow
 from .store.evidence import StoredFile, sha256_file
 from .version import package_versions
@@ -33,7 +33,7 @@ from .workspace import Workspace
 # -- 1-3: sniff, ingest, probe ---------------------------------------------------------------
 
 
-def sniff(path: Path) -> str:
+def sniff(path: Path) -> MediaKind:
     """Refuse anything that is not a readable, non-empty video or image."""
     if not path.is_file():
         raise InputError("not a regular file" if path.exists() else "no such file")
@@ -45,7 +45,7 @@ def sniff(path: Path) -> str:
     return kind
 
 
-def ingest_and_probe(ws: Workspace, path: Path, kind: str) -> tuple[StoredFile, ProbeResult]:
+def ingest_and_probe(ws: Workspace, path: Path, kind: MediaKind) -> tuple[StoredFile, ProbeResult]:
     """Store the original, then probe the stored copy; undo the store if nothing is readable."""
     stored = ws.evidence.put(path)
     try:
@@ -71,16 +71,25 @@ def tool_versions() -> dict[str, str]:
 
 
 def acquired_event(req: Any, stored: StoredFile) -> NewEvent:
-    return NewEvent("acquired", {
-        "source_path": str(req.path.resolve()), "source_url": req.source_url, "case": req.case,
-        "note": req.note, "outputs": {"evidence": stored.relpath, "sha256": stored.sha256},
-        "size_bytes": stored.size_bytes, "newly_stored": stored.newly_stored,
-        "tools": tool_versions()})
+    return NewEvent(
+        "acquired",
+        {
+            "source_path": str(req.path.resolve()),
+            "source_url": req.source_url,
+            "case": req.case,
+            "note": req.note,
+            "outputs": {"evidence": stored.relpath, "sha256": stored.sha256},
+            "size_bytes": stored.size_bytes,
+            "newly_stored": stored.newly_stored,
+            "tools": tool_versions(),
+        },
+    )
 
 
 def probed_event(sha256: str, probe: ProbeResult) -> NewEvent:
-    return NewEvent("probed", {"input_sha256": sha256, "kind": probe.media.kind,
-                               "tools": tool_versions()})
+    return NewEvent(
+        "probed", {"input_sha256": sha256, "kind": probe.media.kind, "tools": tool_versions()}
+    )
 
 
 # -- 5: strip ---------------------------------------------------------------------------------
@@ -92,16 +101,23 @@ class Stripped:
     sha256: str
 
 
-def strip(evidence: Path, work: Path, kind: str, probe: ProbeResult, cfg: Config) -> Stripped:
-    suffix = stripped_suffix(evidence, kind, timeout=cfg.probe.timeout_s)  # type: ignore[arg-type]
+def strip(evidence: Path, work: Path, kind: MediaKind, probe: ProbeResult, cfg: Config) -> Stripped:
+    suffix = stripped_suffix(evidence, kind, timeout=cfg.probe.timeout_s)
     dst = work / f"stripped{suffix}"
-    strip_metadata(evidence, dst, kind, timeout=cfg.probe.timeout_s * 5)  # type: ignore[arg-type]
+    strip_metadata(evidence, dst, kind, timeout=cfg.probe.timeout_s * 5)
     return Stripped(dst, sha256_file(dst))
 
 
 def stripped_event(sha256: str, s: Stripped) -> NewEvent:
-    return NewEvent("stripped", {"input_sha256": sha256, "outputs": {s.path.name: s.sha256},
-                                 "parameters": {"reencode": False}, "tools": tool_versions()})
+    return NewEvent(
+        "stripped",
+        {
+            "input_sha256": sha256,
+            "outputs": {s.path.name: s.sha256},
+            "parameters": {"reencode": False},
+            "tools": tool_versions(),
+        },
+    )
 
 
 # -- 6: keyframes -----------------------------------------------------------------------------
@@ -119,8 +135,9 @@ class Frames:
     params: dict[str, Any]
 
 
-def keyframes(evidence: Path, kind: str, probe: ProbeResult, work: Path, cfg: Config,
-              progress: Any) -> Frames:
+def keyframes(
+    evidence: Path, kind: MediaKind, probe: ProbeResult, work: Path, cfg: Config, progress: Any
+) -> Frames:
     out = work / "keyframes"
     out.mkdir(parents=True, exist_ok=True)
     if kind == "image":
@@ -133,8 +150,14 @@ def keyframes(evidence: Path, kind: str, probe: ProbeResult, work: Path, cfg: Co
     if not result.keyframes:
         raise ExtractionError("no keyframe could be extracted")
     size = _png_size(Path(result.keyframes[0].path))
-    return Frames(tuple(result.shots), tuple(result.keyframes), result.decode, size,
-                  result.method, dict(result.params))
+    return Frames(
+        tuple(result.shots),
+        tuple(result.keyframes),
+        result.decode,
+        size,
+        result.method,
+        dict(result.params),
+    )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -146,9 +169,17 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def keyframes_event(sha256: str, f: Frames) -> NewEvent:
     outputs = {Path(k.path).name: sha256_file(Path(k.path)) for k in f.keyframes}
-    return NewEvent("keyframes_extracted", {
-        "input_sha256": sha256, "method": f.method, "parameters": f.params,
-        "shots": len(f.shots), "outputs": outputs, "tools": tool_versions()})
+    return NewEvent(
+        "keyframes_extracted",
+        {
+            "input_sha256": sha256,
+            "method": f.method,
+            "parameters": f.params,
+            "shots": len(f.shots),
+            "outputs": outputs,
+            "tools": tool_versions(),
+        },
+    )
 
 
 # -- 7: hashes and dedup ----------------------------------------------------------------------
@@ -173,24 +204,32 @@ def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
     informative: list[bool] = []
     for start in range(0, len(f.keyframes), HASH_BATCH):
         images = []
-        for kf in f.keyframes[start:start + HASH_BATCH]:
+        for kf in f.keyframes[start : start + HASH_BATCH]:
             with Image.open(kf.path) as img:
                 images.append(img.convert("RGB"))
         hashes.extend(compute_hashes(images, HASH_ALGORITHMS))
         informative.extend(texture_std(img) >= cfg.hashing.min_texture_std for img in images)
     algo = cfg.hashing.dedup_algorithm
-    groups = group_near_duplicates([h[algo] for h in hashes], cfg.hashing.dedup_max_distance,
-                                   informative)
+    groups = group_near_duplicates(
+        [h[algo] for h in hashes], cfg.hashing.dedup_max_distance, informative
+    )
     return Hashed(hashes, informative, groups)
 
 
 def hashed_event(h: Hashed, cfg: Config) -> NewEvent:
-    return NewEvent("hashed", {
-        "parameters": {"algorithms": list(HASH_ALGORITHMS),
-                       "dedup_algorithm": cfg.hashing.dedup_algorithm,
-                       "dedup_max_distance": cfg.hashing.dedup_max_distance},
-        "keyframes": len(h.hashes), "duplicates": sum(1 for d in h.duplicate_of if d is not None),
-        "tools": tool_versions()})
+    return NewEvent(
+        "hashed",
+        {
+            "parameters": {
+                "algorithms": list(HASH_ALGORITHMS),
+                "dedup_algorithm": cfg.hashing.dedup_algorithm,
+                "dedup_max_distance": cfg.hashing.dedup_max_distance,
+            },
+            "keyframes": len(h.hashes),
+            "duplicates": sum(1 for d in h.duplicate_of if d is not None),
+            "tools": tool_versions(),
+        },
+    )
 
 
 def rows(f: Frames, h: Hashed, final_dir: Path, ws: Workspace) -> tuple[list[dict], list[dict]]:
@@ -201,37 +240,72 @@ def rows(f: Frames, h: Hashed, final_dir: Path, ws: Workspace) -> tuple[list[dic
         hashes = h.hashes[i]
         rel = (final_dir / "keyframes" / Path(kf.path).name).relative_to(ws.home).as_posix()
         dup = h.duplicate_of[i]
-        kfs.append({"index": kf.index, "shot": kf.shot, "frame": kf.frame, "time_s": kf.time_s,
-                    "path": rel, "phash": str(hashes["phash"]), "dhash": str(hashes["dhash"]),
-                    "duplicate_of": f.keyframes[dup].index if dup is not None else None,
-                    "informative": h.informative[i], "sharpness": kf.sharpness})
+        kfs.append(
+            {
+                "index": kf.index,
+                "shot": kf.shot,
+                "frame": kf.frame,
+                "time_s": kf.time_s,
+                "path": rel,
+                "phash": str(hashes["phash"]),
+                "dhash": str(hashes["dhash"]),
+                "duplicate_of": f.keyframes[dup].index if dup is not None else None,
+                "informative": h.informative[i],
+                "sharpness": kf.sharpness,
+            }
+        )
     return shots, kfs
 
 
 # -- 8: anomalies, fields ---------------------------------------------------------------------
 
 
-def anomalies(probe: ProbeResult, decode: DecodeStats | None, acquired_at: datetime,
-              decoded_size: tuple[int, int] | None, cfg: Config) -> list[Anomaly]:
-    return anomaly_rules.detect_anomalies(probe, decode=decode, acquired_at=acquired_at,
-                                          now=utcnow(), cfg=cfg.probe, decoded_size=decoded_size)
+def anomalies(
+    probe: ProbeResult,
+    decode: DecodeStats | None,
+    acquired_at: datetime,
+    decoded_size: tuple[int, int] | None,
+    cfg: Config,
+) -> list[Anomaly]:
+    return anomaly_rules.detect_anomalies(
+        probe,
+        decode=decode,
+        acquired_at=acquired_at,
+        now=utcnow(),
+        cfg=cfg.probe,
+        decoded_size=decoded_size,
+    )
 
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def clip_fields(probe: ProbeResult, decode: DecodeStats | None, found: list[Anomaly],
-                stripped: Stripped | None, final_dir: Path | None, ws: Workspace) -> dict[str, Any]:
+def clip_fields(
+    probe: ProbeResult,
+    decode: DecodeStats | None,
+    found: list[Anomaly],
+    stripped: Stripped | None,
+    final_dir: Path | None,
+    ws: Workspace,
+) -> dict[str, Any]:
     meta = dataclasses.asdict(probe.metadata)
-    derived: dict[str, Any] = {"stripped_copy": None, "contact_sheet": None, "html_report": None,
-                               "report_json": None}
+    derived: dict[str, Any] = {
+        "stripped_copy": None,
+        "contact_sheet": None,
+        "html_report": None,
+        "report_json": None,
+    }
     if stripped is not None and final_dir is not None:
         derived["stripped_copy"] = (final_dir / stripped.path.name).relative_to(ws.home).as_posix()
-    return {"media": _jsonable(dataclasses.asdict(probe.media)), "meta": _jsonable(meta),
-            "anomalies": [dataclasses.asdict(a) for a in found],
-            "decode": dataclasses.asdict(decode) if decode else None,
-            "duration_s": probe.media.duration_s, "derived": derived}
+    return {
+        "media": _jsonable(dataclasses.asdict(probe.media)),
+        "meta": _jsonable(meta),
+        "anomalies": [dataclasses.asdict(a) for a in found],
+        "decode": dataclasses.asdict(decode) if decode else None,
+        "duration_s": probe.media.duration_s,
+        "derived": derived,
+    }
 
 
 # -- 10: reports ------------------------------------------------------------------------------
@@ -242,6 +316,18 @@ def write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
     from .report.provenance import write_clip_reports
 
     rel, outputs = write_clip_reports(ws, clip_id)
-    ws.cases.append_events(clip_id, operator, [NewEvent("report_generated", {
-        "outputs": outputs, "generated_at": utcnow().isoformat(), "tools": tool_versions()})])
+    ws.cases.append_events(
+        clip_id,
+        operator,
+        [
+            NewEvent(
+                "report_generated",
+                {
+                    "outputs": outputs,
+                    "generated_at": utcnow().isoformat(),
+                    "tools": tool_versions(),
+                },
+            )
+        ],
+    )
     return rel

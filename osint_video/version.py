@@ -9,8 +9,18 @@ import platform
 __version__ = "0.1.0"
 REPORT_SCHEMA_VERSION = "1.0"
 
-_PACKAGES = ("osint-video", "av", "opencv-python-headless", "numpy", "pillow", "imagehash",
-             "exifread", "ffmpeg-python", "sqlalchemy", "pillow-heif")
+_PACKAGES = (
+    "osint-video",
+    "av",
+    "opencv-python-headless",
+    "numpy",
+    "pillow",
+    "imagehash",
+    "exifread",
+    "ffmpeg-python",
+    "sqlalchemy",
+    "pillow-heif",
+)
 
 
 @functools.cache

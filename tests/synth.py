@@ -22,8 +22,16 @@ SOURCES = [
     "testsrc=size={w}x{h}:rate={fps}",
 ]
 # Filters that make one source look like several different shots.
-VARIANTS = ["null", "hflip,hue=h=120", "negate", "vflip,hue=h=240", "edgedetect=mode=colormix",
-            "rotate=PI/6:fillcolor=teal", "hue=s=0,eq=contrast=1.6", "colorchannelmixer=.3:.4:.3:0:.3:.4:.3:0:.3:.4:.3"]
+VARIANTS = [
+    "null",
+    "hflip,hue=h=120",
+    "negate",
+    "vflip,hue=h=240",
+    "edgedetect=mode=colormix",
+    "rotate=PI/6:fillcolor=teal",
+    "hue=s=0,eq=contrast=1.6",
+    "colorchannelmixer=.3:.4:.3:0:.3:.4:.3:0:.3:.4:.3",
+]
 
 
 def _run(argv: Sequence[str]) -> None:
@@ -57,8 +65,10 @@ def make_cut_clip(
         n = bounds[i + 1] - bounds[i]
         src = SOURCES[i % len(SOURCES)].format(w=w, h=h, fps=fps)
         var = VARIANTS[(i // len(SOURCES)) % len(VARIANTS)]
-        parts.append(f"{src},trim=start_frame={i * 7}:end_frame={i * 7 + n},setpts=PTS-STARTPTS,"
-                     f"{var},format=yuv420p,scale={w}:{h},setsar=1[s{i}]")
+        parts.append(
+            f"{src},trim=start_frame={i * 7}:end_frame={i * 7 + n},setpts=PTS-STARTPTS,"
+            f"{var},format=yuv420p,scale={w}:{h},setsar=1[s{i}]"
+        )
         labels.append(f"[s{i}]")
     graph = ";".join(parts) + f";{''.join(labels)}concat=n={len(labels)}:v=1:a=0[cat]"
     post = []
@@ -68,8 +78,19 @@ def make_cut_clip(
     if noise:
         post.append(f"noise=alls={noise}:allf=t")
     graph += f";[cat]{','.join(post) or 'null'}[out]"
-    argv = ["ffmpeg", "-y", "-v", "error", "-filter_complex", graph, "-map", "[out]",
-            "-frames:v", str(total_frames), *codec_args]
+    argv = [
+        "ffmpeg",
+        "-y",
+        "-v",
+        "error",
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-frames:v",
+        str(total_frames),
+        *codec_args,
+    ]
     if gop:
         argv += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
     for k, v in (metadata or {}).items():
@@ -81,6 +102,19 @@ def make_cut_clip(
 
 def make_still(path: Path, size: tuple[int, int] = (640, 480)) -> Path:
     """A single textured image (format from the suffix)."""
-    _run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size[0]}x{size[1]}",
-          "-frames:v", "1", str(path)])
+    _run(
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size[0]}x{size[1]}",
+            "-frames:v",
+            "1",
+            str(path),
+        ]
+    )
     return path

@@ -31,19 +31,26 @@ def test_layering_file_then_env_then_home(tmp_path: Path) -> None:
 def test_env_selects_file_and_database(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text("[hashing]\ndedup_max_distance = 3\n")
-    env = {"OSINT_VIDEO_CONFIG": str(f), "OSINT_VIDEO_HOME": str(tmp_path),
-           "OSINT_VIDEO_DB": "sqlite:////tmp/other.sqlite", "OSINT_VIDEO_OPERATOR": "alice"}
+    env = {
+        "OSINT_VIDEO_CONFIG": str(f),
+        "OSINT_VIDEO_HOME": str(tmp_path),
+        "OSINT_VIDEO_DB": "sqlite:////tmp/other.sqlite",
+        "OSINT_VIDEO_OPERATOR": "alice",
+    }
     cfg = load_config(environ=env)
     assert cfg.hashing.dedup_max_distance == 3
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("[nope]\na = 1\n", "unknown config section"),
-    ("[keyframes]\nnope = 1\n", "unknown option keyframes.nope"),
-    ("[keyframes]\nmin_shot_frames = 'many'\n", "not a valid int"),
-    ("[keyframes\n", "not valid TOML"),
-    ("[keyframes]\nmethod = 'magic'\n", "not one of shots, iframes, interval"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("[nope]\na = 1\n", "unknown config section"),
+        ("[keyframes]\nnope = 1\n", "unknown option keyframes.nope"),
+        ("[keyframes]\nmin_shot_frames = 'many'\n", "not a valid int"),
+        ("[keyframes\n", "not valid TOML"),
+        ("[keyframes]\nmethod = 'magic'\n", "not one of shots, iframes, interval"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path: Path, content: str, needle: str) -> None:
     f = tmp_path / "bad.toml"
     f.write_text(content)

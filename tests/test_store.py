@@ -59,8 +59,15 @@ def test_same_bytes_twice_is_one_clip_two_acquisitions(tmp_path: Path) -> None:
 def test_resolve_by_id_and_sha_prefix(tmp_path: Path) -> None:
     cs = CaseStore(f"sqlite:///{tmp_path / 'c.sqlite'}")
     for sha in ("abcd0" + "0" * 59, "abcd1" + "0" * 59):
-        cs.acquire(sha256=sha, size_bytes=1, kind="video", filename="f", evidence_path="e",
-                   acquisition=_acq(), event=NewEvent("acquired", {}))
+        cs.acquire(
+            sha256=sha,
+            size_bytes=1,
+            kind="video",
+            filename="f",
+            evidence_path="e",
+            acquisition=_acq(),
+            event=NewEvent("acquired", {}),
+        )
     assert cs.resolve("2") == 2
     assert cs.resolve("ABCD1") == 2
     with pytest.raises(NotFound, match="several"):
@@ -75,13 +82,29 @@ def test_resolve_by_id_and_sha_prefix(tmp_path: Path) -> None:
 
 def test_failed_transaction_leaves_no_half_record(tmp_path: Path) -> None:
     cs = CaseStore(f"sqlite:///{tmp_path / 'c.sqlite'}")
-    cid, _ = cs.acquire(sha256="cd" * 32, size_bytes=1, kind="video", filename="f",
-                        evidence_path="e", acquisition=_acq(), event=NewEvent("acquired", {}))
-    bad_shots = [{"index": 0, "start_frame": 0, "end_frame": 9, "start_s": 0.0, "end_s": 0.4},
-                 {"index": 0, "start_frame": 10, "end_frame": 19, "start_s": 0.4, "end_s": 0.8}]
+    cid, _ = cs.acquire(
+        sha256="cd" * 32,
+        size_bytes=1,
+        kind="video",
+        filename="f",
+        evidence_path="e",
+        acquisition=_acq(),
+        event=NewEvent("acquired", {}),
+    )
+    bad_shots = [
+        {"index": 0, "start_frame": 0, "end_frame": 9, "start_s": 0.0, "end_s": 0.4},
+        {"index": 0, "start_frame": 10, "end_frame": 19, "start_s": 0.4, "end_s": 0.8},
+    ]
     with pytest.raises(StoreError):
-        cs.save_results(cid, actor="a", status="processed", fields={"duration_s": 1.0},
-                        shots=bad_shots, keyframes=[], events=[NewEvent("x", {})])
+        cs.save_results(
+            cid,
+            actor="a",
+            status="processed",
+            fields={"duration_s": 1.0},
+            shots=bad_shots,
+            keyframes=[],
+            events=[NewEvent("x", {})],
+        )
     clip = cs.load(cid)
     assert clip.status == "queued" and clip.duration_s is None and clip.shots == []
     assert [e.action for e in clip.custody] == ["acquired"]

@@ -35,8 +35,18 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def triaged(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     home = tmp_path_factory.mktemp("ws")
-    proc = run(home, "triage", str(sample), "--case", "kursk", "--source-url",
-               "https://example.org/1", "--note", "from channel X", "--json")
+    proc = run(
+        home,
+        "triage",
+        str(sample),
+        "--case",
+        "kursk",
+        "--source-url",
+        "https://example.org/1",
+        "--note",
+        "from channel X",
+        "--json",
+    )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     return home, json.loads(lines[0])
@@ -56,7 +66,8 @@ def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, 
     assert rep["metadata"]["creation_time"].startswith("2024-08-14T09:12:30")
     assert {a["code"] for a in rep["anomalies"]} >= {"reencoded"}
     starts = [s["start_frame"] for s in rep["shots"]]
-    assert len(starts) == 4 and all(abs(a - b) <= 1 for a, b in zip(starts, [0, 75, 150, 240]))
+    assert len(starts) == 4
+    assert all(abs(a - b) <= 1 for a, b in zip(starts, [0, 75, 150, 240], strict=True))
     assert FLASH_FRAME not in starts
     acq = rep["acquisitions"][0]
     assert (acq["case"], acq["operator"], acq["note"]) == ("kursk", "tester", "from channel X")
@@ -77,8 +88,9 @@ def test_original_preserved_read_only(sample: Path, triaged: tuple[Path, dict]) 
     assert not held.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
-def test_same_bytes_again_is_second_acquisition(sample: Path, triaged: tuple[Path, dict],
-                                                tmp_path: Path) -> None:
+def test_same_bytes_again_is_second_acquisition(
+    sample: Path, triaged: tuple[Path, dict], tmp_path: Path
+) -> None:
     home, rep = triaged
     copy = tmp_path / "renamed.mp4"
     shutil.copyfile(sample, copy)
@@ -114,18 +126,32 @@ def _bad_inputs(folder: Path, shared_media: Path, sample: Path) -> dict[str, str
     shutil.copyfile(shared_media / "Apple_iPhone_4.jpg", folder / "sub" / "фото с пробелом.jpg")
     shutil.copyfile(shared_media / "counter.mp4", folder / "-leading dash.mp4")
     shutil.copyfile(shared_media / "cup.mp4", folder / "new\nline.mp4")
-    return {"empty.mp4": "rejected", "notes.txt": "rejected", "truncated.mp4": "rejected",
-            "QuickTime.mov": "failed", "фото с пробелом.jpg": "ok", "-leading dash.mp4": "ok",
-            "new\nline.mp4": "ok"}
+    return {
+        "empty.mp4": "rejected",
+        "notes.txt": "rejected",
+        "truncated.mp4": "rejected",
+        "QuickTime.mov": "failed",
+        "фото с пробелом.jpg": "ok",
+        "-leading dash.mp4": "ok",
+        "new\nline.mp4": "ok",
+    }
 
 
-def test_bad_inputs_each_get_one_line_and_others_go_on(tmp_path: Path, shared_media: Path,
-                                                       sample: Path) -> None:
+def test_bad_inputs_each_get_one_line_and_others_go_on(
+    tmp_path: Path, shared_media: Path, sample: Path
+) -> None:
     home = tmp_path / "ws"
     fates = _bad_inputs(tmp_path / "in", shared_media, sample)
     before = {p: sha256_file(p) for p in (tmp_path / "in").rglob("*") if p.is_file()}
-    proc = run(home, "triage", "--json", "--", str(tmp_path / "in"), str(tmp_path / "absent.mp4"),
-               check=False)
+    proc = run(
+        home,
+        "triage",
+        "--json",
+        "--",
+        str(tmp_path / "in"),
+        str(tmp_path / "absent.mp4"),
+        check=False,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
@@ -168,8 +194,9 @@ def test_crash_leftover_processing_is_resumed(tmp_path: Path, shared_media: Path
 
 
 def test_still_image(tmp_path: Path, shared_media: Path) -> None:
-    rep = json.loads(run(tmp_path / "ws", "triage", str(shared_media / "Apple_iPhone_4.jpg"),
-                         "--json").stdout)
+    rep = json.loads(
+        run(tmp_path / "ws", "triage", str(shared_media / "Apple_iPhone_4.jpg"), "--json").stdout
+    )
     assert rep["clip"]["kind"] == "image" and len(rep["keyframes"]) == 1
     assert rep["metadata"]["location"]["lat"] == pytest.approx(41.853, abs=1e-4)
     assert rep["metadata"]["make"] == "Apple" and rep["shots"] == []

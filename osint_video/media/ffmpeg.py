@@ -32,7 +32,9 @@ def require(tool: str) -> str:
     return found
 
 
-def run(argv: list[str], *, timeout: float, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def run(
+    argv: list[str], *, timeout: float, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
     """Run ffmpeg/ffprobe with a timeout; stderr is kept for error messages.
 
     Raises:
@@ -55,14 +57,26 @@ def last_error_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no error output"
 
 
-def ffprobe_json(path: str | Path, *, timeout: float, extra: list[str] | None = None) -> dict[str, Any]:
+def ffprobe_json(
+    path: str | Path, *, timeout: float, extra: list[str] | None = None
+) -> dict[str, Any]:
     """`ffprobe -show_format -show_streams` (plus `extra`) as a dict.
 
     Raises:
         ProbeError: ffprobe cannot parse the file at all.
     """
-    argv = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", *(extra or []),
-            "-i", f"file:{Path(path)}"]
+    argv = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-of",
+        "json",
+        "-show_format",
+        "-show_streams",
+        *(extra or []),
+        "-i",
+        f"file:{Path(path)}",
+    ]
     proc = run(argv, timeout=timeout)
     try:
         return json.loads(proc.stdout.decode("utf-8", "replace"))

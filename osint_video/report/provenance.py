@@ -16,10 +16,30 @@ from ..store.schema import ClipRow
 from ..version import REPORT_SCHEMA_VERSION, __version__
 from ..workspace import Workspace
 
-MEDIA_KEYS = ("duration_s", "width", "height", "fps", "fps_nominal", "codec", "rotation_deg",
-              "frame_count", "variable_frame_rate")
-META_KEYS = ("creation_time", "creation_time_source", "creation_time_local", "creation_utc_offset",
-             "location", "make", "model", "software", "encoder", "handler_names", "raw")
+MEDIA_KEYS = (
+    "duration_s",
+    "width",
+    "height",
+    "fps",
+    "fps_nominal",
+    "codec",
+    "rotation_deg",
+    "frame_count",
+    "variable_frame_rate",
+)
+META_KEYS = (
+    "creation_time",
+    "creation_time_source",
+    "creation_time_local",
+    "creation_utc_offset",
+    "location",
+    "make",
+    "model",
+    "software",
+    "encoder",
+    "handler_names",
+    "raw",
+)
 
 
 def _media(clip: ClipRow) -> dict[str, Any]:
@@ -39,10 +59,17 @@ def _metadata(clip: ClipRow) -> dict[str, Any]:
 
 
 def _keyframe(k: Any) -> dict[str, Any]:
-    return {"id": k.index, "shot": k.shot, "frame": k.frame, "time_s": k.time_s,
-            "hashes": {"phash": k.phash, "dhash": k.dhash}, "path": k.path,
-            "duplicate_of": k.duplicate_of, "informative": k.informative,
-            "sharpness": k.sharpness}
+    return {
+        "id": k.index,
+        "shot": k.shot,
+        "frame": k.frame,
+        "time_s": k.time_s,
+        "hashes": {"phash": k.phash, "dhash": k.dhash},
+        "path": k.path,
+        "duplicate_of": k.duplicate_of,
+        "informative": k.informative,
+        "sharpness": k.sharpness,
+    }
 
 
 def build_report(clip: ClipRow) -> dict[str, Any]:
@@ -52,23 +79,52 @@ def build_report(clip: ClipRow) -> dict[str, Any]:
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": iso(utcnow()),
         "tool": {"name": "osint-video", "version": __version__},
-        "clip": {"id": clip.id, "sha256": clip.sha256, "size_bytes": clip.size_bytes,
-                 "filename": clip.filename, "kind": clip.kind,
-                 "evidence_path": clip.evidence_path},
+        "clip": {
+            "id": clip.id,
+            "sha256": clip.sha256,
+            "size_bytes": clip.size_bytes,
+            "filename": clip.filename,
+            "kind": clip.kind,
+            "evidence_path": clip.evidence_path,
+        },
         "status": clip.status,
         "error": clip.error,
-        "acquisitions": [{"at": iso(a.at), "operator": a.operator, "case": a.case,
-                          "source_path": a.source_path, "source_url": a.source_url,
-                          "note": a.note} for a in clip.acquisitions],
+        "acquisitions": [
+            {
+                "at": iso(a.at),
+                "operator": a.operator,
+                "case": a.case,
+                "source_path": a.source_path,
+                "source_url": a.source_url,
+                "note": a.note,
+            }
+            for a in clip.acquisitions
+        ],
         "media": _media(clip),
         "metadata": _metadata(clip),
         "anomalies": list(clip.anomalies or []),
-        "shots": [{"index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
-                   "start_s": s.start_s, "end_s": s.end_s} for s in clip.shots],
+        "shots": [
+            {
+                "index": s.index,
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+            }
+            for s in clip.shots
+        ],
         "keyframes": [_keyframe(k) for k in clip.keyframes],
         "derived": {k: derived.get(k) for k in ("stripped_copy", "contact_sheet", "html_report")},
-        "custody": [{"seq": e.seq, "at": iso(e.at), "actor": e.actor, "action": e.action,
-                     "details": e.details} for e in clip.custody],
+        "custody": [
+            {
+                "seq": e.seq,
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "details": e.details,
+            }
+            for e in clip.custody
+        ],
     }
 
 
@@ -89,15 +145,25 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
     clip = ws.cases.load(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"contact_sheet": out_dir / "contact_sheet.jpg", "html_report": out_dir / "report.html",
-             "report_json": out_dir / "report.json"}
-    derived = {"contact_sheet": None, "html_report": ws.rel(paths["html_report"]),
-               "report_json": ws.rel(paths["report_json"])}
+    paths = {
+        "contact_sheet": out_dir / "contact_sheet.jpg",
+        "html_report": out_dir / "report.html",
+        "report_json": out_dir / "report.json",
+    }
+    derived = {
+        "contact_sheet": None,
+        "html_report": ws.rel(paths["html_report"]),
+        "report_json": ws.rel(paths["report_json"]),
+    }
     unique = [k for k in clip.keyframes if k.duplicate_of is None]
     if unique:
         tiles = [(ws.home / k.path, _timecode(k.time_s)) for k in unique]
-        make_contact_sheet(tiles, paths["contact_sheet"], ws.config.report.contact_sheet_columns,
-                           ws.config.report.thumbnail_width)
+        make_contact_sheet(
+            tiles,
+            paths["contact_sheet"],
+            ws.config.report.contact_sheet_columns,
+            ws.config.report.thumbnail_width,
+        )
         derived["contact_sheet"] = ws.rel(paths["contact_sheet"])
     ws.cases.update_derived(clip_id, derived)
     report = build_report(ws.cases.load(clip_id))
@@ -105,7 +171,7 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
     _write_atomic(paths["report_json"], json.dumps(report, indent=2, ensure_ascii=False).encode())
     _write_atomic(paths["html_report"], render_html(report, ws.home).encode("utf-8"))
     written = {ws.rel(p): sha256_file(p) for p in paths.values() if p.exists()}
-    return derived["report_json"], written
+    return ws.rel(paths["report_json"]), written
 
 
 def _timecode(seconds: float) -> str:

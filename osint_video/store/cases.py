@@ -117,22 +117,46 @@ class CaseStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def acquire(self, *, sha256: str, size_bytes: int, kind: str, filename: str,
-                evidence_path: str, acquisition: Acquisition, event: NewEvent) -> tuple[int, bool]:
+    def acquire(
+        self,
+        *,
+        sha256: str,
+        size_bytes: int,
+        kind: str,
+        filename: str,
+        evidence_path: str,
+        acquisition: Acquisition,
+        event: NewEvent,
+    ) -> tuple[int, bool]:
         """Record an acquisition, creating the clip on first sight. Returns (clip id, is new)."""
         with self.session() as ses:
             clip = ses.scalar(select(ClipRow).where(ClipRow.sha256 == sha256))
             is_new = clip is None
             if clip is None:
                 now = utcnow()
-                clip = ClipRow(sha256=sha256, size_bytes=size_bytes, kind=kind, filename=filename,
-                               evidence_path=evidence_path, status="queued", created_at=now,
-                               updated_at=now)
+                clip = ClipRow(
+                    sha256=sha256,
+                    size_bytes=size_bytes,
+                    kind=kind,
+                    filename=filename,
+                    evidence_path=evidence_path,
+                    status="queued",
+                    created_at=now,
+                    updated_at=now,
+                )
                 ses.add(clip)
                 ses.flush()
-            ses.add(AcquisitionRow(clip_id=clip.id, at=acquisition.at, operator=acquisition.operator,
-                                   case=acquisition.case, source_path=acquisition.source_path,
-                                   source_url=acquisition.source_url, note=acquisition.note))
+            ses.add(
+                AcquisitionRow(
+                    clip_id=clip.id,
+                    at=acquisition.at,
+                    operator=acquisition.operator,
+                    case=acquisition.case,
+                    source_path=acquisition.source_path,
+                    source_url=acquisition.source_url,
+                    note=acquisition.note,
+                )
+            )
             self._append_events(ses, clip.id, acquisition.operator, [event])
             return clip.id, is_new
 
@@ -141,9 +165,18 @@ class CaseStore:
             clip = self._get(ses, clip_id)
             clip.status, clip.error, clip.updated_at = status, error, utcnow()
 
-    def save_results(self, clip_id: int, *, actor: str, status: str, fields: dict[str, Any],
-                     shots: list[dict[str, Any]], keyframes: list[dict[str, Any]],
-                     events: list[NewEvent], error: str | None = None) -> None:
+    def save_results(
+        self,
+        clip_id: int,
+        *,
+        actor: str,
+        status: str,
+        fields: dict[str, Any],
+        shots: list[dict[str, Any]],
+        keyframes: list[dict[str, Any]],
+        events: list[NewEvent],
+        error: str | None = None,
+    ) -> None:
         """Replace a clip's derived data and append its custody events, atomically."""
         with self.session() as ses:
             clip = self._get(ses, clip_id)
@@ -165,13 +198,23 @@ class CaseStore:
         with self.session() as ses:
             self._append_events(ses, clip_id, actor, events)
 
-    def _append_events(self, ses: Session, clip_id: int, actor: str, events: list[NewEvent]) -> None:
+    def _append_events(
+        self, ses: Session, clip_id: int, actor: str, events: list[NewEvent]
+    ) -> None:
         last = ses.scalar(select(func.max(CustodyRow.seq)).where(CustodyRow.clip_id == clip_id))
-        seq = (last or 0)
+        seq = last or 0
         for ev in events:
             seq += 1
-            ses.add(CustodyRow(clip_id=clip_id, seq=seq, at=utcnow(), actor=actor,
-                               action=ev.action, details=ev.details))
+            ses.add(
+                CustodyRow(
+                    clip_id=clip_id,
+                    seq=seq,
+                    at=utcnow(),
+                    actor=actor,
+                    action=ev.action,
+                    details=ev.details,
+                )
+            )
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -184,9 +227,16 @@ class CaseStore:
     def load(self, clip_id: int) -> ClipRow:
         """A clip with every related row loaded (detached, safe to read after the session)."""
         with self.session() as ses:
-            stmt = (select(ClipRow).where(ClipRow.id == clip_id).options(
-                selectinload(ClipRow.acquisitions), selectinload(ClipRow.shots),
-                selectinload(ClipRow.keyframes), selectinload(ClipRow.custody)))
+            stmt = (
+                select(ClipRow)
+                .where(ClipRow.id == clip_id)
+                .options(
+                    selectinload(ClipRow.acquisitions),
+                    selectinload(ClipRow.shots),
+                    selectinload(ClipRow.keyframes),
+                    selectinload(ClipRow.custody),
+                )
+            )
             clip = ses.scalar(stmt)
             if clip is None:
                 raise NotFound(f"no clip with id {clip_id}")
@@ -203,18 +253,27 @@ class CaseStore:
             if ref.isdigit() and ses.get(ClipRow, int(ref)) is not None:
                 return int(ref)
             if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
-                raise NotFound(f"no clip {ref!r}: give a clip id or at least 4 hex digits of its sha256")
-            ids = ses.scalars(select(ClipRow.id).where(ClipRow.sha256.like(f"{ref}%")).limit(3)).all()
+                raise NotFound(
+                    f"no clip {ref!r}: give a clip id or at least 4 hex digits of its sha256"
+                )
+            ids = ses.scalars(
+                select(ClipRow.id).where(ClipRow.sha256.like(f"{ref}%")).limit(3)
+            ).all()
         if not ids:
             raise NotFound(f"no clip matches {ref!r}")
         if len(ids) > 1:
             raise NotFound(f"{ref!r} matches several clips: give more digits of the sha256")
         return ids[0]
 
-    def list_clips(self, *, case: str | None = None, status: str | None = None) -> list[ClipSummary]:
+    def list_clips(
+        self, *, case: str | None = None, status: str | None = None
+    ) -> list[ClipSummary]:
         with self.session() as ses:
-            stmt = select(ClipRow).options(selectinload(ClipRow.acquisitions),
-                                           selectinload(ClipRow.keyframes)).order_by(ClipRow.id)
+            stmt = (
+                select(ClipRow)
+                .options(selectinload(ClipRow.acquisitions), selectinload(ClipRow.keyframes))
+                .order_by(ClipRow.id)
+            )
             if status:
                 stmt = stmt.where(ClipRow.status == status)
             if case:
@@ -226,5 +285,16 @@ class CaseStore:
         cases = tuple(dict.fromkeys(a.case for a in clip.acquisitions if a.case))
         first = min((as_utc(a.at) for a in clip.acquisitions), default=as_utc(clip.created_at))
         unique = sum(1 for k in clip.keyframes if k.duplicate_of is None)
-        return ClipSummary(clip.id, clip.sha256, clip.filename, clip.kind, clip.status, cases,
-                           iso(first), clip.duration_s, len(clip.keyframes), unique, clip.error)
+        return ClipSummary(
+            clip.id,
+            clip.sha256,
+            clip.filename,
+            clip.kind,
+            clip.status,
+            cases,
+            iso(first),
+            clip.duration_s,
+            len(clip.keyframes),
+            unique,
+            clip.error,
+        )

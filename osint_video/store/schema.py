@@ -13,8 +13,16 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-STATUSES = ("queued", "processing", "processed", "in_review", "verified", "disputed", "rejected",
-            "failed")
+STATUSES = (
+    "queued",
+    "processing",
+    "processed",
+    "in_review",
+    "verified",
+    "disputed",
+    "rejected",
+    "failed",
+)
 
 
 class Base(DeclarativeBase):
@@ -42,13 +50,17 @@ class ClipRow(Base):
     derived: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
-        back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan")
+        back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
+    )
     shots: Mapped[list[ShotRow]] = relationship(
-        order_by="ShotRow.index", cascade="all, delete-orphan")
+        order_by="ShotRow.index", cascade="all, delete-orphan"
+    )
     keyframes: Mapped[list[KeyframeRow]] = relationship(
-        order_by="KeyframeRow.index", cascade="all, delete-orphan")
+        order_by="KeyframeRow.index", cascade="all, delete-orphan"
+    )
     custody: Mapped[list[CustodyRow]] = relationship(
-        order_by="CustodyRow.seq", cascade="all, delete-orphan")
+        order_by="CustodyRow.seq", cascade="all, delete-orphan"
+    )
 
 
 class AcquisitionRow(Base):
