@@ -117,39 +117,43 @@ def queue_list(
     if as_json:
         sys.stdout.write(json.dumps([r.__dict__ for r in rows], ensure_ascii=False) + "\n")
         return
-    table = Table(
-        "id", "sha256", "file", "status", "case", "acquired at (UTC)", "duration", "keyframes"
-    )
+    table = Table()
+    for name, kw in (
+        ("id", {"no_wrap": True}),
+        ("sha256", {"no_wrap": True}),
+        ("file", {"overflow": "fold", "min_width": 14}),
+        ("status", {"no_wrap": True}),
+        ("case", {"overflow": "fold", "min_width": 6}),
+        ("acquired (UTC)", {"no_wrap": True}),
+        ("duration", {"no_wrap": True, "justify": "right"}),
+        ("keyframes", {"no_wrap": True, "justify": "right"}),
+    ):
+        table.add_column(name, **kw)  # type: ignore[arg-type]
     for r in rows:
         dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
         table.add_row(
             str(r.id),
-            r.sha256[:12],
+            r.sha256[:8],
             service.shown(Path(r.filename)),
             r.status,
             ", ".join(r.cases) or "-",
-            r.acquired_at[:19],
+            r.acquired_at[:16].replace("T", " "),
             dur,
             f"{r.unique_keyframes}/{r.keyframes}",
         )
     out.print(table)
 
 
-@app.command()
-def report(
-    clip: Annotated[str, typer.Argument(help="Clip id or unique prefix of its sha256.")],
-    fmt: Annotated[str, typer.Option("--format", help="html or json.")] = "html",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Copy the report here.")] = None,
-) -> None:
-    """Write a clip's report again and print it (json) or its path (html).
+def _register_commands() -> None:
+    """Command groups that live in their own modules (reports, matching, custody...)."""
+    from .commands import custody, match
+    from .commands import report as report_commands
 
-    Example: osint-video report 3f2a9c --format json
-    """
-    path = service.report(_cfg(), clip, fmt, out_file)
-    if fmt == "json" and out_file is None:
-        sys.stdout.write(path.read_text("utf-8"))
-    else:
-        out.print(str(path))
+    for module in (report_commands, match, custody):
+        module.register(app, _cfg)
+
+
+_register_commands()
 
 
 def main() -> None:

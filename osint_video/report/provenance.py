@@ -115,6 +115,8 @@ def build_report(clip: ClipRow) -> dict[str, Any]:
         ],
         "keyframes": [_keyframe(k) for k in clip.keyframes],
         "derived": {k: derived.get(k) for k in ("stripped_copy", "contact_sheet", "html_report")},
+        "duplicate_of_clip": clip.duplicate_of,
+        "matches": [dict(m.details) for m in clip.matches],
         "custody": [
             {
                 "seq": e.seq,

@@ -235,6 +235,7 @@ class CaseStore:
                     selectinload(ClipRow.shots),
                     selectinload(ClipRow.keyframes),
                     selectinload(ClipRow.custody),
+                    selectinload(ClipRow.matches),
                 )
             )
             clip = ses.scalar(stmt)

@@ -48,6 +48,8 @@ class ClipRow(Base):
     decode: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     derived: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Same footage as an earlier clip (set by archive matching), so a desk verifies it once.
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("clips.id"), default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
@@ -60,6 +62,10 @@ class ClipRow(Base):
     )
     custody: Mapped[list[CustodyRow]] = relationship(
         order_by="CustodyRow.seq", cascade="all, delete-orphan"
+    )
+    matches: Mapped[list[MatchRow]] = relationship(
+        foreign_keys="MatchRow.clip_id", order_by="MatchRow.score.desc()",
+        cascade="all, delete-orphan"
     )
 
 
@@ -119,4 +125,19 @@ class CustodyRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class MatchRow(Base):
+    """An earlier clip sharing footage with this one; `details` is the report's matches[] entry."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("clip_id", "other_clip_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    other_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
