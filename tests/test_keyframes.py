@@ -23,16 +23,38 @@ def ffmpeg(*args: str) -> None:
 
 def frame_pts(path: Path) -> list[float]:
     """Every frame's PTS in presentation order, as ffprobe sees it."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "frame=best_effort_timestamp_time", "-of", "json", str(path)],
-                         check=True, capture_output=True).stdout
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=best_effort_timestamp_time",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     return sorted(float(f["best_effort_timestamp_time"]) for f in json.loads(out)["frames"])
 
 
 def ffmpeg_frame(path: Path, index: int, out: Path) -> np.ndarray:
     """Frame `index` as ffmpeg renders it (auto-rotated upright)."""
-    ffmpeg("-i", str(path), "-vf", f"select=eq(n\\,{index})", "-fps_mode", "passthrough",
-           "-frames:v", "1", str(out))
+    ffmpeg(
+        "-i",
+        str(path),
+        "-vf",
+        f"select=eq(n\\,{index})",
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+        str(out),
+    )
     return np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
 
 
@@ -41,10 +63,12 @@ def run(path: Path, out: Path, rotation: int = 0, **options):
     return extract_keyframes(path, MediaInfo(kind="video", rotation_deg=rotation), out, cfg)
 
 
-@pytest.mark.parametrize(("name", "size"), [("with-gps.mov", (320, 568)),
-                                            ("fire2.mp4", (1280, 720))])
-def test_keyframes_are_upright_full_resolution_and_at_exact_pts(shared_media, truth, tmp_path,
-                                                                 name, size):
+@pytest.mark.parametrize(
+    ("name", "size"), [("with-gps.mov", (320, 568)), ("fire2.mp4", (1280, 720))]
+)
+def test_keyframes_are_upright_full_resolution_and_at_exact_pts(
+    shared_media, truth, tmp_path, name, size
+):
     path = shared_media / name
     r = run(path, tmp_path / "kf", rotation=truth[name]["rotation_deg"])
     assert r.keyframes
@@ -62,9 +86,21 @@ def test_keyframes_are_upright_full_resolution_and_at_exact_pts(shared_media, tr
 def test_vfr_times_are_the_frames_pts(tmp_path):
     src = make_cut_clip(tmp_path / "cfr.mp4", [37], 80, gop=20)
     vfr = tmp_path / "vfr.mp4"  # intervals alternate 20 ms / 60 ms
-    ffmpeg("-i", str(src), "-vf", "settb=1/1000,setpts='(N*0.04+0.02*mod(N\\,2))/TB'",
-           "-fps_mode", "passthrough", "-enc_time_base", "-1", "-c:v", "libx264", "-preset",
-           "veryfast", str(vfr))
+    ffmpeg(
+        "-i",
+        str(src),
+        "-vf",
+        "settb=1/1000,setpts='(N*0.04+0.02*mod(N\\,2))/TB'",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base",
+        "-1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        str(vfr),
+    )
     pts = frame_pts(vfr)
     assert len(pts) == 80 and max(np.diff(pts)) > 2 * min(np.diff(pts))
     r = run(vfr, tmp_path / "kf")
@@ -78,9 +114,21 @@ def test_vfr_times_are_the_frames_pts(tmp_path):
 
 def test_a_pan_yields_several_keyframes_in_one_shot(tmp_path):
     pan = tmp_path / "pan.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1600x240:rate=25,format=yuv420p",
-           "-vf", "crop=320:240:x='min(t*300\\,1280)':y=0", "-frames:v", "125",
-           "-c:v", "libx264", "-preset", "veryfast", str(pan))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1600x240:rate=25,format=yuv420p",
+        "-vf",
+        "crop=320:240:x='min(t*300\\,1280)':y=0",
+        "-frames:v",
+        "125",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        str(pan),
+    )
     r = run(pan, tmp_path / "kf")
     assert r.cuts == ()
     assert len(r.shots) == 1 and len(r.keyframes) >= 3
@@ -89,8 +137,17 @@ def test_a_pan_yields_several_keyframes_in_one_shot(tmp_path):
 
 def test_static_shot_yields_one_keyframe(tmp_path):
     still = tmp_path / "still.mp4"
-    ffmpeg("-f", "lavfi", "-i", "smptehdbars=size=320x240:rate=25", "-frames:v", "60",
-           "-pix_fmt", "yuv420p", str(still))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "smptehdbars=size=320x240:rate=25",
+        "-frames:v",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        str(still),
+    )
     r = run(still, tmp_path / "kf")
     assert len(r.shots) == 1 and len(r.keyframes) == 1
 
@@ -98,9 +155,21 @@ def test_static_shot_yields_one_keyframe(tmp_path):
 @pytest.mark.parametrize("fast", [True, False])
 def test_sharpest_frame_of_the_shot_is_chosen(tmp_path, fast):
     blurry = tmp_path / "blur.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-           "-vf", "gblur=sigma=4:enable='not(eq(n\\,31))'", "-frames:v", "60", "-bf", "0",
-           "-pix_fmt", "yuv420p", str(blurry))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-vf",
+        "gblur=sigma=4:enable='not(eq(n\\,31))'",
+        "-frames:v",
+        "60",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        str(blurry),
+    )
     r = run(blurry, tmp_path / "kf", fast_path=fast)
     assert [k.frame for k in r.keyframes] == [31]
 
@@ -115,6 +184,7 @@ def test_caps_per_clip_keep_every_shot(tmp_path):
 def test_progress_reaches_one(tmp_path):
     clip = make_cut_clip(tmp_path / "c.mp4", [20], 50)
     seen: list[float] = []
-    extract_keyframes(clip, MediaInfo(kind="video"), tmp_path / "kf", KeyframesConfig(),
-                      seen.append)
+    extract_keyframes(
+        clip, MediaInfo(kind="video"), tmp_path / "kf", KeyframesConfig(), seen.append
+    )
     assert seen[-1] == 1.0 and seen == sorted(seen) and all(0 <= f <= 1 for f in seen)

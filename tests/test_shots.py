@@ -24,15 +24,20 @@ def cuts_of(path: Path, out: Path, **options) -> list[int]:
 
 
 def near(found: list[int], expected: list[int], tol: int) -> bool:
-    return len(found) == len(expected) and all(abs(a - b) <= tol for a, b in zip(found, expected))
+    if len(found) != len(expected):
+        return False
+    return all(abs(a - b) <= tol for a, b in zip(found, expected, strict=True))
 
 
 @pytest.mark.parametrize("fast", [True, False])
-@pytest.mark.parametrize(("name", "key", "golden"), [
-    ("testvideo.mp4", "expected_cuts", "ContentDetector.default"),
-    ("counter.mp4", "expected_cuts", "ContentDetector.default"),
-    ("big_buck_bunny_0_30.webm", "reference_cuts", "verified_hard_cuts"),
-])
+@pytest.mark.parametrize(
+    ("name", "key", "golden"),
+    [
+        ("testvideo.mp4", "expected_cuts", "ContentDetector.default"),
+        ("counter.mp4", "expected_cuts", "ContentDetector.default"),
+        ("big_buck_bunny_0_30.webm", "reference_cuts", "verified_hard_cuts"),
+    ],
+)
 def test_real_clip_goldens(shared_media, truth, tmp_path, name, key, golden, fast):
     expected = truth[name][key][golden]
     found = cuts_of(shared_media / name, tmp_path, fast_path=fast)
@@ -45,9 +50,15 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return {
         "scenecut": make_cut_clip(d / "scenecut.mp4", CUTS, TOTAL),
         "gop": make_cut_clip(d / "gop.mp4", CUTS, TOTAL, gop=30, noise=12),
-        "flash": make_cut_clip(d / "flash.mp4", CUTS, TOTAL, gop=30, flash_frames=[35, 70, 71, 105]),
-        "webm": make_cut_clip(d / "cuts.webm", CUTS, TOTAL,
-                              codec_args=("-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime")),
+        "flash": make_cut_clip(
+            d / "flash.mp4", CUTS, TOTAL, gop=30, flash_frames=[35, 70, 71, 105]
+        ),
+        "webm": make_cut_clip(
+            d / "cuts.webm",
+            CUTS,
+            TOTAL,
+            codec_args=("-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime"),
+        ),
     }
 
 
@@ -66,16 +77,37 @@ def test_fade_in_from_black_is_not_a_cut(tmp_path):
     clip = tmp_path / "fade.mp4"
     import subprocess
 
-    subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=25", "-vf", "fade=t=in:st=0:d=1.5,fade=t=out:st=3:d=1",
-                    "-frames:v", "110", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-vf",
+            "fade=t=in:st=0:d=1.5,fade=t=out:st=3:d=1",
+            "-frames:v",
+            "110",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
     assert cuts_of(clip, tmp_path) == []
 
 
 def test_shots_cover_the_clip_with_pts_times(clips, tmp_path):
     r = extract_keyframes(clips["gop"], VIDEO, tmp_path, KeyframesConfig())
-    assert [(s.start_frame, s.end_frame) for s in r.shots] == [(0, 22), (23, 50), (51, 87),
-                                                               (88, TOTAL - 1)]
+    assert [(s.start_frame, s.end_frame) for s in r.shots] == [
+        (0, 22),
+        (23, 50),
+        (51, 87),
+        (88, TOTAL - 1),
+    ]
     assert [s.start_s for s in r.shots] == pytest.approx([0, 23 / 25, 51 / 25, 88 / 25])
     assert r.shots[-1].end_s == pytest.approx(TOTAL / 25)
     assert [c.time_s for c in r.cuts] == pytest.approx([c / 25 for c in CUTS])
@@ -90,8 +122,9 @@ def test_iframes_method_takes_the_encoder_keyframes(clips, tmp_path):
 
 
 def test_interval_method_one_keyframe_per_interval(clips, tmp_path):
-    r = extract_keyframes(clips["gop"], VIDEO, tmp_path, KeyframesConfig(method="interval",
-                                                                          interval_s=1.0))
+    r = extract_keyframes(
+        clips["gop"], VIDEO, tmp_path, KeyframesConfig(method="interval", interval_s=1.0)
+    )
     assert r.cuts == ()
     assert [int(k.time_s) for k in r.keyframes] == [0, 1, 2, 3, 4]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..config import KeyframesConfig
 from ..models import Cut
-from .shots import Features, Marked, features, pair_scores
+from .shots import Features, Marked, drift, features
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,12 @@ def _pick(sel: Selection, f) -> Pick:
 def _drifted(seg: _Segment, feat: Features | None, cfg: KeyframesConfig) -> bool:
     if seg.ref is None or feat is None:
         return False
-    structure, _tone = pair_scores(seg.ref, feat)
-    return structure >= cfg.change_threshold
+    return drift(seg.ref, feat) >= cfg.change_threshold
 
 
-def _close_shot(sel: Selection, picks: list[Pick], seg: _Segment | None,
-                cfg: KeyframesConfig, drift: bool) -> None:
+def _close_shot(
+    sel: Selection, picks: list[Pick], seg: _Segment | None, cfg: KeyframesConfig, drift: bool
+) -> None:
     if seg is not None:
         picks.append(seg.best)
     if drift:

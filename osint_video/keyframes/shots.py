@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from ..config import KeyframesConfig
@@ -58,12 +59,31 @@ class Features:
     mean: float
     std: float
     hist: np.ndarray
+    coarse: np.ndarray  # 16 px wide: layout without texture, for drift
 
 
 def features(frame: SmallFrame) -> Features:
+    """Features of a frame, computed once (the decoder threads usually did it already)."""
+    if isinstance(frame.features, Features):
+        return frame.features
     g = frame.grey.astype(np.float32)
     hist = np.bincount((frame.grey >> 4).ravel(), minlength=16).astype(np.float32)
-    return Features(g, float(g.mean()), float(g.std()), hist / max(1.0, float(hist.sum())))
+    h = max(2, round(16 * g.shape[0] / g.shape[1]))
+    coarse = cv2.resize(g, (16, h), interpolation=cv2.INTER_AREA)
+    return Features(g, float(g.mean()), float(g.std()), hist / max(1.0, float(hist.sum())), coarse)
+
+
+def drift(a: Features, b: Features) -> float:
+    """How far the layout moved (0..1): 1 - correlation of 16-px thumbnails.
+
+    Fine texture that renews every frame (water, grain) does not count; a pan or zoom does.
+    """
+    ca, cb = a.coarse, b.coarse
+    sa, sb = float(ca.std()), float(cb.std())
+    if sa < FLAT_STD or sb < FLAT_STD:
+        return min(1.0, float(np.abs(ca - cb).mean()) / 40.0)
+    corr = float(((ca - ca.mean()) * (cb - cb.mean())).mean()) / (sa * sb)
+    return min(1.0, 1.0 - corr)
 
 
 def pair_scores(a: Features, b: Features) -> tuple[float, float]:
@@ -90,7 +110,6 @@ class ContentCuts:
         strong = s - base_s >= t and tone >= self.cfg.min_tone_change
         by_tone = tone - base_t >= self.cfg.tone_threshold and s >= t * 0.8
         return strong or by_tone
-
 
     def mark(self, frames: Iterable[SmallFrame]) -> Iterator[Marked]:
         state = _CutState(self)
@@ -151,8 +170,11 @@ class _CutState:
         limit = window[0][0].index + self.det.cfg.flash_max_frames
         prev = self.prev
         assert prev is not None
-        return any(not self.det.is_cut(*pair_scores(prev, f), b_s, b_t)
-                   for fr, f in list(window)[1:] if fr.index <= limit)
+        return any(
+            not self.det.is_cut(*pair_scores(prev, f), b_s, b_t)
+            for fr, f in list(window)[1:]
+            if fr.index <= limit
+        )
 
     def _track_dark(self, frame: SmallFrame, feat: Features, cut: bool) -> bool:
         """True when this frame starts the fade-in out of a black stretch entered by a fade.

@@ -29,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -43,7 +44,6 @@ from ..models import DecodeStats
 MIN_CHUNK_PACKETS = 48
 # Chunks decoded ahead of the consumer; bounds memory (packets + small frames only).
 MAX_IN_FLIGHT = 4
-LF = "all"
 SEQUENTIAL_FORMATS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "rawvideo")
 
 
@@ -56,6 +56,7 @@ class SmallFrame:
     grey: np.ndarray = field(repr=False, compare=False)
     key: bool = False
     sharpness: float = 0.0  # variance of the Laplacian at twice the analysis width
+    features: Any = field(default=None, repr=False, compare=False)  # set by `analyse`
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _Packet:
     pts: int
     ref: bool
     key: bool
+    bpic: bool = False  # a B picture (a reference one can often be skipped too, see p_only)
     rank: int = -1  # presentation index inside the whole stream
 
 
@@ -89,6 +91,7 @@ class FrameSource:
         dense_test: planner naming the gaps between decoded frames to re-decode densely.
         keys_only: decode encoder keyframes only (the `iframes` method).
         workers: parallel decoders.
+        analyse: computed on each small frame in the decoder threads (stored as `features`).
     """
 
     path: Path
@@ -98,8 +101,11 @@ class FrameSource:
     keys_only: bool = False
     workers: int = 2
     edge: int = 3
+    analyse: Callable[[SmallFrame], Any] | None = None
     stats: DecodeStats | None = None
-    _pts: list[float] = field(default_factory=list)
+    p_only: bool = False  # skip reference B pictures too (set by a check on the first chunk)
+    _calibrated: bool = False
+    _pts: list[int] = field(default_factory=list)
     _corrupt: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -123,8 +129,10 @@ class FrameSource:
         finally:
             container.close()
         if n_yielded == 0:
-            raise ExtractionError(f"{self.path.name}: no video frame could be decoded "
-                                  f"({self._corrupt} corrupt packets; header only or truncated?)")
+            raise ExtractionError(
+                f"{self.path.name}: no video frame could be decoded "
+                f"({self._corrupt} corrupt packets; header only or truncated?)"
+            )
 
     # -- sequential path (any container, counts frames) ----------------------------------
     def _sequential(self, container, stream, progress) -> Iterator[SmallFrame]:
@@ -161,14 +169,25 @@ class FrameSource:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for chunk in _chunks(container, stream, nal_len, self._pts):
                 job = _ChunkJob(self, chunk, codec, extradata, tb)
+                # I/P-only pays when nothing needs filling in (interval): with dense windows the
+                # longer gaps cost more re-decoding than they save (measured on the bench clip)
+                if (
+                    self.fast
+                    and self.dense_test is None
+                    and not self._calibrated
+                    and codec == "h264"
+                ):
+                    self._calibrated = True  # before any other chunk starts: they read it
+                    self.p_only = job.p_only_is_exact()
                 pending.append(pool.submit(job.run))
                 while len(pending) >= MAX_IN_FLIGHT:
                     yield from self._drain(pending.popleft(), progress, dur)
             while pending:
                 yield from self._drain(pending.popleft(), progress, dur)
         pts = sorted(self._pts)
-        self.stats = _stats(len(pts), [p * tb for p in pts], self._corrupt,
-                            pts[-1] * tb if pts else None)
+        self.stats = _stats(
+            len(pts), [p * tb for p in pts], self._corrupt, pts[-1] * tb if pts else None
+        )
 
     def _drain(self, fut, progress, dur) -> Iterator[SmallFrame]:
         frames = fut.result()
@@ -180,8 +199,13 @@ class FrameSource:
         """Shrink a decoded frame; sharpness is measured at twice the width (more detail)."""
         big = shrink(frame, self.width * 2)
         sharp = float(cv2.Laplacian(big, cv2.CV_32F).var())
-        grey = cv2.resize(big, (self.width, max(2, big.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-        return SmallFrame(index, pts_s, grey, key, sharp)
+        grey = cv2.resize(
+            big, (self.width, max(2, big.shape[0] // 2)), interpolation=cv2.INTER_AREA
+        )
+        small = SmallFrame(index, pts_s, grey, key, sharp)
+        if self.analyse is not None:
+            object.__setattr__(small, "features", self.analyse(small))
+        return small
 
     def _add_corrupt(self, n: int) -> None:
         with self._lock:
@@ -200,22 +224,49 @@ class _ChunkJob:
 
     def run(self) -> list[SmallFrame]:
         packets = self.chunk.packets
-        n = len(packets)
-        want = {p.rank for p in packets}
         if self.src.keys_only:
-            return sorted(self._decode({p.rank for p in packets if p.key}, None, keys=True).values(),
-                          key=lambda f: f.index)
+            return sorted(
+                self._decode({p.rank for p in packets if p.key}, None, keys=True).values(),
+                key=lambda f: f.index,
+            )
+        want = {p.rank for p in packets}
         if self.src.fast:
-            lo, hi = self.chunk.first_index, self.chunk.first_index + n - 1
-            want = {p.rank for p in packets
-                    if p.ref or p.rank - lo < self.src.edge or hi - p.rank < self.src.edge}
-        got = self._decode(want, upto=None)
+            want = self._sparse_ranks(self.src.p_only)
+        got = self._decode(want, upto=None, skip_b=self.src.fast and self.src.p_only)
         if self.src.fast and self.src.dense_test is not None:
             extra = self._dense_ranks(sorted(got.values(), key=lambda f: f.index))
             extra -= set(got)
             if extra:
-                got.update(self._decode(extra, upto=max(extra), only=extra))
+                got.update(self._decode(extra, upto=max(extra), only=extra, skip_b=self.src.p_only))
         return sorted(got.values(), key=lambda f: f.index)
+
+    def _sparse_ranks(self, p_only: bool) -> set[int]:
+        """References (only I/P when `p_only`), plus every frame near the chunk's edges."""
+        lo = self.chunk.first_index
+        hi = lo + len(self.chunk.packets) - 1
+        edge = self.src.edge
+        return {
+            p.rank
+            for p in self.chunk.packets
+            if (p.ref and not (p_only and p.bpic)) or p.rank - lo < edge or hi - p.rank < edge
+        }
+
+    def p_only_is_exact(self) -> bool:
+        """Do I/P pictures decode bit-identically without the reference B pictures?
+
+        True when no I/P picture predicts from a B picture (x264's default pyramid), which
+        lets a quarter-rate pass skip them. Checked on this chunk by decoding both ways.
+        """
+        if not any(p.ref and p.bpic for p in self.chunk.packets):
+            return False
+        ranks = {p.rank for p in self.chunk.packets if p.ref and not p.bpic}
+        full = self._decode(ranks, upto=None)
+        lean = self._decode(ranks, upto=None, skip_b=True)
+        return (
+            bool(lean)
+            and set(lean) == set(full)
+            and all(np.array_equal(full[r].grey, lean[r].grey) for r in lean)
+        )
 
     def _dense_ranks(self, frames: list[SmallFrame]) -> set[int]:
         """Frames around each planned gap: from before it to a few frames after (flash test)."""
@@ -223,26 +274,35 @@ class _ChunkJob:
         ranks: set[int] = set()
         for i in self.src.dense_test(frames):
             a, b = frames[i], frames[i + 1]
-            ranks.update(range(a.index - 1, b.index + self.src.edge + 1))
+            ranks.update(range(a.index + 1, b.index + self.src.edge))
         lo = self.chunk.first_index
         return {r for r in ranks if lo <= r < lo + len(self.chunk.packets)}
 
-    def _decode(self, want: set[int], upto: int | None, only: set[int] | None = None,
-                keys: bool = False) -> dict[int, SmallFrame]:
+    def _decode(
+        self,
+        want: set[int],
+        upto: int | None,
+        only: set[int] | None = None,
+        keys: bool = False,
+        skip_b: bool = False,
+    ) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames."""
-        ctx = av.CodecContext.create(self.codec, "r")
+        ctx: Any = av.CodecContext.create(self.codec, "r")
         if self.extradata:
             ctx.extradata = self.extradata
         ctx.thread_type = "NONE"
-        ctx.options = {"skip_loop_filter": LF}
+        ctx.options = {"skip_loop_filter": "all"}
         last_needed = len(self.chunk.packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
             last_needed = max(i for i, p in enumerate(self.chunk.packets) if p.rank <= upto) + 1
         by_pts = {p.pts: p for p in self.chunk.packets}
+        # B references the wanted frames may predict from sit in their mini-GOP (<= 3 away)
+        near = {r + d for r in want for d in range(-3, 4)} if skip_b else set()
         out: dict[int, SmallFrame] = {}
         bad = 0
         for p in self.chunk.packets[:last_needed]:
-            if not ((p.ref and not keys) or p.rank in want):
+            needed = p.ref and not keys and not (skip_b and p.bpic and p.rank not in near)
+            if not (needed or p.rank in want):
                 continue
             try:
                 frames = ctx.decode(p.pkt)
@@ -278,7 +338,8 @@ def shrink(frame: av.VideoFrame, width: int) -> np.ndarray:
     if not (name.startswith(("yuv", "yuvj", "nv", "gray")) and "p1" not in name[3:]):
         return frame.reformat(width, h, "gray", interpolation="AREA").to_ndarray()
     plane = frame.planes[0]
-    y = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(frame.height, plane.line_size)
+    y = rows[:, : frame.width]
     step = max(1, frame.width // (width * 4))
     return cv2.resize(y[::step, ::step], (width, h), interpolation=cv2.INTER_AREA)
 
@@ -335,25 +396,40 @@ def _avcc_length_size(extradata: bytes | None) -> int | None:
     return None
 
 
-def h264_is_reference(data: bytes, nal_len: int | None) -> bool:
-    """True unless every coded slice in the access unit has nal_ref_idc == 0.
+def h264_frame_kind(data: bytes, nal_len: int | None) -> tuple[bool, bool]:
+    """(is a reference, is a B picture) from the first coded slice's NAL and slice headers.
 
-    Only the NAL headers are read (no bit-level parsing); unknown layouts count as references,
-    so a mistake can only cost time, never a wrong picture.
+    Only nal_ref_idc and the first two Exp-Golomb fields are read; unknown layouts count as
+    reference P pictures, so a mistake can only cost time, never a wrong picture.
     """
     if nal_len is None:
-        return True
-    pos, n, seen_slice = 0, len(data), False
+        return True, False
+    pos, n = 0, len(data)
     while pos + nal_len < n:
-        size = int.from_bytes(data[pos:pos + nal_len], "big")
+        size = int.from_bytes(data[pos : pos + nal_len], "big")
         header = data[pos + nal_len]
-        nal_type = header & 0x1F
-        if nal_type in (1, 5):
-            if header & 0x60:
-                return True
-            seen_slice = True
+        if header & 0x1F in (1, 5):
+            bits = int.from_bytes(
+                data[pos + nal_len + 1 : pos + nal_len + 9].ljust(8, b"\0"), "big"
+            )
+            _first_mb, bits, _used = _ue(bits, 64)
+            slice_type, _bits, _used = _ue(bits, 64)
+            return bool(header & 0x60), slice_type % 5 == 1
         pos += nal_len + size
-    return not seen_slice
+    return True, False
+
+
+def _ue(bits: int, width: int) -> tuple[int, int, int]:
+    """Read one unsigned Exp-Golomb value from the top of a `width`-bit integer."""
+    zeros = 0
+    while zeros < width and not (bits >> (width - 1 - zeros)) & 1:
+        zeros += 1
+    used = 2 * zeros + 1
+    if used > width:
+        return 0, 0, width
+    value = (bits >> (width - used)) & ((1 << used) - 1)
+    rest = bits & ((1 << (width - used)) - 1)
+    return value - 1, rest << used, used
 
 
 def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Iterator[_Chunk]:
@@ -370,10 +446,14 @@ def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Itera
             if pkt.size and pkt.pts is None:
                 raise ExtractionError("packets without timestamps: cannot index frames")
             continue
-        ref = h264_is_reference(bytes(pkt), nal_len) if nal_len else True
-        entry = _Packet(pkt, pkt.pts, ref or pkt.is_keyframe, pkt.is_keyframe)
-        closed = (pkt.is_keyframe and len(current) >= MIN_CHUNK_PACKETS
-                  and max_pts is not None and pkt.pts > max_pts)
+        ref, bpic = h264_frame_kind(bytes(pkt), nal_len) if nal_len else (True, False)
+        entry = _Packet(pkt, pkt.pts, ref or pkt.is_keyframe, pkt.is_keyframe, bpic)
+        closed = (
+            pkt.is_keyframe
+            and len(current) >= MIN_CHUNK_PACKETS
+            and max_pts is not None
+            and pkt.pts > max_pts
+        )
         if closed:
             yield _finish(current, offset, pts_log)
             offset += len(current)
@@ -391,8 +471,9 @@ def _finish(packets: list[_Packet], offset: int, pts_log: list[int]) -> _Chunk:
     return _Chunk(offset, packets)
 
 
-def grab_frames(path: Path, indices: Sequence[int], rotation_deg: int = 0
-                ) -> Iterator[tuple[int, Image.Image]]:
+def grab_frames(
+    path: Path, indices: Sequence[int], rotation_deg: int = 0
+) -> Iterator[tuple[int, Image.Image]]:
     """Full-resolution RGB frames at the given presentation indices, rotated upright.
 
     Yields (index, image) in index order, a chunk at a time, so only a few full frames are ever
@@ -451,11 +532,13 @@ def _grab_chunked(container, stream, wanted: set[int]) -> Iterator[tuple[int, Im
             break
 
 
-def _grab_chunk(chunk: _Chunk, ranks: set[int], codec, extradata) -> list[tuple[int, Image.Image]]:
-    ctx = av.CodecContext.create(codec, "r")
+def _grab_chunk(
+    chunk: _Chunk, ranks: set[int], codec, extradata, threads: str = "AUTO"
+) -> list[tuple[int, Image.Image]]:
+    ctx: Any = av.CodecContext.create(codec, "r")
     if extradata:
         ctx.extradata = extradata
-    ctx.thread_type = "AUTO"
+    ctx.thread_type = threads
     by_pts = {p.pts: p for p in chunk.packets}
     stop = max(i for i, p in enumerate(chunk.packets) if p.rank in ranks) + 1
     out: list[tuple[int, Image.Image]] = []
@@ -470,8 +553,69 @@ def _grab_chunk(chunk: _Chunk, ranks: set[int], codec, extradata) -> list[tuple[
     return out
 
 
+def write_frames(
+    path: Path,
+    targets: dict[int, Path],
+    rotation_deg: int = 0,
+    workers: int = 2,
+    compress_level: int = 1,
+) -> Iterator[int]:
+    """Decode the frames at `targets` keys (presentation indices) and save each as PNG.
+
+    Chunks are decoded and their PNGs compressed in `workers` threads (both release the GIL);
+    yields each index once its file is written. Frames are turned upright first.
+
+    Raises:
+        ExtractionError: the file cannot be decoded or an index does not exist.
+    """
+    wanted = set(targets)
+
+    def save(item: tuple[int, Image.Image]) -> int:
+        index, image = item
+        image.save(targets[index], format="PNG", compress_level=compress_level)
+        return index
+
+    container, stream = _open(path)
+    fmt = container.format.name.split(",")[0]
+    if fmt in SEQUENTIAL_FORMATS or workers < 2:
+        container.close()
+        for item in grab_frames(path, sorted(wanted), rotation_deg):
+            yield save(item)
+        return
+    codec, extradata = stream.codec_context.name, stream.codec_context.extradata
+    nal_len = _avcc_length_size(extradata) if codec == "h264" else None
+
+    def job(chunk: _Chunk, ranks: set[int]) -> list[int]:
+        frames = _grab_chunk(chunk, ranks, codec, extradata, threads="NONE")
+        return [save((i, _upright(img, rotation_deg))) for i, img in frames]
+
+    found: set[int] = set()
+    try:
+        pending: deque[Future[list[int]]] = deque()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for chunk in _chunks(container, stream, nal_len, []):
+                ranks = {p.rank for p in chunk.packets} & wanted
+                if ranks:
+                    pending.append(pool.submit(job, chunk, ranks))
+                while len(pending) >= MAX_IN_FLIGHT or (pending and pending[0].done()):
+                    for i in pending.popleft().result():
+                        found.add(i)
+                        yield i
+                if chunk.first_index + len(chunk.packets) > max(wanted):
+                    break
+            while pending:
+                for i in pending.popleft().result():
+                    found.add(i)
+                    yield i
+    finally:
+        container.close()
+    missing = wanted - found
+    if missing:
+        raise ExtractionError(f"{path.name}: frames {sorted(missing)[:5]} could not be decoded")
+
+
 def _rank(frame: av.VideoFrame, by_pts: dict[int, _Packet]) -> int:
-    p = by_pts.get(frame.pts)
+    p = by_pts.get(frame.pts) if frame.pts is not None else None
     return -1 if p is None else p.rank
 
 
