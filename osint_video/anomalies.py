@@ -254,6 +254,20 @@ def _no_frames(f: _Facts) -> list[Anomaly]:
     return []
 
 
+def _corrupt(f: _Facts) -> list[Anomaly]:
+    n = f.decode.corrupt_frames if f.decode is not None else 0
+    if not n:
+        return []
+    return [
+        Anomaly(
+            "corrupt_frames",
+            f"{n} frame(s) failed to decode cleanly: damaged data mid-stream (a bad copy, a "
+            "partial download or tampering); nearby keyframes may show artefacts.",
+            "warning",
+        )
+    ]
+
+
 def _vfr(f: _Facts) -> list[Anomaly]:
     if not f.probe.media.variable_frame_rate:
         return []
@@ -354,6 +368,7 @@ CHECKS: tuple[Callable[[_Facts], list[Anomaly]], ...] = (
     _exif_dimensions,
     _truncated,
     _no_frames,
+    _corrupt,
     _vfr,
     _rotated,
 )

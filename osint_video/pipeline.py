@@ -28,15 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from . import steps
-from .errors import ExtractionError, InputError, OsintVideoError
-from .models import Anomaly, DecodeStats, MediaKind, ProbeResult
+from .errors import OsintVideoError
+from .media.probe import require_decodable
+from .models import MediaKind, ProbeResult
 from .store.cases import Acquisition, NewEvent, utcnow
 from .workspace import Workspace
 
 Progress = Callable[[str, float], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,30 @@ def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) 
     return dataclasses.replace(outcome, path=req.path, report_json=report, already_known=not is_new)
 
 
+class _Steps:
+    """Runs steps 5-7 so that one failing step is recorded and does not hide the others."""
+
+    def __init__(self, sha256: str, say: Progress) -> None:
+        self.sha256, self.say = sha256, say
+        self.events: list[NewEvent] = []
+        self.errors: list[str] = []
+
+    def run(
+        self, name: str, at: float, work: Callable[[], T], record: Callable[[T], NewEvent]
+    ) -> T | None:
+        self.say(name, at)
+        try:
+            result = work()
+        except OsintVideoError as exc:
+            self.errors.append(f"{name} failed: {exc}")
+            self.events.append(
+                NewEvent(f"{name}_failed", {"input_sha256": self.sha256, "error": str(exc)})
+            )
+            return None
+        self.events.append(record(result))
+        return result
+
+
 def _process(
     ws: Workspace,
     clip_id: int,
@@ -119,40 +145,41 @@ def _process(
     final_dir = ws.derived_dir(sha256)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=final_dir.parent))
-    events: list[NewEvent] = [steps.probed_event(sha256, probe)]
-    error: str | None = None
-    decode: DecodeStats | None = None
-    shots: list[dict[str, Any]] = []
-    keyframes: list[dict[str, Any]] = []
-    decoded_size: tuple[int, int] | None = None
-    try:
-        say("strip", 0.05)
-        stripped = steps.strip(evidence, work, kind, probe, cfg)
-        events.append(steps.stripped_event(sha256, stripped))
-        say("keyframes", 0.1)
-        try:
-            frames = steps.keyframes(
+    run = _Steps(sha256, say)
+    run.events.append(steps.probed_event(sha256, probe))
+    stripped = run.run(
+        "strip",
+        0.05,
+        lambda: steps.strip(evidence, work, kind, probe, cfg),
+        lambda s: steps.stripped_event(sha256, s),
+    )
+    frames = run.run(
+        "keyframes",
+        0.1,
+        lambda: (
+            require_decodable(probe.media),
+            steps.keyframes(
                 evidence, kind, probe, work, cfg, lambda f: say("keyframes", 0.1 + 0.75 * f)
-            )
-            decode, decoded_size = frames.decode, frames.decoded_size
-            events.append(steps.keyframes_event(sha256, frames))
-            say("hash", 0.87)
-            hashed = steps.hash_keyframes(frames, cfg)
-            events.append(steps.hashed_event(hashed, cfg))
-            shots, keyframes = steps.rows(frames, hashed, final_dir, ws)
-        except ExtractionError as exc:
-            error = f"keyframe extraction failed: {exc}"
-            events.append(NewEvent("keyframes_failed", {"input_sha256": sha256, "error": str(exc)}))
-        anomalies = steps.anomalies(probe, decode, acquired_at, decoded_size, cfg)
-        _publish(work, final_dir)
-        fields = steps.clip_fields(probe, decode, anomalies, stripped, final_dir, ws)
-    except OsintVideoError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        error = str(exc)
-        events.append(NewEvent("processing_failed", {"input_sha256": sha256, "error": error}))
-        fields = steps.clip_fields(
-            probe, None, _anomalies_or_empty(probe, acquired_at, cfg), None, None, ws
+            ),
+        )[1],
+        lambda f: steps.keyframes_event(sha256, f),
+    )
+    hashed = None
+    if frames is not None:
+        hashed = run.run(
+            "hash",
+            0.87,
+            lambda: steps.hash_keyframes(frames, cfg),
+            lambda h: steps.hashed_event(h, cfg),
         )
+    shots, keyframes = steps.rows(frames, hashed, final_dir, ws) if frames and hashed else ([], [])
+    decode = frames.decode if frames else None
+    found = steps.anomalies(
+        probe, decode, acquired_at, frames.decoded_size if frames else None, cfg
+    )
+    _publish(work, final_dir)
+    fields = steps.clip_fields(probe, decode, found, stripped, final_dir, ws)
+    error = "; ".join(run.errors) or None
     status = "failed" if error else "processed"
     ws.cases.save_results(
         clip_id,
@@ -161,17 +188,10 @@ def _process(
         fields=fields,
         shots=shots,
         keyframes=keyframes,
-        events=events,
+        events=run.events,
         error=error,
     )
     return TriageOutcome(Path(), clip_id, sha256, status, error)
-
-
-def _anomalies_or_empty(probe: ProbeResult, acquired_at: datetime, cfg: Any) -> list[Anomaly]:
-    try:
-        return steps.anomalies(probe, None, acquired_at, None, cfg)
-    except OsintVideoError:
-        return []
 
 
 def _publish(work: Path, final_dir: Path) -> None:
@@ -184,9 +204,3 @@ def _publish(work: Path, final_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         work.rename(final_dir)
-
-
-def refuse(path: Path) -> None:
-    """Raise the one-line reason a path cannot be triaged at all (directories are expanded)."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file")

@@ -113,10 +113,28 @@ def _one(ws: Workspace, req: TriageRequest, progress: Any) -> TriageItem:
         return TriageItem(req.path, error=str(exc))
     except OSError as exc:
         return TriageItem(req.path, error=f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+        log = _log_internal_error(ws, req.path)
+        return TriageItem(
+            req.path, error=f"internal error ({type(exc).__name__}: {exc}); details in {log}"
+        )
     report = None
     if res.report_json:
         report = json.loads((ws.home / res.report_json).read_text("utf-8"))
     return TriageItem(req.path, res.clip_id, res.status, res.error, res.report_json, report)
+
+
+def _log_internal_error(ws: Workspace, path: Path) -> Path:
+    """Keep the traceback of an unexpected failure for a bug report; the user sees one line."""
+    import traceback
+
+    from .store.cases import iso, utcnow
+
+    log = ws.home / "logs" / "errors.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"--- {iso(utcnow())} {shown(path)}\n{traceback.format_exc()}\n")
+    return log
 
 
 def list_queue(

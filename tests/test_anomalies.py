@@ -195,3 +195,11 @@ def test_pure_and_ordered(shared_media: Path) -> None:
     assert first == again
     assert [a.code for a in first] == ["variable_frame_rate", "rotated"]
     assert {a.severity for a in first} == {"info"}
+
+
+def test_corrupt_frames_from_decode(shared_media: Path) -> None:
+    probe = _probe(shared_media / "cup.mp4")
+    clean = DecodeStats(frames_decoded=217, last_pts_s=8.07)
+    assert "corrupt_frames" not in _codes(probe, clean)
+    damaged = dataclasses.replace(clean, corrupt_frames=3)
+    assert "corrupt_frames" in _codes(probe, damaged)

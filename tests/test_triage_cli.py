@@ -126,6 +126,11 @@ def _bad_inputs(folder: Path, shared_media: Path, sample: Path) -> dict[str, str
     shutil.copyfile(shared_media / "Apple_iPhone_4.jpg", folder / "sub" / "фото с пробелом.jpg")
     shutil.copyfile(shared_media / "counter.mp4", folder / "-leading dash.mp4")
     shutil.copyfile(shared_media / "cup.mp4", folder / "new\nline.mp4")
+    unknown = bytearray(data)
+    entry = unknown.find(b"avc1", unknown.find(b"moov"))  # the stsd sample entry, not the brand
+    unknown[entry : entry + 4] = b"zzzz"
+    (folder / "unknown codec.mp4").write_bytes(bytes(unknown))
+    (folder / "dangling").symlink_to(folder / "gone.mp4")
     return {
         "empty.mp4": "rejected",
         "notes.txt": "rejected",
@@ -134,6 +139,8 @@ def _bad_inputs(folder: Path, shared_media: Path, sample: Path) -> dict[str, str
         "фото с пробелом.jpg": "ok",
         "-leading dash.mp4": "ok",
         "new\nline.mp4": "ok",
+        "unknown codec.mp4": "failed",
+        "dangling": "rejected",
     }
 
 
@@ -165,16 +172,18 @@ def test_bad_inputs_each_get_one_line_and_others_go_on(
         if fate == "ok":
             assert item["error"] is None and item["status"] == "processed", item.get("error")
         elif fate == "failed":
-            assert item["status"] == "failed" and "keyframe" in item["error"]
+            assert item["status"] == "failed" and "keyframe" in item["error"], item["error"]
         else:
             assert item["status"] == "rejected" and item["error"]
+    assert "unsupported video codec" in out["unknown codec.mp4"]["error"]
     qt = out["QuickTime.mov"]
     assert qt["metadata"]["creation_time"].startswith("2005-08-11T14:03:54")
     assert qt["keyframes"] == [] and "no_decodable_frames" in {a["code"] for a in qt["anomalies"]}
     listing = json.loads(run(home, "queue", "list", "--json").stdout)
-    assert sorted(r["status"] for r in listing) == ["failed", "processed", "processed", "processed"]
+    statuses = sorted(r["status"] for r in listing)
+    assert statuses == ["failed", "failed", "processed", "processed", "processed"]
     held = list((home / "evidence").rglob("*"))
-    assert len([p for p in held if p.is_file()]) == 4
+    assert len([p for p in held if p.is_file()]) == 5
     assert before == {p: sha256_file(p) for p in before}
 
 

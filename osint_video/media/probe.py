@@ -21,7 +21,7 @@ import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from ..config import ProbeConfig
-from ..errors import InputError, ProbeError
+from ..errors import ExtractionError, InputError, ProbeError
 from ..models import Location, MediaInfo, MediaKind, Metadata, ProbeResult
 from .containers import ContainerTags, read_container_tags, read_jpeg_xmp, xmp_fields
 from .ffmpeg import ffprobe_json
@@ -54,6 +54,20 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
     if kind == "video":
         return _probe_video(path, cfg)
     return _probe_image(path)
+
+
+def require_decodable(media: MediaInfo) -> None:
+    """Refuse, with the reason, a video whose frames no decoder here can read.
+
+    Raises:
+        ExtractionError: no video stream, or a codec ffmpeg does not know.
+    """
+    if media.kind != "video":
+        return
+    if not media.has_video_stream:
+        raise ExtractionError("no video stream (audio or data only)")
+    if not media.codec or media.codec in ("unknown", "none"):
+        raise ExtractionError("unsupported video codec: ffmpeg has no decoder for this stream")
 
 
 # --- video ------------------------------------------------------------------------------
