@@ -5,29 +5,50 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= demo-workspace
-# Debian packages: venv support, the ffmpeg/ffprobe binaries, exiftool (tests check stripping with it)
-APT_PACKAGES := python3-venv ffmpeg libimage-exiftool-perl
+# Debian packages, as "check:package" pairs: a check is a command on PATH, a python module
+# (py:NAME), a shared library (lib:SONAME) or a file (file:PATH).
+# Runtime needs the first list; tests add the second.
+RUNTIME_DEPS := py:ensurepip:python3-venv ffmpeg:ffmpeg ffprobe:ffmpeg \
+  lib:libpango-1.0.so.0:libpango-1.0-0 lib:libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
+  lib:libharfbuzz-subset.so.0:libharfbuzz-subset0 \
+  file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+TEST_DEPS := exiftool:libimage-exiftool-perl chromium:chromium pdftoppm:poppler-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup setup-test system-deps system-deps-test demo test lint bench clean
 
 setup: system-deps $(STAMP)
+setup-test: system-deps system-deps-test $(STAMP)
 
-system-deps:
+define install_missing
 	@missing=""; \
-	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
-	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
-	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
-	if [ -n "$$missing" ]; then \
+	for dep in $(1); do \
+	  check=$${dep%:*}; pkg=$${dep##*:}; \
+	  case $$check in \
+	    py:*) $(PY) -c "import $${check#py:}" 2>/dev/null || missing="$$missing $$pkg";; \
+	    file:*) test -e "$${check#file:}" || missing="$$missing $$pkg";; \
+	    lib:*) { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q "$${check#lib:}" || missing="$$missing $$pkg";; \
+	    *) command -v $$check >/dev/null || missing="$$missing $$pkg";; \
+	  esac; \
+	done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing// /}" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing system packages:$$missing"; \
+	    echo "installing Debian packages: $$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
-	      || { echo "apt-get install failed for:$$missing"; exit 1; }; \
+	      || { echo "apt-get install failed for: $$missing"; exit 1; }; \
 	  else \
-	    echo "missing system packages:$$missing -- run: sudo apt-get install -y$$missing"; exit 1; \
+	    echo "missing system packages; run: sudo apt-get install -y $$missing"; exit 1; \
 	  fi; \
 	fi
+endef
+
+system-deps:
+	$(call install_missing,$(RUNTIME_DEPS))
+
+system-deps-test:
+	$(call install_missing,$(TEST_DEPS))
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,7 +68,7 @@ lint: setup
 	$(BIN)/ruff check osint_video tests bench
 	$(BIN)/mypy osint_video
 
-test: setup
+test: setup-test
 	$(BIN)/ruff check osint_video tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
