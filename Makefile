@@ -74,7 +74,10 @@ test: setup-test
 
 bench: setup
 	$(BIN)/python -m pip install -q --no-deps scenedetect click tqdm
+	$(BIN)/python -m pip install -q videohash
 	$(BIN)/python bench/bench_triage.py
+	$(BIN)/python bench/bench_match.py
+	$(BIN)/python bench/bench_reports.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache

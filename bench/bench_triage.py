@@ -59,6 +59,7 @@ class Row:
     wall_s: float
     rss_mb: float
     cuts: list[int] | None
+    cpu_s: float = 0.0
 
 
 def make_clip() -> Path:
@@ -100,8 +101,9 @@ def make_clip() -> Path:
     return CLIP
 
 
-def timed(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of the child (os.wait4), its stdout."""
+def timed(argv: list[str]) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (MB) of the child (os.wait4), its stdout, its CPU seconds
+    (user + system: steadier than wall time when other work shares the cores)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=REPO)
@@ -113,7 +115,8 @@ def timed(argv: list[str]) -> tuple[float, float, str]:
         if proc.returncode != 0:
             tail = err.read().decode(errors="replace")[-500:]
             raise RuntimeError(f"{argv[:3]} failed: {tail}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return wall, usage.ru_maxrss / 1024, out.read().decode(), cpu
 
 
 def contenders(clip: Path) -> dict[str, list[str]]:
@@ -163,8 +166,8 @@ def contenders(clip: Path) -> dict[str, list[str]]:
 def run_one(name: str, argv: list[str]) -> Row:
     with tempfile.TemporaryDirectory() as home:
         argv = [a.replace("{home}", home) for a in argv]
-        wall, rss, out = timed(argv)
-    return Row(name, wall, rss, parse_cuts(name, out))
+        wall, rss, out, cpu = timed(argv)
+    return Row(name, wall, rss, parse_cuts(name, out), cpu)
 
 
 def parse_cuts(name: str, out: str) -> list[int] | None:
@@ -201,13 +204,17 @@ def bench_main(runs: int) -> None:
         f"\n{clip.name}: 60 s 1080p30 H.264 15 Mb/s, GOP 60, grain, {len(CUTS)} hard cuts "
         f"(best of {runs})"
     )
-    print(f"{'contender':32} {'wall s':>7} {'x full':>7} {'found':>6} {'false':>6} {'RSS MB':>7}")
+    cpu_base = best["ffmpeg full decode"].cpu_s
+    print(
+        f"{'contender':32} {'wall s':>7} {'x full':>7} {'found':>6} {'false':>6} {'RSS MB':>7}"
+        f" {'CPU s':>7} {'x full':>7}"
+    )
     for row in best.values():
         hits, false = score(row.cuts, CUTS) if row.cuts is not None else ("-", "-")
         found = f"{hits}/{len(CUTS)}" if row.cuts is not None else "-"
         print(
             f"{row.name:32} {row.wall_s:7.2f} {row.wall_s / base:7.2f} {found:>6} {false!s:>6} "
-            f"{row.rss_mb:7.0f}"
+            f"{row.rss_mb:7.0f} {row.cpu_s:7.2f} {row.cpu_s / cpu_base:7.2f}"
         )
 
 
@@ -228,7 +235,7 @@ def shared_main() -> None:
     for name, cuts in clips.items():
         cells = []
         for code in (SCENEDETECT, OURS):
-            _w, _r, out = timed([PY, "-c", code, str(SHARED / name)])
+            _w, _r, out, _c = timed([PY, "-c", code, str(SHARED / name)])
             hits, false = score(json.loads(out.strip().splitlines()[-1]), cuts)
             cells.append(f"{hits}/{len(cuts)} found {false} false")
         print(f"{name:28} {len(cuts):5} {cells[0]:>16} {cells[1]:>16}")

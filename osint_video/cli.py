@@ -135,13 +135,14 @@ def queue_list(
             str(r.id),
             r.sha256[:8],
             service.shown(Path(r.filename)),
-            r.status,
+            r.status + (f" (dup of #{r.duplicate_of})" if r.duplicate_of else ""),
             ", ".join(r.cases) or "-",
             r.acquired_at[:16].replace("T", " "),
             dur,
             f"{r.unique_keyframes}/{r.keyframes}",
         )
-    out.print(table)
+    # Piped output has no terminal width: do not squeeze columns into 80 characters.
+    (out if out.is_terminal else Console(highlight=False, width=160)).print(table)
 
 
 def _register_commands() -> None:

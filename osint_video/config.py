@@ -69,12 +69,29 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class MatchingConfig:
+    enabled: bool = True
+    sample_fps: float = 4.0
+    min_samples: int = 8
+    max_samples: int = 2400
+    sample_width: int = 320
+    min_texture_std: float = 8.0
+    radius: int = 10
+    offset_tolerance_s: float = 0.5
+    min_frames: int = 3
+    min_score: float = 0.15
+    duplicate_min_coverage: float = 0.85
+    max_ranges: int = 5
+
+
+@dataclass(frozen=True)
 class Config:
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
     hashing: HashingConfig = field(default_factory=HashingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
 
     def home_dir(self) -> Path:
         """The workspace: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""

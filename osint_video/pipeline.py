@@ -13,7 +13,8 @@ versions):
 7. hash     perceptual hashes, and near-duplicate groups inside the clip;
 8. anomalies  facts a verifier should look at;
 9. save     all derived rows in one transaction (a crash leaves the old state or the new);
-10. report  report.json (source of truth), contact sheet and HTML report.
+10. match  sample frames, compare with every clip the desk has seen, add them to the index;
+11. report  report.json (source of truth), contact sheet and HTML report.
 
 A failure in steps 5-7 does not lose what came before: the clip is saved as `failed` with the
 error and whatever was learned (a header-only file still gets its metadata in the report).
@@ -32,6 +33,7 @@ from typing import TypeVar
 
 from . import steps
 from .errors import OsintVideoError
+from .matching import match_and_index
 from .media.probe import require_decodable
 from .models import MediaKind, ProbeResult
 from .store.cases import Acquisition, NewEvent, utcnow
@@ -65,7 +67,12 @@ class TriageOutcome:
     already_known: bool = False
 
 
-def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) -> TriageOutcome:
+def triage(
+    ws: Workspace,
+    req: TriageRequest,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> TriageOutcome:
     """Run the whole pipeline on one file; raises only for input refused before ingest."""
     say = progress or (lambda _stage, _frac: None)
     operator = ws.config.operator()
@@ -100,6 +107,8 @@ def triage(ws: Workspace, req: TriageRequest, progress: Progress | None = None) 
 
     ws.cases.set_status(clip_id, "processing")
     outcome = _process(ws, clip_id, stored.sha256, kind, probe, acquired_at, say)
+    if kind == "video":
+        outcome = _match(ws, clip_id, stored.sha256, probe, outcome, say, notify)
     say("report", 0.95)
     report = steps.write_reports(ws, clip_id, operator)
     say("done", 1.0)
@@ -156,12 +165,7 @@ def _process(
     frames = run.run(
         "keyframes",
         0.1,
-        lambda: (
-            require_decodable(probe.media),
-            steps.keyframes(
-                evidence, kind, probe, work, cfg, lambda f: say("keyframes", 0.1 + 0.75 * f)
-            ),
-        )[1],
+        lambda: _keyframes(evidence, kind, probe, work, ws, say),
         lambda f: steps.keyframes_event(sha256, f),
     )
     hashed = None
@@ -192,6 +196,41 @@ def _process(
         error=error,
     )
     return TriageOutcome(Path(), clip_id, sha256, status, error)
+
+
+def _match(
+    ws: Workspace,
+    clip_id: int,
+    sha256: str,
+    probe: ProbeResult,
+    outcome: TriageOutcome,
+    say: Progress,
+    notify: Callable[[str], None] | None,
+) -> TriageOutcome:
+    """Step 10: archive matching; its failure is reported but keeps the clip's results."""
+    say("match", 0.9)
+    try:
+        match_and_index(
+            ws,
+            clip_id,
+            ws.evidence.path_for(sha256),
+            probe.media,
+            lambda stage, f: say(stage, 0.9 + 0.05 * f),
+            notify,
+        )
+    except OsintVideoError as exc:
+        error = "; ".join(e for e in (outcome.error, f"matching failed: {exc}") if e)
+        return dataclasses.replace(outcome, error=error)
+    return outcome
+
+
+def _keyframes(
+    evidence: Path, kind: MediaKind, probe: ProbeResult, work: Path, ws: Workspace, say: Progress
+) -> steps.Frames:
+    require_decodable(probe.media)
+    return steps.keyframes(
+        evidence, kind, probe, work, ws.config, lambda f: say("keyframes", 0.1 + 0.75 * f)
+    )
 
 
 def _publish(work: Path, final_dir: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
-from .errors import InputError, OsintVideoError
+from .errors import OsintVideoError
 from .pipeline import TriageOutcome, TriageRequest, triage
 from .store.cases import ClipSummary
 from .workspace import Workspace
@@ -98,7 +97,12 @@ def triage_paths(
                 task = bar.add_task(shown(Path(path.name))[:40], total=1.0, stage="")
                 req = TriageRequest(path, case, source_url, note, reprocess)
                 items.append(
-                    _one(ws, req, lambda s, f, t=task: bar.update(t, completed=f, stage=s))
+                    _one(
+                        ws,
+                        req,
+                        lambda s, f, t=task: bar.update(t, completed=f, stage=s),
+                        lambda msg: bar.console.print(f"note: {msg}", markup=False),
+                    )
                 )
                 bar.remove_task(task)
     finally:
@@ -106,9 +110,9 @@ def triage_paths(
     return items
 
 
-def _one(ws: Workspace, req: TriageRequest, progress: Any) -> TriageItem:
+def _one(ws: Workspace, req: TriageRequest, progress: Any, notify: Any = None) -> TriageItem:
     try:
-        res: TriageOutcome = triage(ws, req, progress)
+        res: TriageOutcome = triage(ws, req, progress, notify)
     except OsintVideoError as exc:
         return TriageItem(req.path, error=str(exc))
     except OSError as exc:
@@ -149,20 +153,13 @@ def list_queue(
 
 def report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Path:
     """Regenerate a clip's reports; return the file of the asked format (copied to `out`)."""
-    from .pipeline import steps
+    from .report.service import clip_report
 
-    if fmt not in ("html", "json"):
-        raise InputError(f"unknown report format {fmt!r}: use html or json")
-    ws = Workspace.open(cfg)
-    try:
-        clip_id = ws.cases.resolve(ref)
-        rel = steps.write_reports(ws, clip_id, cfg.operator())
-        path = ws.home / rel
-        if fmt == "html":
-            path = path.with_name("report.html")
-        if out is not None:
-            shutil.copyfile(path, out)
-            return out
-        return path
-    finally:
-        ws.close()
+    return clip_report(cfg, ref, fmt, out)
+
+
+def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Path:
+    """Write the report of a whole case; returns its path."""
+    from .report.service import case_report as build
+
+    return build(cfg, case, fmt, out)

@@ -7,6 +7,7 @@ that the order of steps stays visible in one place.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,7 +121,20 @@ def stripped_event(sha256: str, s: Stripped) -> NewEvent:
     )
 
 
+HASH_ALGORITHMS = ("phash", "dhash")
+HASH_BATCH = 32
+
 # -- 6: keyframes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyframeFacts:
+    """What is learnt from a keyframe's in-memory picture while its PNG is written, so no step
+    reads the PNG back: hashes (equal to hashing the PNG: it is lossless), texture, thumbnail."""
+
+    hashes: dict[str, FrameHash]
+    texture: float
+    thumbnail: bytes  # PNG, `report.thumbnail_width` wide, made exactly as the report would
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,12 @@ class Frames:
     decoded_size: tuple[int, int] | None
     method: str
     params: dict[str, Any]
+    # per keyframe, in order; None where unknown (then the PNG is read)
+    sha256: tuple[str | None, ...] = ()
+    facts: tuple[KeyframeFacts | None, ...] = ()
+
+
+THUMBS_DIR = "thumbs"  # next to the keyframes; the report's contact sheet and HTML reuse them
 
 
 def keyframes(
@@ -146,18 +166,45 @@ def keyframes(
         img.save(dst, format="PNG")
         kf = KeyframeImage(index=0, shot=0, frame=0, time_s=0.0, path=str(dst))
         return Frames((), (kf,), None, img.size, "still", {})
-    result = extract_keyframes(evidence, probe.media, out, cfg.keyframes, progress)
+    width = cfg.report.thumbnail_width
+    result = extract_keyframes(
+        evidence, probe.media, out, cfg.keyframes, progress, lambda img: _facts(img, width)
+    )
     if not result.keyframes:
         raise ExtractionError("no keyframe could be extracted")
-    size = _png_size(Path(result.keyframes[0].path))
+    facts = tuple(result.extras.get(k.path) for k in result.keyframes)
+    _write_thumbnails(out / THUMBS_DIR, result.keyframes, facts)
     return Frames(
         tuple(result.shots),
         tuple(result.keyframes),
         result.decode,
-        size,
+        _png_size(Path(result.keyframes[0].path)),
         result.method,
         dict(result.params),
+        tuple(result.sha256.get(k.path) for k in result.keyframes),
+        facts,
     )
+
+
+def _facts(img: Any, thumb_width: int) -> KeyframeFacts:
+    """Runs in a keyframe writer thread (PIL releases the GIL while resizing)."""
+    from PIL import Image
+
+    thumb = img.copy()
+    thumb.thumbnail((thumb_width, thumb_width * 4), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, format="PNG", compress_level=1)
+    hashes = compute_hashes([img], HASH_ALGORITHMS)[0]
+    return KeyframeFacts(hashes, texture_std(img), buf.getvalue())
+
+
+def _write_thumbnails(
+    folder: Path, kfs: tuple[KeyframeImage, ...], facts: tuple[KeyframeFacts | None, ...]
+) -> None:
+    folder.mkdir(exist_ok=True)
+    for kf, fact in zip(kfs, facts, strict=True):
+        if fact is not None:
+            (folder / Path(kf.path).name).write_bytes(fact.thumbnail)
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -168,18 +215,25 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def keyframes_event(sha256: str, f: Frames) -> NewEvent:
-    outputs = {Path(k.path).name: sha256_file(Path(k.path)) for k in f.keyframes}
-    return NewEvent(
-        "keyframes_extracted",
-        {
-            "input_sha256": sha256,
-            "method": f.method,
-            "parameters": f.params,
-            "shots": len(f.shots),
-            "outputs": outputs,
-            "tools": tool_versions(),
-        },
-    )
+    known = f.sha256 or (None,) * len(f.keyframes)
+    outputs = {
+        Path(k.path).name: digest or sha256_file(Path(k.path))
+        for k, digest in zip(f.keyframes, known, strict=True)
+    }
+    thumbs = Path(f.keyframes[0].path).parent / THUMBS_DIR if f.keyframes else None
+    details: dict[str, Any] = {
+        "input_sha256": sha256,
+        "method": f.method,
+        "parameters": f.params,
+        "shots": len(f.shots),
+        "outputs": outputs,
+        "tools": tool_versions(),
+    }
+    if thumbs is not None and thumbs.is_dir():
+        details["thumbnails"] = {
+            f"{THUMBS_DIR}/{p.name}": sha256_file(p) for p in sorted(thumbs.glob("*.png"))
+        }
+    return NewEvent("keyframes_extracted", details)
 
 
 # -- 7: hashes and dedup ----------------------------------------------------------------------
@@ -192,12 +246,26 @@ class Hashed:
     duplicate_of: list[int | None]
 
 
-HASH_ALGORITHMS = ("phash", "dhash")
-HASH_BATCH = 32
-
-
 def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
-    """Hash keyframes in batches (bounded memory, batched DCT) and group near-duplicates."""
+    """Hash keyframes and group near-duplicates.
+
+    The hashes computed from each keyframe's picture while its PNG was written are used when
+    present (bit-identical to hashing the PNG, which is lossless); otherwise the PNGs are read
+    in batches (bounded memory, batched DCT).
+    """
+    if f.facts and all(x is not None for x in f.facts):
+        hashes = [x.hashes for x in f.facts if x is not None]
+        informative = [x.texture >= cfg.hashing.min_texture_std for x in f.facts if x is not None]
+    else:
+        hashes, informative = _hash_pngs(f, cfg)
+    algo = cfg.hashing.dedup_algorithm
+    groups = group_near_duplicates(
+        [h[algo] for h in hashes], cfg.hashing.dedup_max_distance, informative
+    )
+    return Hashed(hashes, informative, groups)
+
+
+def _hash_pngs(f: Frames, cfg: Config) -> tuple[list[dict[str, FrameHash]], list[bool]]:
     from PIL import Image
 
     hashes: list[dict[str, FrameHash]] = []
@@ -209,11 +277,7 @@ def hash_keyframes(f: Frames, cfg: Config) -> Hashed:
                 images.append(img.convert("RGB"))
         hashes.extend(compute_hashes(images, HASH_ALGORITHMS))
         informative.extend(texture_std(img) >= cfg.hashing.min_texture_std for img in images)
-    algo = cfg.hashing.dedup_algorithm
-    groups = group_near_duplicates(
-        [h[algo] for h in hashes], cfg.hashing.dedup_max_distance, informative
-    )
-    return Hashed(hashes, informative, groups)
+    return hashes, informative
 
 
 def hashed_event(h: Hashed, cfg: Config) -> NewEvent:

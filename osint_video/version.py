@@ -7,7 +7,6 @@ import importlib.metadata
 import platform
 
 __version__ = "0.1.0"
-REPORT_SCHEMA_VERSION = "1.0"
 
 _PACKAGES = (
     "osint-video",

@@ -13,7 +13,9 @@ from PIL import Image
 from synth import make_cut_clip
 
 from osint_video.config import KeyframesConfig
+from osint_video.hashing.hashes import compute_hashes
 from osint_video.keyframes.extract import extract_keyframes
+from osint_video.media.png import encode_png
 from osint_video.models import MediaInfo
 
 
@@ -179,6 +181,10 @@ def test_caps_per_clip_keep_every_shot(tmp_path):
     r = run(clip, tmp_path / "kf", max_keyframes=4)
     assert len(r.keyframes) == 4
     assert sorted({k.shot for k in r.keyframes}) == [0, 1, 2, 3]
+    # PNGs of picks the cap dropped (written early, while decoding) are gone again
+    assert sorted(p.name for p in (tmp_path / "kf").iterdir()) == sorted(
+        Path(k.path).name for k in r.keyframes
+    )
 
 
 def test_progress_reaches_one(tmp_path):
@@ -188,3 +194,58 @@ def test_progress_reaches_one(tmp_path):
         clip, MediaInfo(kind="video"), tmp_path / "kf", KeyframesConfig(), seen.append
     )
     assert seen[-1] == 1.0 and seen == sorted(seen) and all(0 <= f <= 1 for f in seen)
+
+
+def reference_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as a plain PyAV decode renders it (frame threads, deblocking on)."""
+    import av
+
+    with av.open(str(path)) as c:
+        c.streams.video[0].thread_type = "AUTO"
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_keyframe_pngs_are_bit_exact_pictures(tmp_path, rotation):
+    """Keyframes come from the fast first pass (B pictures skipped, chunks in parallel) or are
+    decoded again; either way each PNG holds exactly the decoded picture, and the `on_image`
+    hook sees exactly the PNG's pixels (so hashing it equals hashing the PNG)."""
+    clip = make_cut_clip(
+        tmp_path / "grain.mp4", [23, 61, 97], 130, size=(480, 270), gop=40, noise=10
+    )
+    seen: dict[int, np.ndarray] = {}
+    r = extract_keyframes(
+        clip,
+        MediaInfo(kind="video", rotation_deg=rotation),
+        tmp_path / "kf",
+        KeyframesConfig(),
+        on_image=lambda img: (np.asarray(img).copy(), compute_hashes([img])[0]),
+    )
+    assert [c.frame for c in r.cuts] == [23, 61, 97]
+    ref = reference_frames(clip)
+    for kf in r.keyframes:
+        png = np.asarray(Image.open(kf.path).convert("RGB"))
+        want = np.rot90(ref[kf.frame], k=-rotation // 90)
+        assert png.shape == want.shape and np.array_equal(png, want), kf
+        pixels, hashes = r.extras[kf.path]
+        assert np.array_equal(pixels, png)
+        assert hashes == compute_hashes([Image.open(kf.path)])[0]
+        seen[kf.frame] = png
+    assert len(seen) == len(r.keyframes) >= 4
+    assert not [p for p in (tmp_path / "kf").iterdir() if p.suffix != ".png"]
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (33, 17, 3), (4, 9, 4), (1, 1, 3)])
+def test_fast_png_writer_round_trips(tmp_path, shape):
+    pixels = np.random.default_rng(7).integers(0, 256, shape, dtype=np.uint8)
+    out = tmp_path / "x.png"
+    out.write_bytes(encode_png(pixels))
+    back = np.asarray(Image.open(out))
+    assert back.shape == pixels.shape and np.array_equal(back, pixels)
+
+
+def test_fast_png_writer_refuses_other_arrays():
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((4, 4), dtype=np.uint16))
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((4, 4, 2), dtype=np.uint8))

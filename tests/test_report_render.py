@@ -308,7 +308,7 @@ def test_schema_file_is_valid_draft_2020_12() -> None:
 
     schema = json.loads(SCHEMA_PATH.read_text())
     Draft202012Validator.check_schema(schema)
-    assert report_schema() == schema
+    assert report_schema("1.0") == schema
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 

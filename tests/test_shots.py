@@ -144,3 +144,24 @@ def test_junk_file_raises_extraction_error(tmp_path):
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(ExtractionError):
         extract_keyframes(junk, VIDEO, tmp_path, KeyframesConfig())
+
+
+def test_steady_gops_are_not_decoded_but_cuts_stay_exact(tmp_path):
+    """Fixed 50-frame GOPs (one per decoded chunk), long steady shots: GOPs whose bounding
+    keyframes look alike are skipped, and decoding stops once a GOP has settled into the next
+    keyframe's shot; the cuts (mid-GOP) are still frame-exact."""
+    from osint_video.keyframes.shots import dense_planner, features, still_test
+    from osint_video.media.decode import FrameSource
+
+    cuts = [60, 143]
+    clip = make_cut_clip(tmp_path / "steady.mp4", cuts, 300, gop=50, size=(320, 240))
+    cfg = KeyframesConfig()
+    fast = FrameSource(clip, width=64, dense_test=dense_planner(cfg), analyse=features)
+    lean = FrameSource(
+        clip, width=64, dense_test=dense_planner(cfg), analyse=features, still_test=still_test(cfg)
+    )
+    assert len(list(lean.frames())) < 0.85 * len(list(fast.frames()))
+    assert lean.stats is not None and lean.stats.frames_decoded == 300
+    r = extract_keyframes(clip, VIDEO, tmp_path / "kf", cfg)
+    assert [c.frame for c in r.cuts] == cuts
+    assert [s.start_frame for s in r.shots] == [0, *cuts]

@@ -215,3 +215,34 @@ def test_still_image(tmp_path: Path, shared_media: Path) -> None:
 def test_every_command_has_help_with_example(tmp_path: Path, cmd: list[str]) -> None:
     proc = run(tmp_path, *cmd, "--help")
     assert "Example" in proc.stdout, proc.stdout
+
+
+def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    run(home, "triage", str(sample), "--case", "kursk")
+    copy = tmp_path / "reupload.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(sample),
+            "-vf",
+            "scale=320:180,hflip",
+            "-c:v",
+            "libx264",
+            "-b:v",
+            "250k",
+            str(copy),
+        ],
+        check=True,
+        timeout=120,
+    )
+    rep = json.loads(run(home, "triage", str(copy), "--case", "kursk", "--json").stdout)
+    [match] = rep["matches"]
+    assert match["clip_id"] == 1 and match["keyframe_pairs"] >= 3
+    assert rep["duplicate_of_clip"] == 1
+    listing = {r["id"]: r for r in json.loads(run(home, "queue", "list", "--json").stdout)}
+    assert listing[2]["duplicate_of"] == 1 and listing[1]["duplicate_of"] is None
+    assert "dup of #1" in run(home, "queue", "list").stdout

@@ -1,13 +1,100 @@
-"""Commands of the match capability (being written)."""
+"""`match` (which archived clips share footage with this one) and `index rebuild`.
+
+`match` takes a clip id, a sha256 prefix, or a file. A file already in the archive is the same
+as its clip; a new file is fingerprinted and searched read-only (not ingested, not indexed, the
+case store untouched): triage it to keep it, which also matches it.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from ..config import Config
+from ..errors import NotFound
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _mmss(t: float) -> str:
+    return f"{int(t // 60):02d}:{t % 60:04.1f}"
+
+
+def _print(summary: object) -> None:
+    data = summary.as_json()  # type: ignore[attr-defined]
+    err.print(
+        f"{data['status']}: {data['message']} ({data['informative']}/{data['samples']} "
+        f"informative samples, index of {data['index_size']} hashes)"
+    )
+    for m in data["matches"]:
+        print(
+            f"clip {m['clip_id']} {m['filename']} case={m['case'] or '-'} "
+            f"score={m['score']:.2f} frames={m['keyframe_pairs']} "
+            f"distance min/median={m['distance_min']}/{m['distance_median']:g}"
+        )
+        for r in m["ranges"]:
+            print(
+                f"  {_mmss(r['other_start_s'])}-{_mmss(r['other_end_s'])} in clip "
+                f"{m['clip_id']} ~ {_mmss(r['this_start_s'])}-{_mmss(r['this_end_s'])} here"
+            )
+    if data["duplicate_of_clip"] is not None:
+        print(f"duplicate of clip {data['duplicate_of_clip']} (same case)")
 
 
 def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
-    """Add this module's commands to `app`."""
+    """Add `match` and `index rebuild` to `app`."""
+    index_app = typer.Typer(no_args_is_help=True, help="The archive index used by `match`.")
+    app.add_typer(index_app, name="index")
+
+    @app.command()
+    def match(
+        ref: Annotated[str, typer.Argument(help="Clip id, sha256 prefix, or a video file.")],
+        as_json: Annotated[bool, typer.Option("--json", help="JSON object on stdout.")] = False,
+    ) -> None:
+        """Which archived clips share footage with this one (time ranges, scores).
+
+        Example: osint-video match clip.mp4 --json
+        """
+        from ..matching import match_clip, match_file
+        from ..workspace import Workspace
+
+        ws = Workspace.open(cfg())
+        try:
+            path = Path(ref)
+            if path.is_file():
+                summary = match_file(ws, path, notify=err.print)
+            else:
+                try:
+                    clip_id = ws.cases.resolve(ref)
+                except NotFound as exc:
+                    raise NotFound(f"{exc} (and no file {ref!r})") from None
+                summary = match_clip(ws, clip_id, notify=err.print)
+        finally:
+            ws.close()
+        if as_json:
+            sys.stdout.write(json.dumps(summary.as_json(), ensure_ascii=False) + "\n")
+        else:
+            _print(summary)
+
+    @index_app.command("rebuild")
+    def rebuild() -> None:
+        """Rebuild the archive index from the case store's fingerprints.
+
+        Example: osint-video index rebuild
+        """
+        from ..matching.index import rebuild as do_rebuild
+        from ..workspace import Workspace
+
+        ws = Workspace.open(cfg())
+        try:
+            idx = do_rebuild(ws)
+            clips = len(set(idx.clips.tolist()))
+        finally:
+            ws.close()
+        err.print(f"index rebuilt: {len(idx)} hashes from {clips} clip(s) at {idx.root}")

@@ -1,4 +1,4 @@
-"""`osint-video report`: write a clip's report again and show it."""
+"""`osint-video report`: a clip's report (html, pdf, md, json), or a whole case's."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 
 from .. import service
 from ..config import Config
+from ..errors import InputError
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -21,18 +22,29 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
     @app.command()
     def report(
-        clip: Annotated[str, typer.Argument(help="Clip id or unique prefix of its sha256.")],
-        fmt: Annotated[str, typer.Option("--format", help="html or json.")] = "html",
+        clip: Annotated[
+            str | None, typer.Argument(help="Clip id or unique prefix of its sha256.")
+        ] = None,
+        case: Annotated[
+            str | None, typer.Option("--case", help="Report on every clip of this case instead.")
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="html, pdf, md or json.")] = "html",
         out_file: Annotated[
-            Path | None, typer.Option("--out", help="Copy the report here.")
+            Path | None, typer.Option("--out", help="Write (a copy of) the report here.")
         ] = None,
     ) -> None:
-        """Write a clip's report again and print it (json) or its path (html).
+        """Write a clip's report again (or a case report) and print it (json, md) or its path.
 
-        Example: osint-video report 3f2a9c --format json
+        Example: osint-video report 3f2a9c --format pdf --out clip.pdf;
+        osint-video report --case kursk --format html
         """
-        path = service.report(cfg(), clip, fmt, out_file)
-        if fmt == "json" and out_file is None:
+        if (clip is None) == (case is None):
+            raise InputError("give a clip, or --case NAME (not both)")
+        if case is not None:
+            path = service.case_report(cfg(), case, fmt, out_file)
+        else:
+            path = service.report(cfg(), clip or "", fmt, out_file)
+        if fmt in ("json", "md") and out_file is None:
             sys.stdout.write(path.read_text("utf-8"))
         else:
             out.print(str(path))

@@ -2,7 +2,8 @@
 
 `extract.extract_keyframes` is the entry point; `shots` finds shot boundaries (or other segments,
 by method name), `select` picks the sharpest frame of each segment, `media.decode` supplies the
-small frames cheaply and the full-resolution ones at the end.
+small frames cheaply (and exact full pictures of the sharpest ones), `write` turns picks into
+PNGs while detection goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class KeyframeResult:
     decode: DecodeStats
     method: str
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # by keyframe path: SHA-256 of the PNG, and what the caller's `on_image` hook returned
+    sha256: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    extras: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 __all__ = ["KeyframeResult"]

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from ..config import KeyframesConfig
 from ..errors import ConfigError, ExtractionError
-from ..media.decode import FrameSource, write_frames
+from ..media.decode import FrameSource
 from ..models import KeyframeImage, MediaInfo, Shot
 from . import KeyframeResult
 from .select import Selection, select_keyframes
-from .shots import METHODS, dense_planner, features
+from .shots import METHODS, dense_planner, features, still_test
+from .write import KeyframeWriter, OnImage, Written
 
-DETECT_SHARE = 0.85  # share of the progress bar spent decoding small frames
-PNG_COMPRESS_LEVEL = 1  # keyframes are evidence copies: fast lossless beats small
+DETECT_SHARE = 0.9  # share of the progress bar spent finding shots (PNGs are written meanwhile)
+# Exact full pictures kept per decoded chunk (its sharpest frames): keyframes come from these
+# without a second decode; memory is about 3 MB per 1080p picture per chunk in flight.
+KEEP_FULL = 3
 
 
 def extract_keyframes(
@@ -25,6 +27,7 @@ def extract_keyframes(
     out_dir: Path,
     cfg: KeyframesConfig,
     progress: Callable[[float], None] | None = None,
+    on_image: OnImage | None = None,
 ) -> KeyframeResult:
     """Split a video into shots and write its keyframes as upright full-resolution PNGs.
 
@@ -34,9 +37,12 @@ def extract_keyframes(
         out_dir: where `kf_<n>_f<frame>.png` files are written (created if missing).
         cfg: the [keyframes] configuration (method, thresholds, caps).
         progress: called with a fraction 0..1 as work advances.
+        on_image: called (in a worker thread) with each keyframe's upright RGB image, the very
+            pixels of its PNG; results land in `KeyframeResult.extras` under the PNG path.
 
     Returns:
-        shots, cuts, keyframes, what decoding found, and the method and parameters used.
+        shots, cuts, keyframes (with each PNG's SHA-256), what decoding found, and the method
+        and parameters used.
 
     Raises:
         ConfigError: unknown method name.
@@ -48,13 +54,19 @@ def extract_keyframes(
         raise ExtractionError(f"{path.name}: has no video stream to take keyframes from")
     source = _source(path, cfg)
     report = (lambda f: progress(f * DETECT_SHARE)) if progress else None
-    marked = METHODS[cfg.method](cfg).mark(source.frames(report))
-    selection = select_keyframes(marked, cfg, drift=cfg.method == "shots")
-    stats = source.stats
-    if stats is None:  # pragma: no cover - frames() always sets it when it returns
-        raise ExtractionError(f"{path.name}: decoding stopped before the end")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = KeyframeWriter(out_dir, media.rotation_deg, max(1, cfg.decode_threads), on_image)
+    try:
+        marked = METHODS[cfg.method](cfg).mark(source.frames(report))
+        selection = select_keyframes(marked, cfg, drift=cfg.method == "shots", sink=writer.submit)
+        stats = source.stats
+        if stats is None:  # pragma: no cover - frames() always sets it when it returns
+            raise ExtractionError(f"{path.name}: decoding stopped before the end")
+        keyframes, written = _write(Path(path), writer, selection)
+    except BaseException:
+        writer.abort()
+        raise
     shots = _shots(selection, stats.frames_decoded, stats.last_pts_s, stats.min_interval_s)
-    keyframes = _write(path, media, out_dir, selection, max(1, cfg.decode_threads), progress)
     if progress:
         progress(1.0)
     return KeyframeResult(
@@ -64,6 +76,8 @@ def extract_keyframes(
         decode=stats,
         method=cfg.method,
         params=asdict(cfg),
+        sha256={str(w.path): w.sha256 for w in written},
+        extras={str(w.path): w.extra for w in written},
     )
 
 
@@ -78,6 +92,8 @@ def _source(path: Path, cfg: KeyframesConfig) -> FrameSource:
         workers=max(1, cfg.decode_threads),
         edge=max(3, cfg.flash_max_frames + 1),
         analyse=features,
+        keep_full=KEEP_FULL,
+        still_test=still_test(cfg) if shots and cfg.fast_path else None,
     )
 
 
@@ -99,36 +115,25 @@ def _shots(
 
 
 def _write(
-    path: Path,
-    media: MediaInfo,
-    out_dir: Path,
-    sel: Selection,
-    workers: int,
-    progress: Callable[[float], None] | None,
-) -> tuple[KeyframeImage, ...]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    video: Path, writer: KeyframeWriter, sel: Selection
+) -> tuple[tuple[KeyframeImage, ...], list[Written]]:
+    """Final PNG names (`kf_<n>_f<frame>.png`, n = keyframe number) and the keyframe records."""
     first: dict[int, int] = {}  # frame -> first pick taking it (picks never share a frame)
     for n, pick in enumerate(sel.picks):
         first.setdefault(pick.frame, n)
-    targets = {f: out_dir / f"kf_{n:04d}_f{f:06d}.png" for f, n in first.items()}
-    written: list[KeyframeImage] = []
-    for frame in write_frames(
-        Path(path), targets, media.rotation_deg, workers=workers, compress_level=PNG_COMPRESS_LEVEL
-    ):
-        n = first[frame]
-        pick = sel.picks[n]
-        written.append(
+    frames = sorted(first, key=lambda f: first[f])
+    written = writer.finish(video, frames, [f"kf_{first[f]:04d}_f{f:06d}.png" for f in frames])
+    keyframes = []
+    for i, w in enumerate(written):
+        pick = sel.picks[first[w.frame]]
+        keyframes.append(
             KeyframeImage(
-                index=n,
+                index=i,
                 shot=pick.shot,
-                frame=frame,
+                frame=w.frame,
                 time_s=round(pick.time_s, 6),
-                path=str(targets[frame]),
+                path=str(w.path),
                 sharpness=round(pick.sharpness, 3),
             )
         )
-        if progress:
-            progress(DETECT_SHARE + (1 - DETECT_SHARE) * len(written) / len(first))
-    written.sort(key=lambda k: k.index)
-    written = [dataclasses.replace(k, index=i) for i, k in enumerate(written)]
-    return tuple(written)
+    return tuple(keyframes), written

@@ -8,8 +8,9 @@ not grow with clip length. A segment ends at a cut, at a method's segment start 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import KeyframesConfig
 from ..models import Cut
@@ -24,6 +25,10 @@ class Pick:
     frame: int
     time_s: float
     sharpness: float
+    image: Any = field(default=None, compare=False, repr=False)  # exact picture, if kept
+
+
+Sink = Callable[[list[Pick]], list[Pick]]
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,18 @@ class _Segment:
     best: Pick
 
 
-def select_keyframes(marked: Iterable[Marked], cfg: KeyframesConfig, *, drift: bool) -> Selection:
+def select_keyframes(
+    marked: Iterable[Marked], cfg: KeyframesConfig, *, drift: bool, sink: Sink | None = None
+) -> Selection:
     """Pick keyframes from a marked frame stream.
 
     Args:
         marked: frames in presentation order with cut / segment decisions.
         cfg: thresholds and caps.
         drift: start new segments when content drifts (the `shots` method).
+        sink: receives each segment's pick as soon as the segment closes (with its picture, to
+            write it now: at most one picture is held) and returns it, usually without the
+            picture; the caps applied later may still drop it.
 
     Returns:
         the picks (capped per shot and per clip), the cuts and the shot starts.
@@ -73,24 +83,24 @@ def select_keyframes(marked: Iterable[Marked], cfg: KeyframesConfig, *, drift: b
         if new_shot:
             if m.cut:
                 sel.cuts.append(Cut(frame=f.index, time_s=f.pts_s, score=m.cut_score))
-            _close_shot(sel, shot_picks, seg, cfg, drift)
+            _close_shot(sel, shot_picks, seg, cfg, drift, sink)
             shot_picks, seg = [], None
             sel.spans.append(ShotSpan(len(sel.spans), f.index, f.pts_s))
         feat = features(f) if drift else None
         moved = seg is not None and drift and _drifted(seg, feat, cfg)
         if seg is None or m.segment_start or moved:
-            if seg is not None:
-                shot_picks.append(seg.best)
+            if seg is not None:  # written now, deleted later if the caps drop it
+                shot_picks.append(sink([seg.best])[0] if sink else seg.best)
             seg = _Segment(feat, _pick(sel, f))
         elif f.sharpness > seg.best.sharpness:
             seg.best = _pick(sel, f)
-    _close_shot(sel, shot_picks, seg, cfg, drift)
+    _close_shot(sel, shot_picks, seg, cfg, drift, sink)
     sel.picks = cap_clip(sel.picks, cfg.max_keyframes)
     return sel
 
 
 def _pick(sel: Selection, f) -> Pick:
-    return Pick(len(sel.spans) - 1, f.index, f.pts_s, f.sharpness)
+    return Pick(len(sel.spans) - 1, f.index, f.pts_s, f.sharpness, f.full)
 
 
 def _drifted(seg: _Segment, feat: Features | None, cfg: KeyframesConfig) -> bool:
@@ -100,13 +110,18 @@ def _drifted(seg: _Segment, feat: Features | None, cfg: KeyframesConfig) -> bool
 
 
 def _close_shot(
-    sel: Selection, picks: list[Pick], seg: _Segment | None, cfg: KeyframesConfig, drift: bool
+    sel: Selection,
+    picks: list[Pick],
+    seg: _Segment | None,
+    cfg: KeyframesConfig,
+    drift: bool,
+    sink: Sink | None,
 ) -> None:
     if seg is not None:
         picks.append(seg.best)
     if drift:
         picks = evenly(picks, max(1, cfg.max_keyframes_per_shot))
-    sel.picks.extend(picks)
+    sel.picks.extend(sink(picks) if sink else picks)
 
 
 def evenly(items: list[Pick], n: int) -> list[Pick]:

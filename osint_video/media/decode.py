@@ -35,15 +35,16 @@ import av
 import av.error
 import cv2
 import numpy as np
-from PIL import Image
 
 from ..errors import ExtractionError
 from ..models import DecodeStats
+from .h264 import avcc_length_size, h264_frame_kind
 
 # A chunk holds at least this many packets (all-intra streams have one-frame GOPs).
 MIN_CHUNK_PACKETS = 48
 # Chunks decoded ahead of the consumer; bounds memory (packets + small frames only).
-MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT = 3
+LOCAL_PEAK = 6  # a frame sharper than all within this many frames keeps its full picture
 SEQUENTIAL_FORMATS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "rawvideo")
 
 
@@ -57,6 +58,7 @@ class SmallFrame:
     key: bool = False
     sharpness: float = 0.0  # variance of the Laplacian at twice the analysis width
     features: Any = field(default=None, repr=False, compare=False)  # set by `analyse`
+    full: av.VideoFrame | None = field(default=None, repr=False, compare=False)  # exact picture
 
 
 @dataclass
@@ -73,7 +75,11 @@ class _Packet:
 class _Chunk:
     first_index: int
     packets: list[_Packet]
+    next_key: _Packet | None = None  # first packet of the next chunk (its keyframe)
 
+
+# A caller-supplied test: do two keyframes look so alike that no cut can lie between them?
+StillTest = Callable[[SmallFrame, SmallFrame], bool]
 
 # A caller-supplied planner: given a chunk's decoded frames, the positions i where the gap
 # between frames[i] and frames[i + 1] must be filled in (decoded densely).
@@ -92,6 +98,12 @@ class FrameSource:
         keys_only: decode encoder keyframes only (the `iframes` method).
         workers: parallel decoders.
         analyse: computed on each small frame in the decoder threads (stored as `features`).
+        keep_full: keep the exact full-resolution picture (`SmallFrame.full`) of this many of
+            the sharpest decoded frames per chunk, and of local sharpness peaks (keyframe
+            candidates, so they need not be decoded again); 0 keeps none and skips deblocking
+            (cheaper, inexact pictures).
+        still_test: in fast mode, a chunk of one GOP whose keyframe passes this test against
+            the next chunk's keyframe yields its keyframe alone (the GOP is not decoded).
     """
 
     path: Path
@@ -103,11 +115,14 @@ class FrameSource:
     edge: int = 3
     analyse: Callable[[SmallFrame], Any] | None = None
     stats: DecodeStats | None = None
+    keep_full: int = 0
+    still_test: StillTest | None = None
     p_only: bool = False  # skip reference B pictures too (set by a check on the first chunk)
     _calibrated: bool = False
     _pts: list[int] = field(default_factory=list)
     _corrupt: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _keys: dict[int, SmallFrame | None] = field(default_factory=dict)  # keyframes by PTS
 
     def frames(self, progress: Callable[[float], None] | None = None) -> Iterator[SmallFrame]:
         """Yield small frames in presentation order; `self.stats` is set when exhausted.
@@ -163,7 +178,7 @@ class FrameSource:
         tb = float(stream.time_base)
         codec = stream.codec_context.name
         extradata = stream.codec_context.extradata
-        nal_len = _avcc_length_size(extradata) if codec == "h264" else None
+        nal_len = avcc_length_size(extradata) if codec == "h264" else None
         dur = _duration_s(container, stream)
         pending: deque[Future[list[SmallFrame]]] = deque()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -196,16 +211,30 @@ class FrameSource:
             progress(min(1.0, frames[-1].pts_s / dur))
 
     def small(self, frame: av.VideoFrame, index: int, pts_s: float, key: bool) -> SmallFrame:
-        """Shrink a decoded frame; sharpness is measured at twice the width (more detail)."""
+        """Shrink a decoded frame; sharpness is measured at twice the width (more detail).
+        The full picture rides along when `keep_full` (decoded exactly then)."""
         big = shrink(frame, self.width * 2)
         sharp = float(cv2.Laplacian(big, cv2.CV_32F).var())
         grey = cv2.resize(
             big, (self.width, max(2, big.shape[0] // 2)), interpolation=cv2.INTER_AREA
         )
-        small = SmallFrame(index, pts_s, grey, key, sharp)
+        small = SmallFrame(index, pts_s, grey, key, sharp, full=frame if self.keep_full else None)
         if self.analyse is not None:
             object.__setattr__(small, "features", self.analyse(small))
         return small
+
+    def offer_key(self, pts: int, frame: SmallFrame) -> None:
+        """Leave a decoded keyframe for the job whose chunk it starts (unless it began)."""
+        with self._lock:
+            if pts not in self._keys:
+                self._keys[pts] = frame
+
+    def claim_key(self, pts: int) -> SmallFrame | None:
+        """Take the keyframe another job left; later offers for it are refused (no leak)."""
+        with self._lock:
+            frame = self._keys.get(pts)
+            self._keys[pts] = None
+            return frame
 
     def _add_corrupt(self, n: int) -> None:
         with self._lock:
@@ -221,24 +250,117 @@ class _ChunkJob:
     codec: str
     extradata: bytes | None
     tb: float
+    _ctx: Any = None
+    _next_key: SmallFrame | None = None  # the next chunk's keyframe, when decoded
+
+    def _context(self) -> Any:
+        """The job's decoder, reset to a clean state.
+
+        One decoder per job, not per pass: pictures handed out come from the decoder's buffer
+        pool, and a buffer released after the decoder closed stays parked in the pool for as
+        long as any kept picture lives. So the job drops unwanted pictures first (`run`).
+        """
+        if self._ctx is not None:
+            self._ctx.flush_buffers()
+            return self._ctx
+        ctx: Any = av.CodecContext.create(self.codec, "r")
+        if self.extradata:
+            ctx.extradata = self.extradata
+        ctx.thread_type = "NONE"
+        if not self.src.keep_full:  # deblocking only matters for pictures someone will see
+            ctx.options = {"skip_loop_filter": "all"}
+        self._ctx = ctx
+        return ctx
 
     def run(self) -> list[SmallFrame]:
+        try:
+            return self._run()
+        finally:
+            self._ctx = None  # after pruning: the pool frees what was released
+
+    def _run(self) -> list[SmallFrame]:
         packets = self.chunk.packets
         if self.src.keys_only:
-            return sorted(
-                self._decode({p.rank for p in packets if p.key}, None, keys=True).values(),
-                key=lambda f: f.index,
-            )
+            keys = {p.rank for p in packets if p.key}
+            return self._keep_sharpest(self._decode(keys, None, keys=True))
         want = {p.rank for p in packets}
+        if self.src.fast and self.src.still_test is not None:
+            still = self._still_chunk()
+            if still is not None:
+                return still
         if self.src.fast:
             want = self._sparse_ranks(self.src.p_only)
-        got = self._decode(want, upto=None, skip_b=self.src.fast and self.src.p_only)
+        got = self._decode(
+            want, upto=None, skip_b=self.src.fast and self.src.p_only, stop=self._settled()
+        )
         if self.src.fast and self.src.dense_test is not None:
             extra = self._dense_ranks(sorted(got.values(), key=lambda f: f.index))
             extra -= set(got)
             if extra:
                 got.update(self._decode(extra, upto=max(extra), only=extra, skip_b=self.src.p_only))
-        return sorted(got.values(), key=lambda f: f.index)
+        return self._keep_sharpest(got)
+
+    def _still_chunk(self) -> list[SmallFrame] | None:
+        """The chunk's keyframe alone when it and the next chunk's keyframe look alike.
+
+        Skips decoding a whole GOP of a static or slowly moving shot. The next keyframe is
+        decoded here and left for the next job (each keyframe is decoded once more in the
+        job that needs its GOP). Unsafe only if a GOP cuts away and back to the same view.
+        """
+        test, nxt = self.src.still_test, self.chunk.next_key
+        keys = [p for p in self.chunk.packets if p.key]
+        first = self.chunk.packets[0]
+        here = self.src.claim_key(first.pts)  # decoded by the previous job, if it got there
+        if test is None or nxt is None or len(keys) != 1 or not first.key:
+            return None
+        after = self._key_frame(nxt, self.chunk.first_index + len(self.chunk.packets))
+        self._next_key = after
+        here = here or self._key_frame(first, first.rank)
+        if after is None or here is None or here.index != first.rank:
+            return None
+        return self._keep_sharpest({here.index: here}) if test(here, after) else None
+
+    def _settled(self) -> Callable[[SmallFrame], bool] | None:
+        """Stop rule for the sparse pass: a decoded frame past the chunk's keyframe that looks
+        like the next keyframe ends the pass (after a cut early in a GOP, the rest of the GOP
+        is the new shot: decoding it would only confirm that)."""
+        test, after = self.src.still_test, self._next_key
+        if test is None or after is None:
+            return None
+        first = self.chunk.first_index
+        return lambda f: f.index > first + self.src.edge and test(f, after)
+
+    def _key_frame(self, packet: _Packet, rank: int) -> SmallFrame | None:
+        """Decode one keyframe on its own; remembered for the job whose GOP it starts."""
+        ctx = self._context()
+        out: dict[int, SmallFrame] = {}
+        by_pts = {packet.pts: _Packet(packet.pkt, packet.pts, True, True, rank=rank)}
+        try:
+            self._collect(ctx.decode(packet.pkt), by_pts, {rank}, out)
+            self._collect(ctx.decode(None), by_pts, {rank}, out)
+        except av.error.InvalidDataError:
+            return None
+        frame = out.get(rank)
+        if frame is not None and packet is self.chunk.next_key:
+            self.src.offer_key(packet.pts, frame)
+        return frame
+
+    def _keep_sharpest(self, got: dict[int, SmallFrame]) -> list[SmallFrame]:
+        """Frames in index order; full pictures kept only for likely keyframes.
+
+        A keyframe is the sharpest frame of its segment, so keep the chunk's `keep_full`
+        sharpest frames and every frame that is the sharpest within `LOCAL_PEAK` frames around
+        it (segments can be short in restless shots). A keyframe that is neither is decoded
+        again at the end.
+        """
+        frames = sorted(got.values(), key=lambda f: f.index)
+        keep = self.src.keep_full
+        if keep:
+            best = {f.index for f in sorted(frames, key=lambda f: -f.sharpness)[:keep]}
+            for f in frames:
+                if f.index not in best and not _local_peak(f, frames):
+                    object.__setattr__(f, "full", None)
+        return frames
 
     def _sparse_ranks(self, p_only: bool) -> set[int]:
         """References (only I/P when `p_only`), plus every frame near the chunk's edges."""
@@ -265,7 +387,7 @@ class _ChunkJob:
         return (
             bool(lean)
             and set(lean) == set(full)
-            and all(np.array_equal(full[r].grey, lean[r].grey) for r in lean)
+            and all(_same_picture(full[r], lean[r]) for r in lean)
         )
 
     def _dense_ranks(self, frames: list[SmallFrame]) -> set[int]:
@@ -285,13 +407,10 @@ class _ChunkJob:
         only: set[int] | None = None,
         keys: bool = False,
         skip_b: bool = False,
+        stop: Callable[[SmallFrame], bool] | None = None,
     ) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames."""
-        ctx: Any = av.CodecContext.create(self.codec, "r")
-        if self.extradata:
-            ctx.extradata = self.extradata
-        ctx.thread_type = "NONE"
-        ctx.options = {"skip_loop_filter": "all"}
+        ctx = self._context()
         last_needed = len(self.chunk.packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
             last_needed = max(i for i, p in enumerate(self.chunk.packets) if p.rank <= upto) + 1
@@ -309,7 +428,9 @@ class _ChunkJob:
             except av.error.InvalidDataError:
                 bad += 1
                 continue
-            self._collect(frames, by_pts, want if only is None else only, out)
+            added = self._collect(frames, by_pts, want if only is None else only, out)
+            if stop is not None and any(stop(f) for f in added):
+                break  # the rest of the chunk looks like the next keyframe: no cut in it
         try:
             self._collect(ctx.decode(None), by_pts, want if only is None else only, out)
         except av.error.InvalidDataError:
@@ -318,12 +439,35 @@ class _ChunkJob:
             self.src._add_corrupt(bad)
         return out
 
-    def _collect(self, frames, by_pts, want, out) -> None:
+    def _collect(self, frames, by_pts, want, out) -> list[SmallFrame]:
+        added = []
         for frame in frames:
             pkt = by_pts.get(frame.pts)
             if pkt is None or pkt.rank not in want:
                 continue
-            out[pkt.rank] = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
+            small = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
+            out[pkt.rank] = small
+            added.append(small)
+        return added
+
+
+def _local_peak(f: SmallFrame, frames: list[SmallFrame]) -> bool:
+    return all(g.sharpness <= f.sharpness for g in frames if abs(g.index - f.index) <= LOCAL_PEAK)
+
+
+def _same_picture(a: SmallFrame, b: SmallFrame) -> bool:
+    """Equal small frames, and equal full luma planes when the full pictures are kept."""
+    if not np.array_equal(a.grey, b.grey):
+        return False
+    if a.full is None or b.full is None:
+        return True
+    return np.array_equal(_luma(a.full), _luma(b.full))
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+    return rows[: frame.height, : plane.width]
 
 
 def shrink(frame: av.VideoFrame, width: int) -> np.ndarray:
@@ -389,49 +533,6 @@ def _stats(count: int, pts_s: Sequence[float], corrupt: int, last: float | None)
     )
 
 
-def _avcc_length_size(extradata: bytes | None) -> int | None:
-    """NAL length-prefix size of an AVCC (MP4) H.264 stream; None for Annex B start codes."""
-    if extradata and len(extradata) > 4 and extradata[0] == 1:
-        return (extradata[4] & 3) + 1
-    return None
-
-
-def h264_frame_kind(data: bytes, nal_len: int | None) -> tuple[bool, bool]:
-    """(is a reference, is a B picture) from the first coded slice's NAL and slice headers.
-
-    Only nal_ref_idc and the first two Exp-Golomb fields are read; unknown layouts count as
-    reference P pictures, so a mistake can only cost time, never a wrong picture.
-    """
-    if nal_len is None:
-        return True, False
-    pos, n = 0, len(data)
-    while pos + nal_len < n:
-        size = int.from_bytes(data[pos : pos + nal_len], "big")
-        header = data[pos + nal_len]
-        if header & 0x1F in (1, 5):
-            bits = int.from_bytes(
-                data[pos + nal_len + 1 : pos + nal_len + 9].ljust(8, b"\0"), "big"
-            )
-            _first_mb, bits, _used = _ue(bits, 64)
-            slice_type, _bits, _used = _ue(bits, 64)
-            return bool(header & 0x60), slice_type % 5 == 1
-        pos += nal_len + size
-    return True, False
-
-
-def _ue(bits: int, width: int) -> tuple[int, int, int]:
-    """Read one unsigned Exp-Golomb value from the top of a `width`-bit integer."""
-    zeros = 0
-    while zeros < width and not (bits >> (width - 1 - zeros)) & 1:
-        zeros += 1
-    used = 2 * zeros + 1
-    if used > width:
-        return 0, 0, width
-    value = (bits >> (width - used)) & ((1 << used) - 1)
-    rest = bits & ((1 << (width - used)) - 1)
-    return value - 1, rest << used, used
-
-
 def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Iterator[_Chunk]:
     """Split the packet stream into chunks of whole GOPs that decode independently.
 
@@ -455,7 +556,7 @@ def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Itera
             and pkt.pts > max_pts
         )
         if closed:
-            yield _finish(current, offset, pts_log)
+            yield _finish(current, offset, pts_log, entry)
             offset += len(current)
             current = []
         current.append(entry)
@@ -464,168 +565,10 @@ def _chunks(container, stream, nal_len: int | None, pts_log: list[int]) -> Itera
         yield _finish(current, offset, pts_log)
 
 
-def _finish(packets: list[_Packet], offset: int, pts_log: list[int]) -> _Chunk:
+def _finish(
+    packets: list[_Packet], offset: int, pts_log: list[int], next_key: _Packet | None = None
+) -> _Chunk:
     for rank, p in enumerate(sorted(packets, key=lambda p: p.pts)):
         p.rank = offset + rank
     pts_log.extend(p.pts for p in packets)
-    return _Chunk(offset, packets)
-
-
-def grab_frames(
-    path: Path, indices: Sequence[int], rotation_deg: int = 0
-) -> Iterator[tuple[int, Image.Image]]:
-    """Full-resolution RGB frames at the given presentation indices, rotated upright.
-
-    Yields (index, image) in index order, a chunk at a time, so only a few full frames are ever
-    held. One pass; within a GOP only references up to the last wanted frame are decoded.
-    `rotation_deg` is clockwise degrees to display upright (MediaInfo.rotation_deg).
-
-    Raises:
-        ExtractionError: the file cannot be decoded or an index does not exist.
-    """
-    wanted = set(indices)
-    if not wanted:
-        return
-    container, stream = _open(path)
-    found: set[int] = set()
-    try:
-        fmt = container.format.name.split(",")[0]
-        grab = _grab_sequential if fmt in SEQUENTIAL_FORMATS else _grab_chunked
-        for index, image in grab(container, stream, wanted):
-            found.add(index)
-            yield index, _upright(image, rotation_deg)
-    finally:
-        container.close()
-    missing = wanted - found
-    if missing:
-        raise ExtractionError(f"{path.name}: frames {sorted(missing)[:5]} could not be decoded")
-
-
-def _grab_sequential(container, stream, wanted: set[int]) -> Iterator[tuple[int, Image.Image]]:
-    stream.codec_context.thread_type = "AUTO"
-    last = max(wanted)
-    for index, frame in enumerate(_safe_decode(container, stream)):
-        if index in wanted:
-            yield index, frame.to_image()
-        if index >= last:
-            break
-
-
-def _safe_decode(container, stream) -> Iterator[av.VideoFrame]:
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.error.InvalidDataError:
-            continue
-
-
-def _grab_chunked(container, stream, wanted: set[int]) -> Iterator[tuple[int, Image.Image]]:
-    codec = stream.codec_context.name
-    extradata = stream.codec_context.extradata
-    nal_len = _avcc_length_size(extradata) if codec == "h264" else None
-    last = max(wanted)
-    for chunk in _chunks(container, stream, nal_len, []):
-        ranks = {p.rank for p in chunk.packets} & wanted
-        if ranks:
-            yield from sorted(_grab_chunk(chunk, ranks, codec, extradata), key=lambda t: t[0])
-        if chunk.first_index + len(chunk.packets) > last:
-            break
-
-
-def _grab_chunk(
-    chunk: _Chunk, ranks: set[int], codec, extradata, threads: str = "AUTO"
-) -> list[tuple[int, Image.Image]]:
-    ctx: Any = av.CodecContext.create(codec, "r")
-    if extradata:
-        ctx.extradata = extradata
-    ctx.thread_type = threads
-    by_pts = {p.pts: p for p in chunk.packets}
-    stop = max(i for i, p in enumerate(chunk.packets) if p.rank in ranks) + 1
-    out: list[tuple[int, Image.Image]] = []
-    for p in [*chunk.packets[:stop], None]:
-        if p is not None and not (p.ref or p.rank in ranks):
-            continue
-        try:
-            frames = ctx.decode(p.pkt if p is not None else None)
-        except av.error.InvalidDataError:
-            continue
-        out.extend((_rank(f, by_pts), f.to_image()) for f in frames if _rank(f, by_pts) in ranks)
-    return out
-
-
-def write_frames(
-    path: Path,
-    targets: dict[int, Path],
-    rotation_deg: int = 0,
-    workers: int = 2,
-    compress_level: int = 1,
-) -> Iterator[int]:
-    """Decode the frames at `targets` keys (presentation indices) and save each as PNG.
-
-    Chunks are decoded and their PNGs compressed in `workers` threads (both release the GIL);
-    yields each index once its file is written. Frames are turned upright first.
-
-    Raises:
-        ExtractionError: the file cannot be decoded or an index does not exist.
-    """
-    wanted = set(targets)
-
-    def save(item: tuple[int, Image.Image]) -> int:
-        index, image = item
-        image.save(targets[index], format="PNG", compress_level=compress_level)
-        return index
-
-    container, stream = _open(path)
-    fmt = container.format.name.split(",")[0]
-    if fmt in SEQUENTIAL_FORMATS or workers < 2:
-        container.close()
-        for item in grab_frames(path, sorted(wanted), rotation_deg):
-            yield save(item)
-        return
-    codec, extradata = stream.codec_context.name, stream.codec_context.extradata
-    nal_len = _avcc_length_size(extradata) if codec == "h264" else None
-
-    def job(chunk: _Chunk, ranks: set[int]) -> list[int]:
-        frames = _grab_chunk(chunk, ranks, codec, extradata, threads="NONE")
-        return [save((i, _upright(img, rotation_deg))) for i, img in frames]
-
-    found: set[int] = set()
-    try:
-        pending: deque[Future[list[int]]] = deque()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for chunk in _chunks(container, stream, nal_len, []):
-                ranks = {p.rank for p in chunk.packets} & wanted
-                if ranks:
-                    pending.append(pool.submit(job, chunk, ranks))
-                while len(pending) >= MAX_IN_FLIGHT or (pending and pending[0].done()):
-                    for i in pending.popleft().result():
-                        found.add(i)
-                        yield i
-                if chunk.first_index + len(chunk.packets) > max(wanted):
-                    break
-            while pending:
-                for i in pending.popleft().result():
-                    found.add(i)
-                    yield i
-    finally:
-        container.close()
-    missing = wanted - found
-    if missing:
-        raise ExtractionError(f"{path.name}: frames {sorted(missing)[:5]} could not be decoded")
-
-
-def _rank(frame: av.VideoFrame, by_pts: dict[int, _Packet]) -> int:
-    p = by_pts.get(frame.pts) if frame.pts is not None else None
-    return -1 if p is None else p.rank
-
-
-def _upright(img: Image.Image, rotation_deg: int) -> Image.Image:
-    """Rotate clockwise by `rotation_deg` (PIL rotates counter-clockwise for positive angles)."""
-    turn = rotation_deg % 360
-    if turn == 90:
-        return img.transpose(Image.Transpose.ROTATE_270)
-    if turn == 180:
-        return img.transpose(Image.Transpose.ROTATE_180)
-    if turn == 270:
-        return img.transpose(Image.Transpose.ROTATE_90)
-    return img
+    return _Chunk(offset, packets, next_key)

@@ -2,6 +2,12 @@
 
 report.json is the source of truth; the HTML report and the contact sheet are rendered from it.
 Keys are stable: later issues (Label Studio, matches, signatures) and external checks read them.
+
+Nothing published names a directory of the desk's machines: paths are workspace-relative, and
+an acquisition's source path becomes `source_name` (the file name) plus `source_path_sha256`
+(SHA-256 of the full path as UTF-8), so a desk that kept the path can still prove it. When the
+desk has a key (`keys init`), report.json is signed: the public facts go in `signature`, the
+detached signature in report.json.sig beside it.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..custody.chain import public_path
+from ..custody.signing import load_private, sign_report, signature_block
 from ..store.cases import iso, utcnow
 from ..store.evidence import sha256_file
-from ..store.schema import ClipRow
-from ..version import REPORT_SCHEMA_VERSION, __version__
+from ..store.schema import AcquisitionRow, ClipRow
+from ..version import __version__
 from ..workspace import Workspace
+from .render import SCHEMA_VERSION
 
 MEDIA_KEYS = (
     "duration_s",
@@ -72,11 +81,29 @@ def _keyframe(k: Any) -> dict[str, Any]:
     }
 
 
-def build_report(clip: ClipRow) -> dict[str, Any]:
-    """The report dict for a fully loaded clip row (acquisitions, shots, keyframes, custody)."""
+def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
+    pub = public_path(a.source_path) if a.source_path else None
+    return {
+        "at": iso(a.at),
+        "operator": a.operator,
+        "case": a.case,
+        "source_name": pub["name"] if pub else None,
+        "source_path_sha256": pub["path_sha256"] if pub else None,
+        "source_url": a.source_url,
+        "note": a.note,
+    }
+
+
+def build_report(clip: ClipRow, signature: dict[str, str] | None = None) -> dict[str, Any]:
+    """The report dict for a fully loaded clip row (acquisitions, shots, keyframes, custody).
+
+    Args:
+        clip: the clip with its related rows loaded.
+        signature: the `signature` block (public key facts) when the report will be signed.
+    """
     derived = dict(clip.derived or {})
     return {
-        "schema_version": REPORT_SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "generated_at": iso(utcnow()),
         "tool": {"name": "osint-video", "version": __version__},
         "clip": {
@@ -89,17 +116,7 @@ def build_report(clip: ClipRow) -> dict[str, Any]:
         },
         "status": clip.status,
         "error": clip.error,
-        "acquisitions": [
-            {
-                "at": iso(a.at),
-                "operator": a.operator,
-                "case": a.case,
-                "source_path": a.source_path,
-                "source_url": a.source_url,
-                "note": a.note,
-            }
-            for a in clip.acquisitions
-        ],
+        "acquisitions": [_acquisition(a) for a in clip.acquisitions],
         "media": _media(clip),
         "metadata": _metadata(clip),
         "anomalies": list(clip.anomalies or []),
@@ -124,9 +141,12 @@ def build_report(clip: ClipRow) -> dict[str, Any]:
                 "actor": e.actor,
                 "action": e.action,
                 "details": e.details,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
             }
             for e in clip.custody
         ],
+        "signature": signature,
     }
 
 
@@ -168,12 +188,30 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
         )
         derived["contact_sheet"] = ws.rel(paths["contact_sheet"])
     ws.cases.update_derived(clip_id, derived)
-    report = build_report(ws.cases.load(clip_id))
+    key = load_private(keys_dir(ws))
+    report = build_report(ws.cases.load(clip_id), signature_block(key) if key else None)
     validate_report(report)
-    _write_atomic(paths["report_json"], json.dumps(report, indent=2, ensure_ascii=False).encode())
+    write_signed_json(report, paths["report_json"], key)
     _write_atomic(paths["html_report"], render_html(report, ws.home).encode("utf-8"))
-    written = {ws.rel(p): sha256_file(p) for p in paths.values() if p.exists()}
+    sig = paths["report_json"].with_name("report.json.sig")
+    files = [*paths.values(), sig]
+    written = {ws.rel(p): sha256_file(p) for p in files if p.exists()}
     return ws.rel(paths["report_json"]), written
+
+
+def keys_dir(ws: Workspace) -> Path:
+    """WORKSPACE/keys: the desk's signing key pair."""
+    return ws.home / "keys"
+
+
+def write_signed_json(report: dict[str, Any], path: Path, key: Any | None) -> None:
+    """Write report JSON and, with a key, its detached signature (a stale one is removed)."""
+    sig = path.with_name(path.name + ".sig")
+    _write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    if key is None:
+        sig.unlink(missing_ok=True)
+    else:
+        _write_atomic(sig, sign_report(report, key).encode("ascii"))
 
 
 def _timecode(seconds: float) -> str:

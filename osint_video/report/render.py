@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ReportError
 
-SCHEMA_VERSION = "1.0"
-SCHEMA_FILE = f"report-{SCHEMA_VERSION}.schema.json"
+SCHEMA_VERSION = "1.1"  # what new reports are written as
+SCHEMA_VERSIONS = ("1.0", "1.1")  # what still validates (reports already published stay valid)
 RAW_TAGS_LIMIT = 200_000  # characters of raw tags shown inline; report.json keeps them all
 THUMB_QUALITY = 80
 
@@ -62,12 +62,12 @@ class Row:
 
 
 @functools.cache
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema of report.json shipped with the package."""
+def report_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema of report.json `version` shipped with the package."""
     text = (
         resources.files("osint_video.report")
         .joinpath("schema")
-        .joinpath(SCHEMA_FILE)
+        .joinpath(f"report-{version}.schema.json")
         .read_text("utf-8")
     )
     schema: dict[str, Any] = json.loads(text)
@@ -80,14 +80,16 @@ def validate_report(report: dict[str, Any]) -> None:
     Raises:
         ReportError: listing the first problems (JSON path and message) found.
     """
-    validator = Draft202012Validator(report_schema())
+    version = report.get("schema_version")
+    version = version if version in SCHEMA_VERSIONS else SCHEMA_VERSION
+    validator = Draft202012Validator(report_schema(version))
     errors = sorted(validator.iter_errors(report), key=lambda e: [str(p) for p in e.absolute_path])
     problems = [f"{e.json_path}: {e.message}" for e in errors]
     if not problems:
         problems = _reference_problems(report)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ReportError(f"invalid report {SCHEMA_VERSION}: " + "; ".join(problems[:5]) + more)
+        raise ReportError(f"invalid report {version}: " + "; ".join(problems[:5]) + more)
 
 
 def _reference_problems(report: dict[str, Any]) -> list[str]:
@@ -201,10 +203,9 @@ def _thumbnail_uri(workspace: Path, rel_path: str, width: int) -> str | None:
     if not path.is_relative_to(root) or not path.is_file():
         return None
     try:
-        with Image.open(path) as img:
-            img.thumbnail((width, width * 4), Image.Resampling.LANCZOS)
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, "JPEG", quality=THUMB_QUALITY)
+        img = _thumbnail(path, width)
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "JPEG", quality=THUMB_QUALITY)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -220,6 +221,25 @@ def _raw_text(raw: dict[str, Any]) -> str:
     return text
 
 
+PRINT_OUTPUTS_LIMIT = 12  # a printed custody row lists this many output files at most
+
+
+def _printable_details(details: dict[str, Any], print_layout: bool) -> dict[str, Any]:
+    """Custody details as shown: on paper a list of hundreds of output hashes is summarised
+    (report.json and the HTML keep every one; `verify` checks every one)."""
+    outputs = details.get("outputs")
+    if not print_layout or not isinstance(outputs, dict) or len(outputs) <= PRINT_OUTPUTS_LIMIT:
+        return details
+    note = f"{len(outputs)} files: every sha256 is in report.json and the HTML report"
+    return {**details, "outputs": note}
+
+
+def _chunks(text: str, size: int = 64) -> list[str]:
+    """Long text in pieces (joined by <wbr> in templates): same text on screen, and WeasyPrint
+    lays out many short text boxes in linear time where one long box costs quadratic time."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -232,10 +252,13 @@ def _environment() -> jinja2.Environment:
     env.filters["timecode"] = timecode
     env.filters["show"] = _show
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str, sort_keys=True)
+    env.filters["chunks"] = _chunks
     return env
 
 
-def _view(report: dict[str, Any], workspace: Path, thumb_width: int) -> dict[str, Any]:
+def _view(
+    report: dict[str, Any], workspace: Path, thumb_width: int, print_layout: bool = False
+) -> dict[str, Any]:
     """Everything the template shows that is not a plain lookup in the report."""
     anomalies = report["anomalies"]
     keyframes = [
@@ -253,16 +276,25 @@ def _view(report: dict[str, Any], workspace: Path, thumb_width: int) -> dict[str
         "keyframes": keyframes,
         "unique_keyframes": sum(1 for k in keyframes if k["duplicate_of"] is None),
         "thumb_width": thumb_width,
+        "print_layout": print_layout,
+        "custody_details": [
+            _printable_details(e["details"], print_layout) for e in report["custody"]
+        ],
+        "matches": list(report.get("matches") or []),
+        "signature": report.get("signature"),
     }
 
 
-def render_html(report: dict[str, Any], workspace: Path, *, thumb_width: int = 320) -> str:
+def render_html(
+    report: dict[str, Any], workspace: Path, *, thumb_width: int = 320, print_layout: bool = False
+) -> str:
     """The self-contained HTML report of one clip.
 
     Args:
         report: a report.json dict; validated first.
         workspace: the folder that keyframe paths in the report are relative to.
         thumb_width: width in pixels of the inlined keyframe thumbnails.
+        print_layout: lay keyframes out for a PDF (a table rather than a CSS grid).
 
     Returns:
         One HTML document (UTF-8 text) with no script and nothing fetched from anywhere.
@@ -273,7 +305,8 @@ def render_html(report: dict[str, Any], workspace: Path, *, thumb_width: int = 3
     validate_report(report)
     try:
         template = _environment().get_template("report.html.j2")
-        return template.render(r=report, v=_view(report, workspace, thumb_width))
+        view = _view(report, workspace, thumb_width, print_layout)
+        return template.render(r=report, report=report, v=view)
     except jinja2.TemplateError as exc:
         raise ReportError(f"could not render the HTML report: {exc}") from exc
 
@@ -282,11 +315,24 @@ def _label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def _thumbnail(path: Path, width: int) -> Image.Image:
+    """The keyframe shrunk to `width`: the triage step already wrote it as `thumbs/<name>` next
+    to the keyframe, made by this same `thumbnail` call (identical pixels); reading that small
+    file instead of the full PNG saves decoding a full-resolution PNG per keyframe."""
+    cached = path.parent / "thumbs" / path.name
+    if cached.is_file():
+        with Image.open(cached) as small:
+            if small.width == width:
+                small.load()
+                return small.copy()
+    with Image.open(path) as img:
+        img.thumbnail((width, width * 4), Image.Resampling.LANCZOS)
+        return img.copy() if img.mode == "RGB" else img.convert("RGB")
+
+
 def _load_tile(path: Path, width: int) -> Image.Image:
     try:
-        with Image.open(path) as img:
-            img.thumbnail((width, width * 4), Image.Resampling.LANCZOS)
-            return img.convert("RGB")
+        return _thumbnail(path, width).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ReportError(f"cannot read keyframe {path}: {exc}") from exc
 

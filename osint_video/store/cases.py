@@ -8,6 +8,10 @@ again by the next triage.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from ..errors import NotFound, StoreError
+from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
+from ..errors import NotFound, OsintVideoError, StoreError
+from ..version import package_versions
 from .schema import AcquisitionRow, Base, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
@@ -64,6 +70,7 @@ class ClipSummary:
     keyframes: int
     unique_keyframes: int
     error: str | None
+    duplicate_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,39 @@ class NewEvent:
 
     action: str
     details: dict[str, Any]
+
+
+@functools.cache
+def _tools() -> dict[str, str]:
+    from ..media import ffmpeg
+
+    try:
+        ff = ffmpeg.ffmpeg_version()
+    except OsintVideoError:
+        ff = "missing"
+    return {"ffmpeg": ff, **package_versions()}
+
+
+def _event_details(details: dict[str, Any]) -> dict[str, Any]:
+    """What an event records beyond the step's own details: the host and the tool versions."""
+    out = redact_details(details)
+    out.setdefault("host", socket.gethostname())
+    out.setdefault("tools", _tools())
+    return normalise(out)
+
+
+def _as_event(row: CustodyRow) -> Event:
+    return Event(
+        row.seq, iso(row.at), row.actor, row.action, dict(row.details), row.prev_hash, row.hash
+    )
+
+
+def _journal_path(url: str) -> Path | None:
+    """SQLite keeps its custody journal beside the database file; other databases have none."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return None
+    db = Path(url.removeprefix("sqlite:///"))
+    return db.with_name(db.name + ".custody.jsonl")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -96,6 +136,7 @@ class CaseStore:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open the case store {url}: {exc}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.journal = _journal_path(url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -104,6 +145,7 @@ class CaseStore:
             try:
                 yield ses
                 ses.commit()
+                self._write_journal(ses)
             except SQLAlchemyError as exc:
                 ses.rollback()
                 detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -201,20 +243,98 @@ class CaseStore:
     def _append_events(
         self, ses: Session, clip_id: int, actor: str, events: list[NewEvent]
     ) -> None:
-        last = ses.scalar(select(func.max(CustodyRow.seq)).where(CustodyRow.clip_id == clip_id))
-        seq = last or 0
+        """Chain `events` onto the clip's log inside the caller's transaction.
+
+        Details are normalised (as they will read back), stripped of absolute source paths, and
+        given `host` and `tools`; each event's hash covers the previous one's. The journal
+        line of each event is written once the transaction commits (see `session`).
+        """
+        clip_sha = ses.scalar(select(ClipRow.sha256).where(ClipRow.id == clip_id))
+        if clip_sha is None:
+            raise NotFound(f"no clip with id {clip_id}")
+        last = ses.execute(
+            select(CustodyRow.seq, CustodyRow.hash)
+            .where(CustodyRow.clip_id == clip_id)
+            .order_by(CustodyRow.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (last[0], last[1] or GENESIS) if last else (0, GENESIS)
+        pending = ses.info.setdefault("custody_journal", [])
         for ev in events:
             seq += 1
+            at = utcnow()
+            item = Event(seq, iso(at), actor, ev.action, _event_details(ev.details), prev)
+            digest = event_hash(clip_sha, item)
             ses.add(
                 CustodyRow(
                     clip_id=clip_id,
                     seq=seq,
-                    at=utcnow(),
+                    at=at,
                     actor=actor,
                     action=ev.action,
-                    details=ev.details,
+                    details=item.details,
+                    prev_hash=prev,
+                    hash=digest,
                 )
             )
+            pending.append({"clip_sha256": clip_sha, "seq": seq, "hash": digest})
+            prev = digest
+
+    def _write_journal(self, ses: Session) -> None:
+        """Append committed events to the journal, the outside record that shows truncation."""
+        lines = ses.info.pop("custody_journal", None)
+        if not lines or self.journal is None:
+            return
+        data = "".join(json.dumps(x, sort_keys=True) + "\n" for x in lines).encode()
+        try:
+            fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(
+                f"custody events were saved but the journal {self.journal} was not: {exc}"
+            ) from None
+
+    def custody_events(self, clip_id: int) -> tuple[str, list[Event]]:
+        """A clip's sha256 and its custody events exactly as stored, in seq order."""
+        with self.session() as ses:
+            clip = self._get(ses, clip_id)
+            rows = ses.scalars(
+                select(CustodyRow).where(CustodyRow.clip_id == clip_id).order_by(CustodyRow.seq)
+            ).all()
+            return clip.sha256, [_as_event(r) for r in rows]
+
+    def custody_for(self, clip_ids: list[int]) -> dict[int, list[Event]]:
+        """Custody events of many clips in one query ({clip id: events in seq order})."""
+        out: dict[int, list[Event]] = {cid: [] for cid in clip_ids}
+        with self.session() as ses:
+            for start in range(0, len(clip_ids), 500):
+                batch = clip_ids[start : start + 500]
+                rows = ses.scalars(
+                    select(CustodyRow)
+                    .where(CustodyRow.clip_id.in_(batch))
+                    .order_by(CustodyRow.clip_id, CustodyRow.seq)
+                )
+                for r in rows:
+                    out[r.clip_id].append(_as_event(r))
+        return out
+
+    def journal_heads(self) -> dict[str, dict[int, str]]:
+        """{clip sha256: {seq: hash}} from the journal (empty when there is none)."""
+        out: dict[str, dict[int, str]] = {}
+        if self.journal is None or not self.journal.is_file():
+            return out
+        with open(self.journal, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    x = json.loads(line)
+                    out.setdefault(x["clip_sha256"], {})[int(x["seq"])] = x["hash"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line after a crash; the chain itself still counts
+        return out
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -298,4 +418,5 @@ class CaseStore:
             len(clip.keyframes),
             unique,
             clip.error,
+            clip.duplicate_of,
         )

@@ -1,0 +1,1 @@
+"""Tamper-evident custody: the hash chain, re-hashing the evidence, and signed reports."""

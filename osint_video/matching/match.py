@@ -1,0 +1,345 @@
+"""Match a clip against the archive, record the result, and add the clip to the index.
+
+`match_and_index` is the pipeline hook (after keyframes/hashing, before the reports). What is
+written, in ONE case-store transaction: the clip's fingerprints, its `matches` rows (each row's
+`details` is exactly the report's matches[] entry), `duplicate_of` when an earlier clip of the
+same case is the same footage, and a `matched` custody event saying what was done. The on-disk
+index is updated afterwards; if that write is lost the next open detects it and rebuilds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete
+
+from ..config import MatchingConfig
+from ..errors import ExtractionError, InputError, NotFound
+from ..models import MediaInfo
+from ..store.cases import NewEvent, as_utc, iso
+from ..store.schema import ClipRow, MatchRow
+from ..workspace import Workspace
+from .decide import ClipVote, Pair, decide
+from .fingerprints import QUERY_VIEWS, VIEWS, FrameFingerprint, fingerprint
+from .index import ArchiveIndex, Notify, open_index, replace_clip
+from .sampler import iter_samples, plan
+from .schema import FingerprintRow, ensure_table
+
+NO_VISUAL = "no visual content to match"
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """Outcome of one match run.
+
+    `status`: "matched" (at least one clip), "no_match" (searched, nothing shares footage),
+    "no_visual_content" (nothing decodes, or every sampled frame is flat: NOT a "no match"),
+    "skipped" (stills are not matched).
+    """
+
+    clip_id: int | None
+    status: str
+    message: str
+    samples: int = 0
+    informative: int = 0
+    index_size: int = 0
+    matches: tuple[dict[str, Any], ...] = field(default=())
+    duplicate_of: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "clip_id": self.clip_id,
+            "status": self.status,
+            "message": self.message,
+            "samples": self.samples,
+            "informative": self.informative,
+            "index_size": self.index_size,
+            "matches": list(self.matches),
+            "duplicate_of_clip": self.duplicate_of,
+        }
+
+
+def fingerprint_video(path: Path, media: MediaInfo, cfg: MatchingConfig) -> list[FrameFingerprint]:
+    """Sample and fingerprint a video.
+
+    Raises:
+        ExtractionError: no frame decodes.
+    """
+    sp = plan(media.duration_s, cfg.sample_fps, cfg.min_samples, cfg.max_samples, cfg.sample_width)
+    return fingerprint(iter_samples(path, media, sp), cfg.min_texture_std)
+
+
+def _queries(fps: Sequence[FrameFingerprint]) -> tuple[np.ndarray, list[int]]:
+    frames = [i for i, f in enumerate(fps) if f.informative]
+    cols = [VIEWS.index(v) for v in QUERY_VIEWS]
+    q = np.array([fps[i].hashes[c] for i in frames for c in cols], dtype=np.uint64)
+    return q, frames
+
+
+def vote(
+    index: ArchiveIndex, fps: Sequence[FrameFingerprint], cfg: MatchingConfig, exclude: int | None
+) -> list[ClipVote]:
+    """Search every query view of every informative frame, then decide per other clip."""
+    queries, frames = _queries(fps)
+    if not frames or not len(index):
+        return []
+    hits = index.search(queries, cfg.radius)
+    best: dict[tuple[int, int, float], int] = {}
+    nq = len(QUERY_VIEWS)
+    triples = zip(hits.query.tolist(), hits.stored.tolist(), hits.distance.tolist(), strict=True)
+    for q, e, d in triples:
+        clip = int(index.clips[e])
+        if clip == exclude:
+            continue
+        key = (clip, frames[q // nq], float(index.times[e]))
+        best[key] = min(best.get(key, 64), d)
+    per_clip: dict[int, list[Pair]] = defaultdict(list)
+    for (clip, i, t), d in best.items():
+        tex = min(1.0, fps[i].texture / (2 * cfg.min_texture_std))
+        weight = (1 - d / (2 * (cfg.radius + 1))) * tex
+        per_clip[clip].append(Pair(i, fps[i].time_s, t, d, weight))
+    votes = [
+        decide(c, pairs, len(frames), index.frames_per_clip(c), cfg)
+        for c, pairs in per_clip.items()
+    ]
+    return sorted((v for v in votes if v.matched), key=lambda v: -v.score)
+
+
+def _other_facts(ws: Workspace, clip_id: int) -> dict[str, Any]:
+    clip = ws.cases.load(clip_id)
+    acqs = clip.acquisitions
+    first = min((as_utc(a.at) for a in acqs), default=as_utc(clip.created_at))
+    return {
+        "sha256": clip.sha256,
+        "filename": clip.filename,
+        "case": next((a.case for a in acqs if a.case), None),
+        "source_url": next((a.source_url for a in acqs if a.source_url), None),
+        "earliest_acquired_at": iso(first),
+        "earliest_created_at": (clip.meta or {}).get("creation_time"),
+        "cases": {a.case for a in acqs if a.case},
+    }
+
+
+def entry(ws: Workspace, v: ClipVote) -> tuple[dict[str, Any], set[str]]:
+    """The report's matches[] entry for one vote, and the other clip's cases."""
+    facts = _other_facts(ws, v.other_clip_id)
+    cases = facts.pop("cases")
+    return {
+        "clip_id": v.other_clip_id,
+        "sha256": facts["sha256"],
+        "filename": facts["filename"],
+        "case": facts["case"],
+        "source_url": facts["source_url"],
+        "score": v.score,
+        "ranges": [c.as_range() for c in v.clusters],
+        "keyframe_pairs": v.frames,
+        "distance_min": min(v.distances),
+        "distance_median": float(statistics.median(v.distances)),
+        "earliest_acquired_at": facts["earliest_acquired_at"],
+        "earliest_created_at": facts["earliest_created_at"],
+    }, cases
+
+
+def _fp_rows(clip_id: int, fps: Sequence[FrameFingerprint]) -> list[FingerprintRow]:
+    return [
+        FingerprintRow(
+            clip_id=clip_id,
+            index=i,
+            time_s=f.time_s,
+            texture=f.texture,
+            informative=f.informative,
+            **{name: f"{h:016x}" for name, h in zip(VIEWS, f.hashes, strict=False)},
+        )
+        for i, f in enumerate(fps)
+    ]
+
+
+def _save(
+    ws: Workspace,
+    clip_id: int,
+    fps: Sequence[FrameFingerprint],
+    matches: list[dict[str, Any]],
+    duplicate_of: int | None,
+    event: NewEvent,
+) -> None:
+    """Fingerprints, matches, duplicate link and the custody event: one transaction."""
+    with ws.cases.session() as ses:
+        clip = ses.get(ClipRow, clip_id)
+        if clip is None:
+            raise NotFound(f"no clip with id {clip_id}")
+        ses.execute(delete(FingerprintRow).where(FingerprintRow.clip_id == clip_id))
+        ses.execute(delete(MatchRow).where(MatchRow.clip_id == clip_id))
+        ses.add_all(_fp_rows(clip_id, fps))
+        ses.add_all(
+            MatchRow(clip_id=clip_id, other_clip_id=m["clip_id"], score=m["score"], details=m)
+            for m in matches
+        )
+        clip.duplicate_of = duplicate_of
+        ws.cases._append_events(ses, clip_id, ws.config.operator(), [event])
+
+
+def _event(
+    status: str,
+    fps: Sequence[FrameFingerprint],
+    cfg: MatchingConfig,
+    idx_size: int,
+    matches: list[dict[str, Any]],
+    duplicate_of: int | None,
+    sha256: str,
+) -> NewEvent:
+    return NewEvent(
+        "matched",
+        {
+            "input_sha256": sha256,
+            "status": status,
+            "message": NO_VISUAL if status == "no_visual_content" else None,
+            "samples": len(fps),
+            "informative_samples": sum(f.informative for f in fps),
+            "index_size_before": idx_size,
+            "parameters": {
+                "hash": "phash:64 (imagehash-identical)",
+                "views_stored": ["full", "center80"],
+                "views_query": list(QUERY_VIEWS),
+                "radius": cfg.radius,
+                "sample_fps": cfg.sample_fps,
+                "min_samples": cfg.min_samples,
+                "offset_tolerance_s": cfg.offset_tolerance_s,
+                "min_frames": cfg.min_frames,
+                "min_score": cfg.min_score,
+                "duplicate_min_coverage": cfg.duplicate_min_coverage,
+            },
+            "matches": [{"clip_id": m["clip_id"], "score": m["score"]} for m in matches],
+            "duplicate_of": duplicate_of,
+        },
+    )
+
+
+def _same_case(ws: Workspace, clip_id: int) -> set[str]:
+    return {a.case for a in ws.cases.load(clip_id).acquisitions if a.case}
+
+
+def match_and_index(
+    ws: Workspace,
+    clip_id: int,
+    evidence_path: Path,
+    media: MediaInfo,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+) -> MatchSummary:
+    """Match a recorded clip against the archive, save the result, and index the clip.
+
+    Args:
+        ws: the workspace.
+        clip_id: the clip (already acquired).
+        evidence_path: its evidentiary copy.
+        media: its probe (duration for sampling, rotation to compare upright).
+        progress: `(stage, fraction)` callback.
+        notify: receives one-line messages (an inconsistent index rebuilt).
+
+    Returns:
+        What was found; a clip without decodable or textured frames is "no_visual_content".
+    """
+    say = progress or (lambda _s, _f: None)
+    cfg = ws.config.matching
+    clip = ws.cases.load(clip_id)
+    if not cfg.enabled:
+        return MatchSummary(clip_id, "skipped", "matching is disabled ([matching] enabled)")
+    if media.kind != "video":
+        return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
+    say("match", 0.0)
+    try:
+        fps = fingerprint_video(evidence_path, media, cfg)
+    except ExtractionError:
+        fps = []
+    say("match", 0.6)
+    ensure_table(ws.cases.engine)
+    index = open_index(ws, notify)
+    votes = vote(index, fps, cfg, exclude=clip_id)
+    informative = sum(f.informative for f in fps)
+    status = "no_visual_content" if not informative else ("matched" if votes else "no_match")
+    cases = _same_case(ws, clip_id)
+    matches, dup = [], None
+    for v in votes:
+        m, other_cases = entry(ws, v)
+        matches.append(m)
+        if (
+            v.other_clip_id < clip_id
+            and cases & other_cases
+            and v.coverage >= cfg.duplicate_min_coverage
+        ):
+            dup = v.other_clip_id if dup is None else min(dup, v.other_clip_id)
+    event = _event(status, fps, cfg, len(index), matches, dup, clip.sha256)
+    _save(ws, clip_id, fps, matches, dup, event)
+    replace_clip(index, clip_id, fps)
+    say("match", 1.0)
+    message = NO_VISUAL if status == "no_visual_content" else f"{len(matches)} matching clip(s)"
+    return MatchSummary(
+        clip_id, status, message, len(fps), informative, len(index), tuple(matches), dup
+    )
+
+
+def media_of(clip: ClipRow) -> MediaInfo:
+    """The MediaInfo a stored clip was probed with (enough for sampling)."""
+    m = clip.media or {}
+    return MediaInfo(
+        kind=clip.kind,  # type: ignore[arg-type]
+        duration_s=clip.duration_s or m.get("duration_s"),
+        rotation_deg=int(m.get("rotation_deg") or 0),
+    )
+
+
+def match_clip(ws: Workspace, clip_id: int, notify: Notify | None = None) -> MatchSummary:
+    """Re-run matching for a stored clip (from its evidentiary copy), recorded in custody."""
+    clip = ws.cases.load(clip_id)
+    path = ws.evidence.path_for(clip.sha256)
+    return match_and_index(ws, clip_id, path, media_of(clip), None, notify)
+
+
+def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> MatchSummary:
+    """Match a file. Already in the archive (same SHA-256): as `match_clip`. Otherwise a
+    read-only query: the file is fingerprinted and searched but NOT ingested or indexed, and
+    nothing is written to the case store (triage it to keep it).
+
+    Raises:
+        InputError: the path is not a readable video.
+    """
+    from ..media.probe import probe_file
+    from ..media.sniff import sniff_kind
+    from ..store.evidence import sha256_file
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    known = _known(ws, sha256_file(path))
+    if known is not None:
+        return match_clip(ws, known, notify)
+    kind = sniff_kind(path)
+    if kind != "video":
+        raise InputError(f"{path}: not a video file")
+    media = probe_file(path, kind, ws.config.probe).media
+    cfg = ws.config.matching
+    try:
+        fps = fingerprint_video(path, media, cfg)
+    except ExtractionError:
+        fps = []
+    index = open_index(ws, notify)
+    informative = sum(f.informative for f in fps)
+    if not informative:
+        return MatchSummary(None, "no_visual_content", NO_VISUAL, len(fps), 0, len(index))
+    matches = tuple(entry(ws, v)[0] for v in vote(index, fps, cfg, exclude=None))
+    status = "matched" if matches else "no_match"
+    msg = f"{len(matches)} matching clip(s) (not ingested: triage the file to keep it)"
+    return MatchSummary(None, status, msg, len(fps), informative, len(index), matches)
+
+
+def _known(ws: Workspace, sha256: str) -> int | None:
+    try:
+        return ws.cases.resolve(sha256)
+    except NotFound:
+        return None

@@ -1,0 +1,116 @@
+"""`report`: a clip's report in any format, or a case report, written into the workspace.
+
+JSON, HTML and the signature are written by the pipeline's report step (so the report command
+and triage record the same custody event); PDF and Markdown are rendered from that report.json
+and recorded by a `report_rendered` event so `verify` re-hashes them too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..custody.signing import load_private, signature_block
+from ..errors import InputError
+from ..store.cases import NewEvent
+from ..store.evidence import sha256_file
+from ..workspace import Workspace
+from .case import build_case_report, case_dir, case_file_name, render_case_html
+from .markdown import render_case_markdown, render_markdown
+from .pdf import html_to_pdf
+from .provenance import _write_atomic, keys_dir, write_signed_json
+from .render import render_html
+
+FORMATS = ("html", "pdf", "md", "json")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def clip_report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Path:
+    """Regenerate a clip's reports and return the file of the asked format.
+
+    Args:
+        cfg: the effective configuration.
+        ref: clip id or unique sha256 prefix.
+        fmt: html, pdf, md or json.
+        out: copy the file here too (with report.json.sig beside a JSON copy when signed).
+
+    Raises:
+        InputError: unknown format. NotFound: no such clip. ReportError: rendering failed.
+    """
+    from .. import steps
+
+    _check_format(fmt)
+    ws = Workspace.open(cfg)
+    try:
+        clip_id = ws.cases.resolve(ref)
+        path = ws.home / steps.write_reports(ws, clip_id, cfg.operator())
+        if fmt == "html":
+            path = path.with_name("report.html")
+        elif fmt in ("pdf", "md"):
+            path = _render_extra(ws, clip_id, path, fmt, cfg.operator())
+        return _copy_out(path, out) if out is not None else path
+    finally:
+        ws.close()
+
+
+def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, actor: str) -> Path:
+    report: dict[str, Any] = json.loads(report_json.read_text("utf-8"))
+    target = report_json.with_name(f"report.{fmt}")
+    if fmt == "pdf":
+        html_to_pdf(render_html(report, ws.home, print_layout=True), target)
+    else:
+        _write_atomic(target, render_markdown(report).encode("utf-8"))
+    details = {
+        "input_sha256": sha256_file(report_json),
+        "format": fmt,
+        "outputs": {ws.rel(target): sha256_file(target)},
+    }
+    ws.cases.append_events(clip_id, actor, [NewEvent("report_rendered", details)])
+    return target
+
+
+def _copy_out(path: Path, out: Path) -> Path:
+    shutil.copyfile(path, out)
+    sig = path.with_name(path.name + ".sig")
+    if path.suffix == ".json" and sig.is_file():
+        shutil.copyfile(sig, out.with_name(out.name + ".sig"))
+    return out
+
+
+def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Path:
+    """Write the report of every clip of `case` (WORKSPACE/reports/case-<name>.<ext> or `out`).
+
+    Raises:
+        InputError: unknown format. NotFound: no clip in that case.
+    """
+    _check_format(fmt)
+    ws = Workspace.open(cfg)
+    try:
+        key = load_private(keys_dir(ws))
+        data = build_case_report(ws, case, signature_block(key) if key else None)
+        if fmt == "json" and out is not None:
+            data["signature"] = signature_block(key, out.name) if key else None
+        target = out or case_dir(ws) / case_file_name(case, fmt)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            if out is None and key is not None:
+                data["signature"] = signature_block(key, target.name)
+            render_case_html(data)  # validates
+            write_signed_json(data, target, key)
+        elif fmt == "md":
+            render_case_html(data)
+            _write_atomic(target, render_case_markdown(data).encode("utf-8"))
+        elif fmt == "html":
+            _write_atomic(target, render_case_html(data).encode("utf-8"))
+        else:
+            html_to_pdf(render_case_html(data), target)
+        return target
+    finally:
+        ws.close()
