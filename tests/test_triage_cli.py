@@ -246,3 +246,5 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     listing = {r["id"]: r for r in json.loads(run(home, "queue", "list", "--json").stdout)}
     assert listing[2]["duplicate_of"] == 1 and listing[1]["duplicate_of"] is None
     assert "dup of #1" in run(home, "queue", "list").stdout
+    html = (home / rep["derived"]["html_report"]).read_text()
+    assert html.count('class="match-thumb" src="data:image/jpeg;base64,') == 2  # there and here

@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -256,6 +257,44 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _nearest_keyframe(keyframes: Sequence[dict[str, Any]], t: float) -> str | None:
+    if not keyframes:
+        return None
+    return str(min(keyframes, key=lambda k: abs(float(k["time_s"]) - t))["path"])
+
+
+def _other_keyframes(workspace: Path, sha256: str) -> list[dict[str, Any]]:
+    """Keyframes of another clip, read from its own report.json in the same workspace."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+        return []
+    try:
+        other = json.loads((workspace / "derived" / sha256 / "report.json").read_text("utf-8"))
+        return list(other.get("keyframes") or [])
+    except (OSError, ValueError):
+        return []
+
+
+def _match_thumbs(
+    report: dict[str, Any], workspace: Path, width: int
+) -> list[list[tuple[str | None, str | None]]]:
+    """(there, here) thumbnails for every range of every match, so a reader can compare."""
+    out = []
+    for m in report.get("matches") or []:
+        theirs = _other_keyframes(workspace, m.get("sha256", ""))
+        pairs = []
+        for rng in m.get("ranges") or []:
+            there = _nearest_keyframe(theirs, rng["other_start_s"])
+            here = _nearest_keyframe(report["keyframes"], rng["this_start_s"])
+            pairs.append(
+                (
+                    _thumbnail_uri(workspace, there, width) if there else None,
+                    _thumbnail_uri(workspace, here, width) if here else None,
+                )
+            )
+        out.append(pairs)
+    return out
+
+
 def _view(
     report: dict[str, Any], workspace: Path, thumb_width: int, print_layout: bool = False
 ) -> dict[str, Any]:
@@ -281,6 +320,7 @@ def _view(
             _printable_details(e["details"], print_layout) for e in report["custody"]
         ],
         "matches": list(report.get("matches") or []),
+        "match_thumbs": _match_thumbs(report, workspace, thumb_width // 2),
         "signature": report.get("signature"),
     }
 

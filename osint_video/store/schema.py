@@ -49,7 +49,9 @@ class ClipRow(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     derived: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # Same footage as an earlier clip (set by archive matching), so a desk verifies it once.
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("clips.id"), default=None)
+    duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("clips.id", ondelete="SET NULL"), default=None
+    )
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
@@ -137,7 +139,7 @@ class MatchRow(Base):
     __table_args__ = (UniqueConstraint("clip_id", "other_clip_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
-    other_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    other_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
     score: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
