@@ -66,8 +66,9 @@ class ClipRow(Base):
         order_by="CustodyRow.seq", cascade="all, delete-orphan"
     )
     matches: Mapped[list[MatchRow]] = relationship(
-        foreign_keys="MatchRow.clip_id", order_by="MatchRow.score.desc()",
-        cascade="all, delete-orphan"
+        foreign_keys="MatchRow.clip_id",
+        order_by="MatchRow.score.desc()",
+        cascade="all, delete-orphan",
     )
 
 
@@ -140,6 +141,8 @@ class MatchRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
-    other_clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    other_clip_id: Mapped[int] = mapped_column(
+        ForeignKey("clips.id", ondelete="CASCADE"), index=True
+    )
     score: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
