@@ -12,7 +12,9 @@ RUNTIME_DEPS := py:ensurepip:python3-venv ffmpeg:ffmpeg ffprobe:ffmpeg \
   lib:libpango-1.0.so.0:libpango-1.0-0 lib:libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
   lib:libharfbuzz-subset.so.0:libharfbuzz-subset0 \
   file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
-TEST_DEPS := exiftool:libimage-exiftool-perl chromium:chromium pdftoppm:poppler-utils
+# libatomic1: the Node.js driver inside the playwright wheel needs it (browser tests).
+TEST_DEPS := exiftool:libimage-exiftool-perl chromium:chromium pdftoppm:poppler-utils \
+  lib:libatomic.so.1:libatomic1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-test system-deps system-deps-test demo test lint bench clean
