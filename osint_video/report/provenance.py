@@ -23,7 +23,7 @@ from ..store.evidence import sha256_file
 from ..store.schema import AcquisitionRow, ClipRow
 from ..version import __version__
 from ..workspace import Workspace
-from .render import SCHEMA_VERSION
+from .render import META_KEYS, SCHEMA_VERSION
 
 MEDIA_KEYS = (
     "duration_s",
@@ -35,19 +35,6 @@ MEDIA_KEYS = (
     "rotation_deg",
     "frame_count",
     "variable_frame_rate",
-)
-META_KEYS = (
-    "creation_time",
-    "creation_time_source",
-    "creation_time_local",
-    "creation_utc_offset",
-    "location",
-    "make",
-    "model",
-    "software",
-    "encoder",
-    "handler_names",
-    "raw",
 )
 
 

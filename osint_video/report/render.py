@@ -171,21 +171,28 @@ def _codes_for(field: str, anomalies: Sequence[dict[str, Any]]) -> tuple[str, ..
     return tuple(a["code"] for a in anomalies if any(k in a["code"].lower() for k in keys))
 
 
+# report["metadata"] keys, in the order the report shows them (provenance.py builds them).
+META_KEYS = (
+    "creation_time",
+    "creation_time_source",
+    "creation_time_local",
+    "creation_utc_offset",
+    "location",
+    "make",
+    "model",
+    "software",
+    "encoder",
+    "handler_names",
+    "raw",
+)
+
+
 def _metadata_rows(report: dict[str, Any]) -> list[Row]:
     meta, anomalies = report["metadata"], report["anomalies"]
     rows = []
-    for key in (
-        "creation_time",
-        "creation_time_source",
-        "creation_time_local",
-        "creation_utc_offset",
-        "location",
-        "make",
-        "model",
-        "software",
-        "encoder",
-        "handler_names",
-    ):
+    for key in META_KEYS:
+        if key == "raw":
+            continue
         value = _location_text(meta[key]) if key == "location" else _show(meta[key])
         rows.append(Row(key, value, _codes_for(key, anomalies)))
     return rows
