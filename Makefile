@@ -6,15 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= demo-workspace
 # Debian packages, as "check:package" pairs: a check is a command on PATH, a python module
-# (py:NAME), a shared library (lib:SONAME) or a file (file:PATH).
+# (py:NAME), a shared library (lib:SONAME), a file (file:PATH), a glob (glob:PATTERN) or a
+# tesseract language (tess:LANG).
 # Runtime needs the first list; tests add the second.
 RUNTIME_DEPS := py:ensurepip:python3-venv ffmpeg:ffmpeg ffprobe:ffmpeg \
   lib:libpango-1.0.so.0:libpango-1.0-0 lib:libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
   lib:libharfbuzz-subset.so.0:libharfbuzz-subset0 \
-  file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+  file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core \
+  tesseract:tesseract-ocr tess:rus:tesseract-ocr-rus tess:ukr:tesseract-ocr-ukr \
+  tess:eng:tesseract-ocr-eng
 # libatomic1: the Node.js driver inside the playwright wheel needs it (browser tests).
 TEST_DEPS := exiftool:libimage-exiftool-perl chromium:chromium pdftoppm:poppler-utils \
-  lib:libatomic.so.1:libatomic1
+  lib:libatomic.so.1:libatomic1 glob:/usr/lib/postgresql/*/bin/pg_ctl:postgresql
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-test system-deps system-deps-test demo test lint bench clean
@@ -29,6 +32,8 @@ define install_missing
 	  case $$check in \
 	    py:*) $(PY) -c "import $${check#py:}" 2>/dev/null || missing="$$missing $$pkg";; \
 	    file:*) test -e "$${check#file:}" || missing="$$missing $$pkg";; \
+	    glob:*) compgen -G "$${check#glob:}" >/dev/null || missing="$$missing $$pkg";; \
+	    tess:*) tesseract --list-langs 2>/dev/null | grep -qx "$${check#tess:}" || missing="$$missing $$pkg";; \
 	    lib:*) { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q "$${check#lib:}" || missing="$$missing $$pkg";; \
 	    *) command -v $$check >/dev/null || missing="$$missing $$pkg";; \
 	  esac; \
@@ -55,7 +60,7 @@ system-deps-test:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,server]'
 	@touch $(STAMP)
 
 demo: setup

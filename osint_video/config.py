@@ -85,6 +85,46 @@ class MatchingConfig:
 
 
 @dataclass(frozen=True)
+class LabelStudioConfig:
+    """The Label Studio server: a desk's (url) or our own local one (`labelstudio start`)."""
+
+    url: str = ""
+    port: int = 8080
+    username: str = "admin@osint-video.local"
+    start_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    """Push/pull of keyframes and verdicts (issue 3)."""
+
+    project_prefix: str = "osint-video"
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    """On-screen text pre-annotations (tesseract)."""
+
+    enabled: bool = True
+    languages: str = "rus+ukr+eng"
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """The desk's queue workflow and URL intake."""
+
+    download_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Workers on the desk's PostgreSQL task queue (procrastinate)."""
+
+    concurrency: int = 1
+    stalled_after_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
@@ -92,6 +132,11 @@ class Config:
     hashing: HashingConfig = field(default_factory=HashingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
+    labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     def home_dir(self) -> Path:
         """The workspace: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""
