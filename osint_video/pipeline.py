@@ -8,6 +8,7 @@ versions):
 3. probe    read every piece of metadata from the evidentiary copy (a file nothing can parse
             is removed again and never recorded);
 4. acquire  record the clip and this acquisition in the case store;
+   (`intake` = steps 1-4, what queueing does; `process_clip` = steps 5-11, what a worker does)
 5. strip    make a metadata-free working copy, no re-encode;
 6. keyframes  shots and keyframes (videos), or the upright still itself (images);
 7. hash     perceptual hashes, and near-duplicate groups inside the clip;
@@ -34,9 +35,9 @@ from typing import TypeVar
 from . import steps
 from .errors import OsintVideoError
 from .matching import match_and_index
-from .media.probe import require_decodable
+from .media.probe import probe_file, require_decodable
 from .models import MediaKind, ProbeResult
-from .store.cases import Acquisition, NewEvent, utcnow
+from .store.cases import Acquisition, NewEvent, as_utc, utcnow
 from .workspace import Workspace
 
 Progress = Callable[[str, float], None]
@@ -75,15 +76,44 @@ def triage(
 ) -> TriageOutcome:
     """Run the whole pipeline on one file; raises only for input refused before ingest."""
     say = progress or (lambda _stage, _frac: None)
-    operator = ws.config.operator()
-    acquired_at = utcnow()
+    taken = intake(ws, req, say)
+    clip = ws.cases.load(taken.clip_id)
+    if not taken.is_new and clip.status not in ("queued", "processing", "failed"):
+        if not req.reprocess:
+            say("report", 0.95)
+            report = steps.write_reports(ws, taken.clip_id, ws.config.operator())
+            return TriageOutcome(
+                req.path, taken.clip_id, taken.sha256, clip.status, None, report, True
+            )
+    outcome = process_clip(ws, taken.clip_id, say, notify, probe=taken.probe)
+    return dataclasses.replace(outcome, path=req.path, already_known=not taken.is_new)
 
+
+@dataclass(frozen=True)
+class Intake:
+    """A file stored as evidence and recorded as an acquisition (steps 1-4)."""
+
+    clip_id: int
+    sha256: str
+    kind: MediaKind
+    probe: ProbeResult
+    is_new: bool
+
+
+def intake(ws: Workspace, req: TriageRequest, progress: Progress | None = None) -> Intake:
+    """Steps 1-4: what `queue add` does before any worker touches the clip.
+
+    Raises:
+        InputError: the file is not a readable video or image (nothing is recorded).
+    """
+    say = progress or (lambda _stage, _frac: None)
+    acquired_at = utcnow()
     say("sniff", 0.0)
     kind = steps.sniff(req.path)
     say("ingest", 0.02)
     stored, probe = steps.ingest_and_probe(ws, req.path, kind)
     acq = Acquisition(
-        operator=operator,
+        operator=ws.config.operator(),
         at=acquired_at,
         case=req.case,
         source_path=str(req.path.resolve()),
@@ -99,20 +129,37 @@ def triage(
         acquisition=acq,
         event=steps.acquired_event(req, stored),
     )
-    clip = ws.cases.load(clip_id)
-    if not is_new and clip.status not in ("queued", "processing", "failed") and not req.reprocess:
-        say("report", 0.95)
-        report = steps.write_reports(ws, clip_id, operator)
-        return TriageOutcome(req.path, clip_id, stored.sha256, clip.status, None, report, True)
+    return Intake(clip_id, stored.sha256, kind, probe, is_new)
 
+
+def process_clip(
+    ws: Workspace,
+    clip_id: int,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
+    *,
+    probe: ProbeResult | None = None,
+) -> TriageOutcome:
+    """Steps 5-11 for a recorded clip, from its evidence file and the config alone.
+
+    This is the unit of work a worker runs: it reads nothing but the evidence store and the case
+    store, so any machine sharing both can do it.
+    """
+    say = progress or (lambda _stage, _frac: None)
+    clip = ws.cases.load(clip_id)
+    kind: MediaKind = clip.kind  # type: ignore[assignment]
+    if probe is None:
+        say("probe", 0.03)
+        probe = probe_file(ws.evidence.path_for(clip.sha256), kind, ws.config.probe)
+    first_seen = min(a.at for a in clip.acquisitions) if clip.acquisitions else utcnow()
     ws.cases.set_status(clip_id, "processing")
-    outcome = _process(ws, clip_id, stored.sha256, kind, probe, acquired_at, say)
+    outcome = _process(ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say)
     if kind == "video":
-        outcome = _match(ws, clip_id, stored.sha256, probe, outcome, say, notify)
+        outcome = _match(ws, clip_id, clip.sha256, probe, outcome, say, notify)
     say("report", 0.95)
-    report = steps.write_reports(ws, clip_id, operator)
+    report = steps.write_reports(ws, clip_id, ws.config.operator())
     say("done", 1.0)
-    return dataclasses.replace(outcome, path=req.path, report_json=report, already_known=not is_new)
+    return dataclasses.replace(outcome, report_json=report)
 
 
 class _Steps:
