@@ -45,5 +45,21 @@ class NotFound(OsintVideoError):
     """A clip id or sha256 prefix matched nothing (or more than one clip)."""
 
 
+class WorkflowError(OsintVideoError):
+    """An unknown queue status or priority, or a status change the workflow does not allow."""
+
+
+class ConflictError(OsintVideoError):
+    """Someone else changed the clip since it was read (compare-and-set lost); reload, retry."""
+
+
 class ReportError(OsintVideoError):
     """A report does not match its schema, or a report file could not be rendered or written."""
+
+
+class LabelStudioError(OsintVideoError):
+    """The Label Studio server is absent, unreachable, failed to start, or rejected our API key."""
+
+
+class OcrError(OsintVideoError):
+    """Tesseract or one of its language packs is missing, or it failed on an image."""

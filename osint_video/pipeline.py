@@ -19,21 +19,37 @@ versions):
 
 A failure in steps 5-7 does not lose what came before: the clip is saved as `failed` with the
 error and whatever was learned (a header-only file still gets its metadata in the report).
+
+Idempotency (several workers, retried jobs): `process_clip(..., run=JOB)` tags the custody
+events of steps 5-9 with `run`. A retry of the same run (a worker killed mid-clip, a job retried
+after a database failure) finds them and does not repeat what is already recorded: steps 5-9
+are skipped when their events exist, and matching and the reports are skipped when a `matched`
+or `report_generated` event follows them. A clip is processed by one run at a time (`exclusive`
+lock per clip), and archive matching, which reads and rewrites the per-workspace index, holds
+one lock per workspace, so two workers never lose each other's index entries and each clip is
+matched against every clip indexed before it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
+import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import steps
-from .errors import OsintVideoError
+from .errors import OsintVideoError, StoreError
 from .matching import match_and_index
 from .media.probe import probe_file, require_decodable
 from .models import MediaKind, ProbeResult
@@ -77,16 +93,28 @@ def triage(
     """Run the whole pipeline on one file; raises only for input refused before ingest."""
     say = progress or (lambda _stage, _frac: None)
     taken = intake(ws, req, say)
-    clip = ws.cases.load(taken.clip_id)
-    if not taken.is_new and clip.status not in ("queued", "processing", "failed"):
-        if not req.reprocess:
-            say("report", 0.95)
-            report = steps.write_reports(ws, taken.clip_id, ws.config.operator())
-            return TriageOutcome(
-                req.path, taken.clip_id, taken.sha256, clip.status, None, report, True
-            )
+    known = known_outcome(ws, taken, req, say)
+    if known is not None:
+        return known
     outcome = process_clip(ws, taken.clip_id, say, notify, probe=taken.probe)
     return dataclasses.replace(outcome, path=req.path, already_known=not taken.is_new)
+
+
+def known_outcome(
+    ws: Workspace, taken: Intake, req: TriageRequest, progress: Progress | None = None
+) -> TriageOutcome | None:
+    """A clip triaged before (and no --reprocess): its reports are refreshed, nothing else.
+
+    Returns:
+        The outcome, or None when the clip still has to be processed.
+    """
+    clip = ws.cases.load(taken.clip_id)
+    if taken.is_new or clip.status in PROCESSABLE or req.reprocess:
+        return None
+    if progress:
+        progress("report", 0.95)
+    report = steps.write_reports(ws, taken.clip_id, ws.config.operator())
+    return TriageOutcome(req.path, taken.clip_id, taken.sha256, clip.status, None, report, True)
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,10 @@ def intake(ws: Workspace, req: TriageRequest, progress: Progress | None = None) 
     return Intake(clip_id, stored.sha256, kind, probe, is_new)
 
 
+# Statuses from which a queued job still has work to do (others: done, or an analyst's verdict).
+PROCESSABLE = ("queued", "processing", "failed")
+
+
 def process_clip(
     ws: Workspace,
     clip_id: int,
@@ -139,27 +171,125 @@ def process_clip(
     notify: Callable[[str], None] | None = None,
     *,
     probe: ProbeResult | None = None,
+    run: str | None = None,
 ) -> TriageOutcome:
     """Steps 5-11 for a recorded clip, from its evidence file and the config alone.
 
     This is the unit of work a worker runs: it reads nothing but the evidence store and the case
     store, so any machine sharing both can do it.
+
+    Args:
+        ws: the workspace.
+        clip_id: a clip recorded by `intake`.
+        progress: `(stage, fraction)` callback.
+        notify: receives one-line messages.
+        probe: the probe `intake` made (else the evidence file is probed again).
+        run: the id of this unit of work (a queue job). With it the call is idempotent: a
+            retry resumes after the last recorded step, and a clip already processed (or
+            judged) by another run is left alone (status unchanged, nothing appended).
+
+    Returns:
+        The outcome; `error` says which steps failed.
     """
+    if run is None:
+        return _process_clip(ws, clip_id, progress, notify, probe, None)
+    with exclusive(ws, f"clip-{clip_id}"):
+        return _process_clip(ws, clip_id, progress, notify, probe, run)
+
+
+def _process_clip(
+    ws: Workspace,
+    clip_id: int,
+    progress: Progress | None,
+    notify: Callable[[str], None] | None,
+    probe: ProbeResult | None,
+    run: str | None,
+) -> TriageOutcome:
     say = progress or (lambda _stage, _frac: None)
     clip = ws.cases.load(clip_id)
     kind: MediaKind = clip.kind  # type: ignore[assignment]
-    if probe is None:
-        say("probe", 0.03)
-        probe = probe_file(ws.evidence.path_for(clip.sha256), kind, ws.config.probe)
-    first_seen = min(a.at for a in clip.acquisitions) if clip.acquisitions else utcnow()
-    ws.cases.set_status(clip_id, "processing")
-    outcome = _process(ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say)
-    if kind == "video":
+    done = recorded_in_run(ws, clip_id, run) if run else None
+    if done is None and run and clip.status not in PROCESSABLE:
+        return _stored_outcome(ws, clip_id, clip.sha256, clip.status, clip.error)
+    if done is None or (kind == "video" and "matched" not in done):
+        if probe is None:
+            say("probe", 0.03)
+            probe = probe_file(ws.evidence.path_for(clip.sha256), kind, ws.config.probe)
+    if done is None:
+        assert probe is not None
+        first_seen = min(a.at for a in clip.acquisitions) if clip.acquisitions else utcnow()
+        ws.cases.set_status(clip_id, "processing")
+        outcome = _process(ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say, run)
+    else:
+        outcome = TriageOutcome(Path(), clip_id, clip.sha256, clip.status, clip.error)
+    matching = kind == "video" and (done is None or "matched" not in done)
+    if matching:
+        assert probe is not None
         outcome = _match(ws, clip_id, clip.sha256, probe, outcome, say, notify)
+    if done is not None and "report_generated" in done and not matching:
+        return _stored_outcome(ws, clip_id, clip.sha256, outcome.status, outcome.error)
     say("report", 0.95)
     report = steps.write_reports(ws, clip_id, ws.config.operator())
     say("done", 1.0)
     return dataclasses.replace(outcome, report_json=report)
+
+
+def recorded_in_run(ws: Workspace, clip_id: int, run: str) -> set[str] | None:
+    """Actions recorded since `run` saved its results (None: that run saved nothing yet).
+
+    Why by position: steps 5-9 carry `run` in their details; matching and the reports come
+    after them in the clip's chain, and the clip lock keeps other runs out meanwhile.
+    """
+    _sha, events = ws.cases.custody_events(clip_id)
+    start = next((i for i, e in enumerate(events) if e.details.get("run") == run), None)
+    return None if start is None else {e.action for e in events[start:]}
+
+
+def _stored_outcome(
+    ws: Workspace, clip_id: int, sha256: str, status: str, error: str | None
+) -> TriageOutcome:
+    report = ws.derived_dir(sha256) / "report.json"
+    rel = ws.rel(report) if report.is_file() else None
+    return TriageOutcome(Path(), clip_id, sha256, status, error, rel)
+
+
+@contextmanager
+def exclusive(ws: Workspace, name: str) -> Iterator[None]:
+    """Hold the lock `name` against every process sharing this workspace's case store.
+
+    PostgreSQL: a session advisory lock, seen by every machine of a desk and released by the
+    server when its holder dies (SIGKILL, lost connection). SQLite: `flock` on
+    WORKSPACE/locks/NAME.lock (one machine), released by the kernel when the holder dies.
+
+    Raises:
+        StoreError: the database cannot be reached to take the lock.
+    """
+    if ws.cases.engine.dialect.name != "postgresql":
+        path = ws.home / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    try:
+        conn = ws.cases.engine.connect()
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"cannot take the lock {name}: {detail}") from None
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):  # a dropped connection has released it already
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+        with suppress(SQLAlchemyError):
+            conn.close()
 
 
 class _Steps:
@@ -194,6 +324,7 @@ def _process(
     probe: ProbeResult,
     acquired_at: datetime,
     say: Progress,
+    run: str | None = None,
 ) -> TriageOutcome:
     """Steps 5-9 for a recorded clip, writing derived files into a fresh folder first."""
     cfg = ws.config
@@ -201,15 +332,15 @@ def _process(
     final_dir = ws.derived_dir(sha256)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=final_dir.parent))
-    run = _Steps(sha256, say)
-    run.events.append(steps.probed_event(sha256, probe))
-    stripped = run.run(
+    steps_run = _Steps(sha256, say)
+    steps_run.events.append(steps.probed_event(sha256, probe))
+    stripped = steps_run.run(
         "strip",
         0.05,
         lambda: steps.strip(evidence, work, kind, probe, cfg),
         lambda s: steps.stripped_event(sha256, s),
     )
-    frames = run.run(
+    frames = steps_run.run(
         "keyframes",
         0.1,
         lambda: _keyframes(evidence, kind, probe, work, ws, say),
@@ -217,7 +348,7 @@ def _process(
     )
     hashed = None
     if frames is not None:
-        hashed = run.run(
+        hashed = steps_run.run(
             "hash",
             0.87,
             lambda: steps.hash_keyframes(frames, cfg),
@@ -230,7 +361,7 @@ def _process(
     )
     _publish(work, final_dir)
     fields = steps.clip_fields(probe, decode, found, stripped, final_dir, ws)
-    error = "; ".join(run.errors) or None
+    error = "; ".join(steps_run.errors) or None
     status = "failed" if error else "processed"
     ws.cases.save_results(
         clip_id,
@@ -239,10 +370,17 @@ def _process(
         fields=fields,
         shots=shots,
         keyframes=keyframes,
-        events=run.events,
+        events=_tagged(steps_run.events, run),
         error=error,
     )
     return TriageOutcome(Path(), clip_id, sha256, status, error)
+
+
+def _tagged(events: list[NewEvent], run: str | None) -> list[NewEvent]:
+    """The events with `run` in their details, so a retry of the same run can find them."""
+    if run is None:
+        return events
+    return [NewEvent(e.action, {**e.details, "run": run}) for e in events]
 
 
 def _match(
@@ -257,14 +395,15 @@ def _match(
     """Step 10: archive matching; its failure is reported but keeps the clip's results."""
     say("match", 0.9)
     try:
-        match_and_index(
-            ws,
-            clip_id,
-            ws.evidence.path_for(sha256),
-            probe.media,
-            lambda stage, f: say(stage, 0.9 + 0.05 * f),
-            notify,
-        )
+        with exclusive(ws, "archive-index"):
+            match_and_index(
+                ws,
+                clip_id,
+                ws.evidence.path_for(sha256),
+                probe.media,
+                lambda stage, f: say(stage, 0.9 + 0.05 * f),
+                notify,
+            )
     except OsintVideoError as exc:
         error = "; ".join(e for e in (outcome.error, f"matching failed: {exc}") if e)
         return dataclasses.replace(outcome, error=error)

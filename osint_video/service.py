@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -84,48 +86,128 @@ def triage_paths(
     reprocess: bool = False,
     console: Console | None = None,
     quiet: bool = False,
+    workers: int | None = None,
 ) -> list[TriageItem]:
-    """Triage every file under `paths`; one bad item never stops the others."""
+    """Triage every file under `paths`; one bad item never stops the others.
+
+    Args:
+        workers: processes for steps 5-11 (None: [worker] triage_processes, 0 there meaning
+            one per core, never more than files). Above 1, clips run in a local process pool
+            (`desk.pool`); the results are the same as one by one.
+    """
+    from .desk.pool import default_workers
+
+    found = list(expand_paths(paths))
+    files = sum(1 for _p, problem in found if not problem)
+    n = default_workers(files, cfg.worker.triage_processes if workers is None else workers)
+    reqs = [TriageRequest(path, case, source_url, note, reprocess) for path, _ in found]
     ws = Workspace.open(cfg)
-    items: list[TriageItem] = []
     try:
         with _progress(console or Console(stderr=True), quiet) as bar:
-            for path, problem in list(expand_paths(paths)):
-                if problem:
-                    items.append(TriageItem(path, error=problem))
-                    continue
-                task = bar.add_task(shown(Path(path.name))[:40], total=1.0, stage="")
-                req = TriageRequest(path, case, source_url, note, reprocess)
-                items.append(
-                    _one(
-                        ws,
-                        req,
-                        lambda s, f, t=task: bar.update(t, completed=f, stage=s),
-                        lambda msg: bar.console.print(f"note: {msg}", markup=False),
-                    )
-                )
-                bar.remove_task(task)
+            if n > 1:
+                return _triage_parallel(ws, found, reqs, n, bar)
+            return [
+                _triage_one(ws, req, problem, bar)
+                for req, (_, problem) in zip(reqs, found, strict=True)
+            ]
     finally:
         ws.close()
-    return items
+
+
+def _triage_one(
+    ws: Workspace, req: TriageRequest, problem: str | None, bar: Progress
+) -> TriageItem:
+    if problem:
+        return TriageItem(req.path, error=problem)
+    task = bar.add_task(shown(Path(req.path.name))[:40], total=1.0, stage="")
+    item = _one(
+        ws,
+        req,
+        lambda s, f, t=task: bar.update(t, completed=f, stage=s),
+        lambda msg: bar.console.print(f"note: {msg}", markup=False),
+    )
+    bar.remove_task(task)
+    return item
+
+
+def _triage_parallel(
+    ws: Workspace,
+    found: list[tuple[Path, str | None]],
+    reqs: list[TriageRequest],
+    workers: int,
+    bar: Progress,
+) -> list[TriageItem]:
+    """Record each file here (input order), process the clips in a local process pool."""
+    from .desk.pool import LocalPool, PoolJob, tune_sqlite
+    from .pipeline import intake, known_outcome
+
+    tune_sqlite(ws.cases.engine)
+    tasks: dict[int, Any] = {}
+
+    def moved(index: int, stage: str, frac: float) -> None:
+        if index not in tasks:
+            name = shown(Path(reqs[index].path.name))[:40]
+            tasks[index] = bar.add_task(name, total=1.0, stage="")
+        bar.update(tasks[index], completed=frac, stage=stage)
+        if stage == "done":
+            bar.remove_task(tasks.pop(index))
+
+    items: dict[int, TriageItem] = {}
+    first: dict[int, int] = {}  # clip id -> index of the input that processes it
+    again: dict[int, int] = {}  # index of a repeated input -> index of its first
+    pool = LocalPool(ws.config, workers, moved, lambda m: bar.console.print(f"note: {m}"))
+    try:
+        for i, (req, (_path, problem)) in enumerate(zip(reqs, found, strict=True)):
+            if problem:
+                items[i] = TriageItem(req.path, error=problem)
+                continue
+            try:
+                taken = intake(ws, req, functools.partial(moved, i))
+                known = known_outcome(ws, taken, req)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+                items[i] = _error_item(ws, req.path, exc)
+                continue
+            if known is not None:
+                items[i] = _item(ws, req.path, known)
+            elif taken.clip_id in first:
+                again[i] = first[taken.clip_id]
+            else:
+                first[taken.clip_id] = i
+                pool.submit(PoolJob(i, taken.clip_id, taken.probe))
+            if known is not None or i in again:
+                moved(i, "done", 1.0)
+        results = pool.finish()
+    finally:
+        pool.close()
+    for i, (outcome, error) in results.items():
+        items[i] = _item(ws, reqs[i].path, outcome) if outcome else TriageItem(reqs[i].path)
+        items[i] = items[i] if outcome else dataclasses.replace(items[i], error=error)
+    for i, j in again.items():
+        items[i] = dataclasses.replace(items[j], path=reqs[i].path)
+    return [items[i] for i in range(len(reqs))]
+
+
+def _item(ws: Workspace, path: Path, res: TriageOutcome) -> TriageItem:
+    data = json.loads((ws.home / res.report_json).read_text("utf-8")) if res.report_json else None
+    return TriageItem(path, res.clip_id, res.status, res.error, res.report_json, data)
 
 
 def _one(ws: Workspace, req: TriageRequest, progress: Any, notify: Any = None) -> TriageItem:
     try:
         res: TriageOutcome = triage(ws, req, progress, notify)
-    except OsintVideoError as exc:
-        return TriageItem(req.path, error=str(exc))
-    except OSError as exc:
-        return TriageItem(req.path, error=f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-        log = _log_internal_error(ws, req.path)
-        return TriageItem(
-            req.path, error=f"internal error ({type(exc).__name__}: {exc}); details in {log}"
-        )
-    report = None
-    if res.report_json:
-        report = json.loads((ws.home / res.report_json).read_text("utf-8"))
-    return TriageItem(req.path, res.clip_id, res.status, res.error, res.report_json, report)
+        return _error_item(ws, req.path, exc)
+    return _item(ws, req.path, res)
+
+
+def _error_item(ws: Workspace, path: Path, exc: Exception) -> TriageItem:
+    """A failed input as one line (an unexpected error also leaves its traceback in a log)."""
+    if isinstance(exc, OsintVideoError):
+        return TriageItem(path, error=str(exc))
+    if isinstance(exc, OSError):
+        return TriageItem(path, error=f"cannot read: {exc.strerror or exc}")
+    log = _log_internal_error(ws, path)
+    return TriageItem(path, error=f"internal error ({type(exc).__name__}: {exc}); details in {log}")
 
 
 def _log_internal_error(ws: Workspace, path: Path) -> Path:

@@ -15,6 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = Path(os.environ.get("OSINT_VIDEO_SHARED_MEDIA", REPO.parent / "shared" / "media"))
+# Real servers the tests start themselves: Label Studio and PostgreSQL (tests/ is on sys.path).
+pytest_plugins = ["lsserver", "pgserver"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

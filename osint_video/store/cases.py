@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
 from ..errors import NotFound, OsintVideoError, StoreError
 from ..version import package_versions
-from .schema import AcquisitionRow, Base, ClipRow, CustodyRow, KeyframeRow, ShotRow
+from . import migrate
+from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
 def utcnow() -> datetime:
@@ -55,6 +56,9 @@ class Acquisition:
     note: str | None = None
 
 
+_PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}  # desk/workflow.PRIORITIES
+
+
 @dataclass(frozen=True)
 class ClipSummary:
     """One row of `queue list`."""
@@ -71,6 +75,8 @@ class ClipSummary:
     unique_keyframes: int
     error: str | None
     duplicate_of: int | None = None
+    priority: str = "normal"
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,27 +120,21 @@ def _journal_path(url: str) -> Path | None:
     return db.with_name(db.name + ".custody.jsonl")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
 class CaseStore:
     """SQLAlchemy-backed store; `url` is any SQLAlchemy URL (SQLite default, PostgreSQL later)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.engine: Engine = migrate.engine_for(url)  # pre-ping, connect timeout, SQLite pragmas
         try:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(self.engine)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot open the case store {url}: {exc}") from None
+            # SQLite upgrades itself; PostgreSQL must be at head (`osint-video db upgrade`).
+            migrate.ensure_schema(self.engine, url)
+        except (SQLAlchemyError, StoreError) as exc:
+            self.engine.dispose()
+            if isinstance(exc, StoreError):
+                raise
+            msg = f"cannot open the case store at {migrate.where(url)}: {migrate.first_line(exc)}"
+            raise StoreError(msg) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.journal = _journal_path(url)
 
@@ -387,7 +387,7 @@ class CaseStore:
         return ids[0]
 
     def list_clips(
-        self, *, case: str | None = None, status: str | None = None
+        self, *, case: str | None = None, status: str | None = None, assignee: str | None = None
     ) -> list[ClipSummary]:
         with self.session() as ses:
             stmt = (
@@ -399,6 +399,8 @@ class CaseStore:
                 stmt = stmt.where(ClipRow.status == status)
             if case:
                 stmt = stmt.where(ClipRow.acquisitions.any(AcquisitionRow.case == case))
+            if assignee:
+                stmt = stmt.where(ClipRow.assignee == assignee)
             return [self._summary(c) for c in ses.scalars(stmt)]
 
     @staticmethod
@@ -419,4 +421,6 @@ class CaseStore:
             unique,
             clip.error,
             clip.duplicate_of,
+            _PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
+            clip.assignee,
         )

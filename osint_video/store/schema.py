@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 STATUSES = (
@@ -34,7 +44,8 @@ class ClipRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    # BIGINT: originals over 2 GiB (PostgreSQL's INTEGER is 32-bit; SQLite's is 64-bit anyway).
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(Text)
     evidence_path: Mapped[str] = mapped_column(Text)
@@ -52,6 +63,11 @@ class ClipRow(Base):
     duplicate_of: Mapped[int | None] = mapped_column(
         ForeignKey("clips.id", ondelete="SET NULL"), default=None
     )
+    # The desk's workflow (osint_video/desk/workflow.py): 0 low, 1 normal, 2 high, 3 urgent.
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1", index=True)
+    assignee: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    # Platform facts from the first URL intake (yt-dlp info JSON): the report's `source`.
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
@@ -146,3 +162,107 @@ class MatchRow(Base):
     )
     score: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# -- Label Studio (issue 3): projects, pushed tasks, pulled annotations, verdicts ----------------
+
+
+class LsProjectRow(Base):
+    """A Label Studio project of a case: `kind` "keyframe" (one task per unique keyframe) or
+    "clip" (one verdict task per clip), on one server (`server` is its URL)."""
+
+    __tablename__ = "ls_projects"
+    __table_args__ = (UniqueConstraint("server", "case", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server: Mapped[str] = mapped_column(String(500))
+    case: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(100))
+    storage_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LsTaskRow(Base):
+    """One pushed task. Written as an intent (task_id NULL) before the import, completed with the
+    server's task id after it: a push killed in between is reconciled from the server's tasks."""
+
+    __tablename__ = "ls_tasks"
+    __table_args__ = (UniqueConstraint("project_row", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_row: Mapped[int] = mapped_column(
+        ForeignKey("ls_projects.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(120))
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    task_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class LsAnnotationRow(Base):
+    """An annotation pulled from Label Studio, kept as the server gave it plus our validation."""
+
+    __tablename__ = "ls_annotations"
+    __table_args__ = (UniqueConstraint("ls_project_id", "ls_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server: Mapped[str] = mapped_column(String(500))
+    ls_project_id: Mapped[int] = mapped_column(Integer)
+    ls_id: Mapped[int] = mapped_column(Integer)
+    task_id: Mapped[int] = mapped_column(Integer)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    annotator: Mapped[str] = mapped_column(String(320))
+    annotator_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    updated_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    lead_time: Mapped[float | None] = mapped_column(Float, default=None)
+    result: Mapped[list[Any]] = mapped_column(JSON)
+    valid: Mapped[bool] = mapped_column(default=True)
+    problems: Mapped[list[Any]] = mapped_column(JSON)
+    pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LsVerdictRow(Base):
+    """A clip's verdict as computed from its valid clip-level annotations at the last pull."""
+
+    __tablename__ = "ls_verdicts"
+
+    clip_id: Mapped[int] = mapped_column(
+        ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    annotators: Mapped[list[Any]] = mapped_column(JSON)
+    agreement: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IntakeFailureRow(Base):
+    """A URL `queue add` could not bring in: with no bytes there is no clip, so it waits here.
+
+    It shows in `queue list --status failed` as item `u<id>`; `queue retry u<id>` tries again
+    and, once it succeeds, links the clip (`clip_id`) and leaves the list.
+    """
+
+    __tablename__ = "intake_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    case: Mapped[str | None] = mapped_column(String(200), index=True, default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    clip_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clips.id", ondelete="SET NULL"), index=True, default=None
+    )

@@ -1,0 +1,1 @@
+"""Migration scripts, one per revision, chained by fixed ids (0001_baseline, 0002_queue...)."""
