@@ -75,9 +75,10 @@ lint: setup
 	$(BIN)/ruff check osint_video tests bench
 	$(BIN)/mypy osint_video
 
+# The Label Studio data-dir template (label-studio init, about a minute) is kept between runs.
 test: setup-test
 	$(BIN)/ruff check osint_video tests bench
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	OSINT_VIDEO_LS_TEMPLATE=$(CURDIR)/$(VENV)/ls-template $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python -m pip install -q --no-deps scenedetect click tqdm
@@ -85,6 +86,8 @@ bench: setup
 	$(BIN)/python bench/bench_triage.py
 	$(BIN)/python bench/bench_match.py
 	$(BIN)/python bench/bench_reports.py
+	$(BIN)/python bench/bench_labelstudio.py
+	$(BIN)/python bench/bench_desk.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache

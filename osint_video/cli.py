@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from . import service
 from .config import load_config
@@ -26,11 +25,6 @@ app = typer.Typer(
     help="Triage, deduplicate, annotate and document open-source video.\n\n"
     "Example: osint-video triage clip.mp4 --case kursk",
 )
-queue_app = typer.Typer(
-    no_args_is_help=True,
-    help="The desk's queue of clips.\n\nExample: osint-video queue list --case kursk",
-)
-app.add_typer(queue_app, name="queue")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -103,54 +97,25 @@ def triage(
     raise typer.Exit(1 if failures else 0)
 
 
-@queue_app.command("list")
-def queue_list(
-    case: Annotated[str | None, typer.Option(help="Only clips acquired for this case.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only clips with this status.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
-) -> None:
-    """List clips with status, case, acquisition time, duration and keyframes.
-
-    Example: osint-video queue list --status failed --json
-    """
-    rows = service.list_queue(_cfg(), case=case, status=status)
-    if as_json:
-        sys.stdout.write(json.dumps([r.__dict__ for r in rows], ensure_ascii=False) + "\n")
-        return
-    table = Table()
-    for name, kw in (
-        ("id", {"no_wrap": True}),
-        ("sha256", {"no_wrap": True}),
-        ("file", {"overflow": "fold", "min_width": 14}),
-        ("status", {"no_wrap": True}),
-        ("case", {"overflow": "fold", "min_width": 6}),
-        ("acquired (UTC)", {"no_wrap": True}),
-        ("duration", {"no_wrap": True, "justify": "right"}),
-        ("keyframes", {"no_wrap": True, "justify": "right"}),
-    ):
-        table.add_column(name, **kw)  # type: ignore[arg-type]
-    for r in rows:
-        dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
-        table.add_row(
-            str(r.id),
-            r.sha256[:8],
-            service.shown(Path(r.filename)),
-            r.status + (f" (dup of #{r.duplicate_of})" if r.duplicate_of else ""),
-            ", ".join(r.cases) or "-",
-            r.acquired_at[:16].replace("T", " "),
-            dur,
-            f"{r.unique_keyframes}/{r.keyframes}",
-        )
-    # Piped output has no terminal width: do not squeeze columns into 80 characters.
-    (out if out.is_terminal else Console(highlight=False, width=160)).print(table)
-
-
 def _register_commands() -> None:
     """Command groups that live in their own modules (reports, matching, custody...)."""
-    from .commands import custody, match
+    from .commands import annotate as annotate_commands
+    from .commands import custody, db, match
+    from .commands import labelstudio as labelstudio_commands
+    from .commands import queue as queue_commands
     from .commands import report as report_commands
+    from .commands import worker as worker_commands
 
-    for module in (report_commands, match, custody):
+    for module in (
+        report_commands,
+        match,
+        custody,
+        queue_commands,
+        labelstudio_commands,
+        annotate_commands,
+        db,
+        worker_commands,
+    ):
         module.register(app, _cfg)
 
 

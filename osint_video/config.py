@@ -91,7 +91,8 @@ class LabelStudioConfig:
     url: str = ""
     port: int = 8080
     username: str = "admin@osint-video.local"
-    start_timeout_s: float = 120.0
+    start_timeout_s: float = 300.0
+    executable: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,17 @@ class AnnotateConfig:
     """Push/pull of keyframes and verdicts (issue 3)."""
 
     project_prefix: str = "osint-video"
+    default_case: str = "no case"
+    batch_size: int = 250
+    push_low_texture: bool = True
+    min_annotators: int = 2
+    min_agreement: float = 1.0
+    status_authentic: str = "verified"
+    status_manipulated: str = "rejected"
+    status_misattributed: str = "rejected"
+    status_unverifiable: str = "disputed"
+    status_disagreement: str = "disputed"
+    listen_port: int = 8765
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,12 @@ class OcrConfig:
 
     enabled: bool = True
     languages: str = "rus+ukr+eng"
+    psm: int = 11
+    min_confidence: float = 80.0
+    preprocess: tuple[str, ...] = ("bright",)
+    bright_threshold: int = 180
+    workers: int = 0
+    timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,7 @@ class QueueConfig:
     """The desk's queue workflow and URL intake."""
 
     download_timeout_s: float = 60.0
+    socket_timeout_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,7 @@ class WorkerConfig:
 
     concurrency: int = 1
     stalled_after_s: float = 60.0
+    triage_processes: int = 0
 
 
 @dataclass(frozen=True)

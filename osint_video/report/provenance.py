@@ -18,7 +18,7 @@ from typing import Any
 
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
-from ..store.cases import iso, utcnow
+from ..store.cases import CaseStore, iso, utcnow
 from ..store.evidence import sha256_file
 from ..store.schema import AcquisitionRow, ClipRow
 from ..version import __version__
@@ -81,13 +81,70 @@ def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
     }
 
 
-def build_report(clip: ClipRow, signature: dict[str, str] | None = None) -> dict[str, Any]:
+SOURCE_KEYS = ("url", "platform", "uploader", "uploaded_at", "title", "platform_id")
+
+
+def _source(clip: ClipRow) -> dict[str, Any]:
+    """Where a URL intake found the clip (yt-dlp info JSON); every field null for a local file."""
+    source = clip.source or {}
+    return {k: source.get(k) for k in SOURCE_KEYS}
+
+
+def annotation_block(store: CaseStore, clip: ClipRow) -> dict[str, Any]:
+    """`annotations` (Label Studio, per keyframe and per clip) and `verdict` of a clip."""
+    from ..annotate.validate import values
+    from ..store import annotations as labels
+
+    by_frame = {k.frame: k for k in clip.keyframes}
+    out = []
+    for a in labels.annotations_of(store, clip.id):
+        k = by_frame.get(a.frame) if a.frame is not None else None
+        out.append(
+            {
+                "id": a.ls_id,
+                "level": a.kind,
+                "keyframe_id": k.index if k else None,
+                "frame": a.frame,
+                "time_s": k.time_s if k else None,
+                "project_id": a.ls_project_id,
+                "task_id": a.task_id,
+                "annotator": a.annotator,
+                "created_at": a.created_at,
+                "updated_at": a.updated_at,
+                "lead_time": a.lead_time,
+                "valid": a.valid,
+                "problems": list(a.problems),
+                "values": values(a.result),
+                "result": a.result,
+            }
+        )
+    v = labels.verdict_of(store, clip.id)
+    verdict = None
+    if v is not None:
+        verdict = {
+            "value": v.value,
+            "confidence": v.confidence,
+            "annotators": list(v.annotators),
+            "agreement": v.agreement,
+            "decision": v.decision,
+            "decided_at": iso(v.decided_at),
+        }
+    return {"annotations": out, "verdict": verdict}
+
+
+def build_report(
+    clip: ClipRow,
+    signature: dict[str, str] | None = None,
+    labels: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The report dict for a fully loaded clip row (acquisitions, shots, keyframes, custody).
 
     Args:
         clip: the clip with its related rows loaded.
         signature: the `signature` block (public key facts) when the report will be signed.
+        labels: `annotation_block` of the clip (Label Studio annotations and verdict).
     """
+    labels = labels or {"annotations": [], "verdict": None}
     derived = dict(clip.derived or {})
     return {
         "schema_version": SCHEMA_VERSION,
@@ -104,6 +161,7 @@ def build_report(clip: ClipRow, signature: dict[str, str] | None = None) -> dict
         "status": clip.status,
         "error": clip.error,
         "acquisitions": [_acquisition(a) for a in clip.acquisitions],
+        "source": _source(clip),
         "media": _media(clip),
         "metadata": _metadata(clip),
         "anomalies": list(clip.anomalies or []),
@@ -134,6 +192,8 @@ def build_report(clip: ClipRow, signature: dict[str, str] | None = None) -> dict
             for e in clip.custody
         ],
         "signature": signature,
+        "annotations": labels["annotations"],
+        "verdict": labels["verdict"],
     }
 
 
@@ -176,7 +236,10 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
         derived["contact_sheet"] = ws.rel(paths["contact_sheet"])
     ws.cases.update_derived(clip_id, derived)
     key = load_private(keys_dir(ws))
-    report = build_report(ws.cases.load(clip_id), signature_block(key) if key else None)
+    clip = ws.cases.load(clip_id)
+    report = build_report(
+        clip, signature_block(key) if key else None, annotation_block(ws.cases, clip)
+    )
     validate_report(report)
     write_signed_json(report, paths["report_json"], key)
     _write_atomic(paths["html_report"], render_html(report, ws.home).encode("utf-8"))

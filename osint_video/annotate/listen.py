@@ -1,0 +1,157 @@
+"""`annotate listen`: pull as annotations arrive, through Label Studio webhooks.
+
+Label Studio calls webhooks synchronously inside the annotator's save request with a 1 s
+timeout, so the receiver only reads the request, answers 200 and sets a flag; a background
+thread does the pull (one at a time; events arriving during a pull cause one more pull, not
+one each). It listens on 127.0.0.1 only: the server must run on the same machine (our own
+`labelstudio start`, which allows webhooks to local addresses). The webhooks it registers on
+the case's projects are deleted when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..config import Config
+from ..errors import OsintVideoError
+from ..store import annotations as db
+from ..workspace import Workspace
+from .client import AnnotateError, Client
+
+ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        try:
+            action = str(json.loads(body or b"{}").get("action", "?"))
+        except (ValueError, AttributeError):
+            action = "?"
+        self.server.listener.wake(action)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
+        return
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    listener: Listener
+
+
+class Listener:
+    """A webhook receiver plus a pulling thread; `start()`, then `stop()` (or `with`)."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        port: int | None = None,
+        case: str | None = None,
+        pull: Callable[[], Any] | None = None,
+        notify: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        from .service import run_pull
+
+        self.cfg, self.case, self.notify = cfg, case, notify
+        self.port = cfg.annotate.listen_port if port is None else port
+        self._pull = pull or (lambda: run_pull(cfg, case))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.pulls = 0
+        self.events: list[str] = []
+        self._hooks: list[int] = []
+        self._client: Client | None = None
+        self._http: _Server | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        assert self._http is not None
+        return f"http://127.0.0.1:{self._http.server_address[1]}/webhook"
+
+    def wake(self, action: str) -> None:
+        self.events.append(action)
+        self._wake.set()
+
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(0.5):
+                continue
+            self._wake.clear()
+            try:
+                summary = self._pull()
+                self.pulls += 1
+                self.notify(f"pulled: {_line(summary)}")
+            except OsintVideoError as exc:
+                self.notify(f"pull failed (will retry on the next event): {exc}")
+
+    def start(self) -> Listener:
+        """Bind, register the webhooks, start the threads.
+
+        Raises:
+            AnnotateError: nothing pushed yet, or the server refused the webhooks.
+        """
+        from ..labelstudio.server import connection
+
+        self._client = Client(connection(self.cfg))
+        ws = Workspace.open(self.cfg)
+        try:
+            refs = db.projects(ws.cases, self._client.url, self.case)
+        finally:
+            ws.close()
+        if not refs:
+            raise AnnotateError("nothing pushed to this server yet: run annotate push first")
+        self._http = _Server(("127.0.0.1", self.port), _Handler)
+        self._http.listener = self
+        try:
+            for ref in refs:
+                self._hooks.append(self._client.create_webhook(ref.project_id, self.url, ACTIONS))
+        except BaseException:
+            self.stop()
+            raise
+        for target in (self._http.serve_forever, self._worker):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Delete our webhooks and stop receiving (a pull under way finishes first)."""
+        self._stop.set()
+        for hook in self._hooks:
+            try:
+                if self._client is not None:
+                    self._client.delete_webhook(hook)
+            except AnnotateError:
+                pass  # the server is gone: its webhooks went with it
+        self._hooks.clear()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def __enter__(self) -> Listener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _line(summary: Any) -> str:
+    data = summary.as_json() if hasattr(summary, "as_json") else {}
+    return (
+        f"{data.get('added', 0)} new, {data.get('updated', 0)} updated, "
+        f"{data.get('deleted', 0)} deleted; status changes {data.get('status_changes') or {}}"
+    )

@@ -1,0 +1,388 @@
+"""`annotate push`: unique keyframes and one verdict task per clip into the case's projects.
+
+Resumable without duplicates: before each batch is imported its tasks are recorded as intents
+(no task id); the server's ids complete them after the import. A push that dies in between
+leaves intents behind, and the next push first lists the project's tasks (each carries our
+clip sha256 and frame) to tell which intents reached the server and which did not. Images are
+referenced through a Local Files storage when the server can serve the workspace (our own
+server) and uploaded otherwise (`commit_to_project=false`, then JSON tasks that point at them).
+
+Sent: keyframes that are not duplicates of another keyframe of the clip (`duplicate_of`
+unset). Low-texture keyframes (dark or flat frames, e.g. text on black) are sent too unless
+`[annotate] push_low_texture = false`: their hash is unreliable, not their content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..desk.workflow import change_status
+from ..errors import InputError, NotFound
+from ..store import annotations as db
+from ..store.cases import NewEvent
+from ..store.schema import ClipRow
+from ..workspace import Workspace
+from .client import Client
+from .project import Ensured, ensure_project, ensure_storage, storage_root
+
+READY = ("processed", "in_review", "verified", "disputed", "rejected")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One task to send: `key` is unique in its project (kind, clip sha256, frame)."""
+
+    key: str
+    kind: str
+    clip_id: int
+    frame: int | None
+    path: Path
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProjectPush:
+    case: str
+    kind: str
+    project_id: int
+    title: str
+    sent: int
+    already: int
+    reconciled: int
+    created: bool
+    recreated: bool
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    server: str
+    images: str
+    projects: list[ProjectPush] = field(default_factory=list)
+    clips_in_review: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def keyframe_key(sha256: str, frame: int) -> str:
+    return f"kf:{sha256}:{frame}"
+
+
+def clip_key(sha256: str) -> str:
+    return f"clip:{sha256}"
+
+
+def key_of(data: dict[str, Any]) -> str | None:
+    """Our key of a task from its data alone (tasks pushed by anyone with this tool)."""
+    sha = data.get("sha256")
+    if not isinstance(sha, str):
+        return None
+    if "contact_sheet" in data:
+        return clip_key(sha)
+    if "frame" in data:
+        return keyframe_key(sha, int(data["frame"]))
+    return None
+
+
+def _case_of(clip: ClipRow, default: str) -> str:
+    return next((a.case for a in clip.acquisitions if a.case), default)
+
+
+def _source_url(clip: ClipRow) -> str | None:
+    return next((a.source_url for a in clip.acquisitions if a.source_url), None)
+
+
+def select_clips(ws: Workspace, refs: list[str], case: str | None) -> dict[str, list[ClipRow]]:
+    """{case: clips} to push: the clips named, a case's clips, or every triaged clip."""
+    default = ws.config.annotate.default_case
+    if refs:
+        ids = [ws.cases.resolve(r) for r in refs]
+    else:
+        ids = [c.id for c in ws.cases.list_clips(case=case) if c.status in READY]
+        if case and not ids:
+            raise NotFound(f"no triaged clip in case {case!r}")
+    out: dict[str, list[ClipRow]] = {}
+    for cid in dict.fromkeys(ids):
+        clip = ws.cases.load(cid)
+        if clip.status not in READY:
+            raise InputError(f"clip {cid} is {clip.status}: triage it before pushing it")
+        out.setdefault(case or _case_of(clip, default), []).append(clip)
+    return out
+
+
+def _where(loc: Any) -> str:
+    if not isinstance(loc, dict) or loc.get("lat") is None:
+        return "-"
+    return f"{loc['lat']}, {loc['lon']}"
+
+
+def metadata_summary(clip: ClipRow, case: str) -> str:
+    """The facts an annotator needs beside the contact sheet, as plain text lines."""
+    media, meta = clip.media or {}, clip.meta or {}
+    loc = meta.get("location")
+    lines = [
+        f"File: {clip.filename} ({clip.kind}, {clip.size_bytes:,} bytes), case {case}",
+        f"SHA-256: {clip.sha256}",
+        f"Duration: {clip.duration_s if clip.duration_s is not None else '-'} s; "
+        f"{media.get('width')}x{media.get('height')} {media.get('codec') or ''} "
+        f"{media.get('fps') or ''} fps".rstrip(),
+        f"Created: {meta.get('creation_time') or '-'}; device: "
+        f"{meta.get('make') or '-'} / {meta.get('model') or '-'}; "
+        f"software: {meta.get('software') or meta.get('encoder') or '-'}",
+        f"Location: {_where(loc)}",
+        f"Source URL: {_source_url(clip) or '-'}",
+        "Anomalies: " + (", ".join(a.get("code", "?") for a in clip.anomalies or []) or "none"),
+        f"Keyframes: {len(clip.keyframes)} "
+        f"({sum(1 for k in clip.keyframes if k.duplicate_of is None)} distinct); "
+        f"earlier clips sharing footage: {len(clip.matches)}",
+    ]
+    return "\n".join(lines)
+
+
+def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Item]:
+    """The keyframe tasks and the verdict task of one clip (image paths not checked yet)."""
+    low_ok = ws.config.annotate.push_low_texture
+    common = {
+        "clip_id": clip.id,
+        "sha256": clip.sha256,
+        "source_url": _source_url(clip),
+        "filename": clip.filename,
+        "case": case,
+    }
+    frames = [
+        Item(
+            keyframe_key(clip.sha256, k.frame),
+            "keyframe",
+            clip.id,
+            k.frame,
+            ws.home / k.path,
+            {
+                **common,
+                "frame": k.frame,
+                "time_s": k.time_s,
+                "phash": k.phash,
+                "keyframe": k.index,
+                "informative": k.informative,
+            },
+        )
+        for k in clip.keyframes
+        if k.duplicate_of is None and (low_ok or k.informative)
+    ]
+    sheet = (clip.derived or {}).get("contact_sheet")
+    sheet_path = ws.home / sheet if sheet else ws.derived_dir(clip.sha256) / "contact_sheet.jpg"
+    verdict = Item(
+        clip_key(clip.sha256),
+        "clip",
+        clip.id,
+        None,
+        sheet_path,
+        {**common, "metadata_summary": metadata_summary(clip, case)},
+    )
+    return frames, verdict
+
+
+def check_images(items: list[Item]) -> None:
+    """Raises InputError naming every image missing from the workspace (nothing is sent)."""
+    missing = sorted({str(i.path) for i in items if not i.path.is_file()})
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise InputError(
+            f"{len(missing)} image(s) missing from the workspace, nothing was pushed: "
+            + ", ".join(missing[:5])
+            + more
+            + " (triage the clip again with --reprocess to rebuild them)"
+        )
+
+
+def _image_urls(
+    client: Client, project_id: int, batch: list[Item], local: Path | None, files_root: Any
+) -> dict[str, str]:
+    """{key: image URL}: Local Files paths when the server serves the workspace, else uploads."""
+    if local is not None:
+        root = Path(files_root).resolve()
+        return {
+            i.key: "/data/local-files/?d=" + quote(i.path.resolve().relative_to(root).as_posix())
+            for i in batch
+        }
+    names = {
+        f"{i.data['sha256'][:16]}_{i.frame if i.frame is not None else 'sheet'}{i.path.suffix}": i
+        for i in batch
+    }
+    urls = client.upload_files(project_id, {n: i.path.read_bytes() for n, i in names.items()})
+    return {names[n].key: url for n, url in urls.items()}
+
+
+def _predictions(ws: Workspace, batch: list[Item]) -> dict[str, dict[str, Any]]:
+    """{key: OCR prediction} of the keyframes of a batch ([ocr] enabled)."""
+    frames = [i for i in batch if i.kind == "keyframe"]
+    if not ws.config.ocr.enabled or not frames:
+        return {}
+    from ..ocr import read_many, to_prediction
+
+    pages = read_many([i.path for i in frames], ws.config.ocr)
+    out = {}
+    for item, page in zip(frames, pages, strict=True):
+        pred = to_prediction(page)
+        if pred is not None:
+            out[item.key] = pred
+    return out
+
+
+def _task(item: Item, url: str, prediction: dict[str, Any] | None) -> dict[str, Any]:
+    image_field = "image" if item.kind == "keyframe" else "contact_sheet"
+    task: dict[str, Any] = {"data": {image_field: url, **item.data}}
+    if prediction:
+        task["predictions"] = [prediction]
+    return task
+
+
+def reconcile(ws: Workspace, client: Client, ref: db.ProjectRef, items: list[Item]) -> int:
+    """Settle unconfirmed intents (and tasks of an adopted project) against the server's list.
+
+    Returns:
+        How many tasks were found already on the server.
+    """
+    on_server: dict[str, int] = {}
+    for task_id, data in client.task_data(ref.project_id):
+        key = key_of(data)
+        if key is not None:
+            on_server.setdefault(key, task_id)
+    known = db.tasks(ws.cases, ref.row)
+    wanted = {i.key: i for i in items}
+    found = {k: on_server[k] for k in wanted if k in on_server and known.get(k) is None}
+    found.update(
+        {k: on_server[k] for k, t in known.items() if t.task_id is None and k in on_server}
+    )
+    db.record_intents(ws.cases, ref.row, [_ref(wanted[k]) for k in found if k in wanted])
+    db.mark_sent(ws.cases, ref.row, found)
+    db.drop_intents(ws.cases, ref.row, [k for k, t in known.items() if t.task_id is None])
+    return len(found)
+
+
+def _ref(i: Item) -> db.TaskRef:
+    return db.TaskRef(i.key, i.clip_id, i.frame, None)
+
+
+def push_project(
+    ws: Workspace,
+    client: Client,
+    server: Any,
+    ens: Ensured,
+    items: list[Item],
+    progress: Progress | None = None,
+    upload_to: int | None = None,
+) -> ProjectPush:
+    """Send the items a project lacks, in batches, each recorded before and after its import.
+
+    `upload_to` is the project that receives uploaded images (default: this one). Label Studio
+    refuses direct uploads into a project whose config has more than one data key (the verdict
+    project: contact sheet and metadata text), so its images go to the case's keyframe project;
+    uploads are served to every member of the organisation.
+    """
+    ref = ens.ref
+    known = db.tasks(ws.cases, ref.row)
+    reconciled = 0
+    if ens.reconcile or any(t.task_id is None for t in known.values()):
+        reconciled = reconcile(ws, client, ref, items)
+        known = db.tasks(ws.cases, ref.row)
+    todo = [i for i in items if known.get(i.key) is None or known[i.key].task_id is None]
+    local = storage_root(ws, getattr(server, "files_root", None))
+    if local is not None and todo:
+        ensure_storage(ws, client, ref, local)
+    size = max(1, ws.config.annotate.batch_size)
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
+        db.record_intents(ws.cases, ref.row, [_ref(i) for i in batch])
+        urls = _image_urls(client, upload_to or ref.project_id, batch, local, server.files_root)
+        preds = _predictions(ws, batch)
+        ids = client.import_tasks(
+            ref.project_id, [_task(i, urls[i.key], preds.get(i.key)) for i in batch]
+        )
+        db.mark_sent(ws.cases, ref.row, {i.key: t for i, t in zip(batch, ids, strict=True)})
+        if progress:
+            progress(len(batch), len(todo))
+    return ProjectPush(
+        ref.case,
+        ref.kind,
+        ref.project_id,
+        ref.title,
+        len(todo),
+        len(items) - len(todo),
+        reconciled,
+        ens.created,
+        ens.recreated,
+    )
+
+
+def _record(
+    ws: Workspace, clips: list[ClipRow], results: list[ProjectPush], actor: str
+) -> list[int]:
+    """Custody event per clip (when this push sent anything), processed clips to in_review."""
+    moved = []
+    projects = {r.kind: r.project_id for r in results}
+    sent = any(r.sent or r.reconciled for r in results)
+    for clip in clips:
+        details = {"server_projects": projects, "case": results[0].case if results else None}
+        if sent:
+            ws.cases.append_events(clip.id, actor, [NewEvent("annotation_tasks_pushed", details)])
+        if clip.status == "processed":
+            change_status(
+                ws.cases,
+                clip.id,
+                "in_review",
+                actor=actor,
+                note="pushed to Label Studio",
+                expected="processed",
+            )
+            moved.append(clip.id)
+    return moved
+
+
+def push(
+    ws: Workspace,
+    client: Client,
+    server: Any,
+    *,
+    refs: list[str] | None = None,
+    case: str | None = None,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] = lambda _m: None,
+) -> PushSummary:
+    """Push clips (by reference, by case, or every triaged clip) to their cases' projects.
+
+    Args:
+        ws: the open workspace.
+        client: a Label Studio client (see `client.Client`).
+        server: the `Connection` it was made from (`files_root` selects Local Files).
+        refs: clip ids or sha256 prefixes; case: push that case's clips (and name its project).
+        progress: called with (tasks just sent, tasks to send in this project).
+        notify: one-line messages for the user (a project recreated...).
+
+    Raises:
+        InputError: images missing from the workspace, or a clip not triaged yet.
+        AnnotateError: the server is unreachable, refuses the key, or fails a request; tasks
+            already confirmed stay recorded, the rest is sent by the next push.
+    """
+    groups = select_clips(ws, list(refs or []), case)
+    plans = {}
+    for name, clips in groups.items():
+        pairs = [clip_items(ws, c, name) for c in clips]
+        plans[name] = ([i for f, _ in pairs for i in f], [v for _, v in pairs])
+    check_images([i for f, v in plans.values() for i in (*f, *v)])
+    client.whoami()
+    images = "local-files" if storage_root(ws, getattr(server, "files_root", None)) else "upload"
+    summary = PushSummary(client.url, images)
+    for name, (frames, verdicts) in plans.items():
+        results: list[ProjectPush] = []
+        for kind, items in (("keyframe", frames), ("clip", verdicts)):
+            ens = ensure_project(ws, client, name, kind, notify)
+            upload_to = results[0].project_id if results else None
+            results.append(push_project(ws, client, server, ens, items, progress, upload_to))
+        summary.projects.extend(results)
+        summary.clips_in_review.extend(_record(ws, groups[name], results, ws.config.operator()))
+    return summary

@@ -1,0 +1,401 @@
+"""`annotate push|pull|listen` against a real Label Studio (tests/lsserver.py), no mocks.
+
+One server per module; every test works in its own copy of a triaged workspace (under the
+server's Local Files root) and its own project prefix, so tests never share projects.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from synth import make_cut_clip
+
+from osint_video import service
+from osint_video.annotate.client import AnnotateError, AuthError, Client, ServerUnreachable
+from osint_video.annotate.pull import pull
+from osint_video.annotate.push import push
+from osint_video.annotate.service import run_pull
+from osint_video.config import load_config
+from osint_video.errors import InputError
+from osint_video.labelstudio.process import free_port
+from osint_video.labelstudio.server import Connection
+from osint_video.report.render import validate_report
+from osint_video.store import annotations as db
+from osint_video.workspace import Workspace
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+CASE = "kursk"
+
+
+def verdict(value: str, rating: int = 4, text: str = "checked sources") -> list[dict[str, Any]]:
+    to = {"to_name": "contact_sheet"}
+    return [
+        {"from_name": "verdict", "type": "choices", "value": {"choices": [value]}, **to},
+        {"from_name": "confidence", "type": "rating", "value": {"rating": rating}, **to},
+        {"from_name": "rationale", "type": "textarea", "value": {"text": [text]}, **to},
+    ]
+
+
+def frame_labels() -> list[dict[str, Any]]:
+    to = {"to_name": "image"}
+    box = {"x": 10, "y": 10, "width": 30, "height": 20, "rotation": 0}
+    return [
+        {"from_name": "objects", "type": "rectanglelabels", **to,
+         "value": {**box, "rectanglelabels": ["truck"]}},
+        {"from_name": "flags", "type": "choices", **to, "value": {"choices": ["graphic"]}},
+    ]  # fmt: skip
+
+
+def _text_clip(path: Path) -> Path:
+    """2 s of test pattern with Russian on-screen text (the seed case's instructions)."""
+    draw = (
+        f"drawtext=fontfile={FONT}:text='ЦЕЛЬ ЗАХВАЧЕНА':x=60:y=200:fontsize=48"
+        ":fontcolor=white:borderw=3:bordercolor=black"
+    )
+    argv = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi"]
+    argv += ["-i", f"testsrc2=size=800x450:rate=25:duration=2,{draw}"]
+    argv += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    return path
+
+
+@pytest.fixture(scope="module")
+def template_ws(ls_server_module: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with two triaged clips of case kursk (a cut clip and a text clip)."""
+    src = tmp_path_factory.mktemp("clips")
+    clips = [
+        make_cut_clip(src / "cuts.mp4", [25, 50], 75),
+        _text_clip(src / "text.mp4"),
+    ]
+    home = ls_server_module.files_root / "template"
+    cfg = load_config(home=home, environ={"OSINT_VIDEO__OCR__ENABLED": "false"})
+    items = service.triage_paths(cfg, clips, case=CASE, source_url="https://t.me/x/1", quiet=True)
+    assert [i.error for i in items] == [None, None]
+    return home
+
+
+class Desk:
+    """One test's workspace, config, client and server."""
+
+    def __init__(
+        self, server: Any, template: Path, ocr: bool = False, prefix: str | None = None
+    ) -> None:
+        self.server = server
+        self.prefix = prefix or "t" + uuid.uuid4().hex[:8]
+        self.home = server.files_root / uuid.uuid4().hex[:8]
+        shutil.copytree(template, self.home)
+        environ = {
+            "OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX": self.prefix,
+            "OSINT_VIDEO__OCR__ENABLED": "true" if ocr else "false",
+        }
+        self.cfg = load_config(home=self.home, environ=environ)
+        self.conn = server.connection
+        self.client = Client(self.conn)
+        self.ws = Workspace.open(self.cfg)
+
+    def push(self, conn: Any = None, **kw: Any) -> Any:
+        conn = conn or self.conn
+        return push(self.ws, Client(conn), conn, **kw)
+
+    def pull(self) -> Any:
+        return pull(self.ws, self.client)
+
+    def project(self, kind: str) -> db.ProjectRef:
+        ref = db.get_project(self.ws.cases, self.client.url, CASE, kind)
+        assert ref is not None
+        return ref
+
+    def server_tasks(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        return list(self.client.task_data(self.project(kind).project_id))
+
+    def clip_task(self, clip_id: int) -> int:
+        return next(t for t, d in self.server_tasks("clip") if d["clip_id"] == clip_id)
+
+    def status(self, clip_id: int) -> str:
+        return self.ws.cases.load(clip_id).status
+
+    def unique_keyframes(self) -> int:
+        return sum(c.unique_keyframes for c in self.ws.cases.list_clips())
+
+
+@pytest.fixture
+def desk(ls_server_module: Any, template_ws: Path) -> Any:
+    d = Desk(ls_server_module, template_ws)
+    yield d
+    d.ws.close()
+
+
+@pytest.fixture(scope="module")
+def annotators(ls_server_module: Any) -> tuple[int, int]:
+    """Two users of the admin's organisation: the admin itself and a second annotator."""
+    admin = Client(ls_server_module.connection).whoami().id
+    return int(admin), ls_server_module.make_user(f"second-{uuid.uuid4().hex[:6]}@desk.test")
+
+
+def test_push_annotate_pull_report(ls_server_module, template_ws, annotators) -> None:
+    d = Desk(ls_server_module, template_ws, ocr=True)
+    s = d.push()
+    assert s.images == "local-files"
+    frames, clips = d.server_tasks("keyframe"), d.server_tasks("clip")
+    assert len(frames) == d.unique_keyframes() and len(clips) == 2
+    assert d.project("keyframe").title == f"{d.prefix}: {CASE}"
+    data = frames[0][1]
+    assert {"clip_id", "sha256", "frame", "time_s", "phash", "source_url", "image"} <= set(data)
+    assert data["source_url"] == "https://t.me/x/1"
+    assert data["image"].startswith("/data/local-files/?d=")
+    assert {d.status(1), d.status(2)} == {"in_review"}
+    # the image is served by the server itself (Local Files storage covers the workspace)
+    sdk = ls_server_module.client()
+    head = sdk._client_wrapper.httpx_client.request(data["image"].lstrip("/"), method="GET")
+    assert head.status_code == 200 and head.content[:4] == b"\x89PNG"
+    # OCR pre-annotation: the Russian text burned into clip 2 comes back as a prediction
+    text_tasks = [t for t, x in frames if x["clip_id"] == 2]
+    preds = [p for t in text_tasks for p in sdk.predictions.list(task=t)]
+    texts = [
+        " ".join(r["value"]["text"])
+        for p in preds
+        for r in p.result
+        if r.get("from_name") == "transcription"
+    ]
+    assert any("ЦЕЛЬ" in t for t in texts), texts
+    # two annotators agree on authentic for clip 1; one labels a keyframe
+    admin, second = annotators
+    for user in (admin, second):
+        d.client.create_annotation(d.clip_task(1), verdict("authentic"), user, 20.0)
+    d.client.create_annotation(frames[0][0], frame_labels(), second, 7.5)
+    summary = run_pull(d.cfg, conn=d.conn)
+    assert summary.added == 3 and summary.invalid == []
+    assert summary.status_changes == {1: "verified"}
+    assert d.status(1) == "verified" and d.status(2) == "in_review"
+    clip = d.ws.cases.load(1)
+    report = json.loads((d.home / "derived" / clip.sha256 / "report.json").read_text())
+    validate_report(report)
+    assert report["schema_version"] == "1.2"
+    assert report["verdict"]["value"] == "authentic"
+    assert report["verdict"]["agreement"] == 1.0 and len(report["verdict"]["annotators"]) == 2
+    levels = sorted(a["level"] for a in report["annotations"])
+    assert levels == ["clip", "clip", "keyframe"]
+    kf = next(a for a in report["annotations"] if a["level"] == "keyframe")
+    assert kf["values"]["objects"] == ["truck"] and kf["lead_time"] == 7.5
+    assert kf["keyframe_id"] is not None and "@" in kf["annotator"]
+    html = (d.home / "derived" / clip.sha256 / "report.html").read_text()
+    assert "Human verification" in html and "authentic" in html and "truck" in html
+    actions = [e.action for e in clip.custody]
+    assert "annotation_tasks_pushed" in actions and "annotations_pulled" in actions
+    assert ls_server_module.token not in json.dumps(report) + html
+
+
+def test_push_twice_sends_nothing_new(desk) -> None:
+    first = desk.push()
+    assert sum(p.sent for p in first.projects) == desk.unique_keyframes() + 2
+    again = desk.push()
+    assert sum(p.sent for p in again.projects) == 0
+    assert sum(p.already for p in again.projects) == desk.unique_keyframes() + 2
+    assert len(desk.server_tasks("keyframe")) == desk.unique_keyframes()
+    assert len(desk.server_tasks("clip")) == 2
+
+
+def test_interrupted_push_resumes_without_duplicates(desk, monkeypatch) -> None:
+    """Killed right after the server took a batch but before we recorded its ids: the worst
+    moment. The next push finds those tasks on the server instead of sending them again."""
+    from osint_video.annotate import push as push_mod
+
+    real, calls = db.mark_sent, []
+
+    def die_after_first(*a: Any, **kw: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies here
+        real(*a, **kw)
+
+    monkeypatch.setattr(push_mod.db, "mark_sent", die_after_first)
+    desk.cfg = load_config(
+        home=desk.home,
+        environ={
+            "OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX": desk.prefix,
+            "OSINT_VIDEO__ANNOTATE__BATCH_SIZE": "2",
+            "OSINT_VIDEO__OCR__ENABLED": "false",
+        },
+    )
+    desk.ws = Workspace.open(desk.cfg)
+    with pytest.raises(KeyboardInterrupt):
+        desk.push()
+    monkeypatch.setattr(push_mod.db, "mark_sent", real)
+    pending = [t for t in db.tasks(desk.ws.cases, desk.project("keyframe").row).values()]
+    assert any(t.task_id is None for t in pending)  # intents the server may or may not have
+    s = desk.push()
+    assert s.projects[0].reconciled == 2  # found on the server, not sent again
+    tasks = desk.server_tasks("keyframe")
+    keys = [(x["sha256"], x["frame"]) for _, x in tasks]
+    assert len(keys) == len(set(keys)) == desk.unique_keyframes()
+    assert len(desk.server_tasks("clip")) == 2
+
+
+def test_server_down_marks_nothing_and_a_retry_works(desk) -> None:
+    down = Connection(f"http://127.0.0.1:{free_port()}", "k", local=True, files_root=None)
+    with pytest.raises(ServerUnreachable, match="not reachable") as exc:
+        desk.push(down)
+    assert "\n" not in str(exc.value)
+    assert db.projects(desk.ws.cases, down.url) == []
+    assert {desk.status(1), desk.status(2)} == {"processed"}
+    s = desk.push()
+    assert sum(p.sent for p in s.projects) == desk.unique_keyframes() + 2
+
+
+def test_wrong_token_is_one_line_without_the_token(desk) -> None:
+    bad = Connection(desk.conn.url, "wrong-token-123456", local=True, files_root=None)
+    with pytest.raises(AuthError) as exc:
+        desk.push(bad)
+    assert "wrong-token-123456" not in str(exc.value) and "LABEL_STUDIO_API_KEY" in str(exc.value)
+
+
+def test_missing_images_are_named_and_nothing_is_sent(desk) -> None:
+    kf = desk.ws.cases.load(1).keyframes[0]
+    (desk.home / kf.path).unlink()
+    with pytest.raises(InputError, match="missing from the workspace") as exc:
+        desk.push()
+    assert Path(kf.path).name in str(exc.value)
+    assert db.projects(desk.ws.cases, desk.client.url) == []
+
+
+def test_invalid_value_is_kept_but_not_counted(desk, annotators) -> None:
+    desk.push()
+    admin, second = annotators
+    desk.client.create_annotation(desk.clip_task(1), verdict("authentic"), admin)
+    desk.client.create_annotation(desk.clip_task(1), verdict("fake news"), second)
+    s = desk.pull()
+    assert len(s.invalid) == 1 and "fake news" in s.invalid[0].problems[0]
+    stored = db.annotations_of(desk.ws.cases, 1)
+    assert len(stored) == 2 and sorted(a.valid for a in stored) == [False, True]
+    assert s.verdicts[1]["annotators"] == [desk.client.users()[admin]]
+    assert desk.status(1) == "in_review"  # one valid annotator is not enough
+
+
+def test_updated_and_deleted_annotations_are_reflected(desk, annotators) -> None:
+    desk.push()
+    admin, second = annotators
+    a1 = desk.client.create_annotation(desk.clip_task(1), verdict("authentic"), admin)
+    a2 = desk.client.create_annotation(desk.clip_task(1), verdict("authentic"), second)
+    assert desk.pull().status_changes == {1: "verified"}
+    sdk = desk.server.client()
+    sdk.annotations.update(id=a2, result=verdict("manipulated", 2))
+    s = desk.pull()
+    assert (s.added, s.updated) == (0, 1)
+    assert desk.status(1) == "disputed" and s.verdicts[1]["agreement"] == 0.5
+    sdk.annotations.update(id=a1, result=verdict("manipulated", 5))
+    assert desk.pull().status_changes == {1: "rejected"}
+    sdk.annotations.delete(id=a1)
+    s = desk.pull()
+    assert s.deleted == 1 and [a.ls_id for a in db.annotations_of(desk.ws.cases, 1)] == [a2]
+    assert desk.status(1) == "in_review"  # the decision lost its second annotator
+
+
+def test_project_deleted_on_the_server_is_reported_then_recreated(desk, annotators) -> None:
+    desk.push()
+    desk.client.create_annotation(desk.clip_task(1), verdict("authentic"), annotators[0])
+    desk.pull()
+    old = desk.project("keyframe").project_id
+    desk.client.delete_project(old)
+    s = desk.pull()
+    assert s.errors and "no longer exists" in s.errors[0]
+    assert len(db.annotations_of(desk.ws.cases, 1)) == 1  # nothing lost
+    again = desk.push()
+    kf = again.projects[0]
+    assert kf.recreated and kf.project_id != old and kf.sent == desk.unique_keyframes()
+    assert len(desk.server_tasks("keyframe")) == desk.unique_keyframes()
+
+
+def test_upload_when_the_server_cannot_read_the_workspace(desk) -> None:
+    remote = Connection(desk.conn.url, desk.conn.api_key, local=False, files_root=None)
+    s = desk.push(remote)
+    assert s.images == "upload"
+    _, data = desk.server_tasks("keyframe")[0]
+    assert data["image"].startswith("/data/upload/")
+    sdk = desk.server.client()
+    got = sdk._client_wrapper.httpx_client.request(data["image"].lstrip("/"), method="GET")
+    assert got.status_code == 200 and got.content[:4] == b"\x89PNG"
+    _, sheet = desk.server_tasks("clip")[0]
+    assert sheet["contact_sheet"].startswith("/data/upload/")
+
+
+def test_listen_pulls_when_an_annotation_is_saved(desk, annotators, monkeypatch) -> None:
+    from osint_video.annotate.listen import Listener
+
+    desk.push()
+    monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", desk.conn.api_key)
+    with Listener(desk.cfg, port=free_port()) as listener:
+        t0 = time.monotonic()
+        desk.client.create_annotation(desk.clip_task(2), verdict("unverifiable"), annotators[0])
+        saved_in = time.monotonic() - t0
+        deadline = time.monotonic() + 30
+        while not db.annotations_of(desk.ws.cases, 2) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert listener.events and listener.events[0] == "ANNOTATION_CREATED"
+    assert len(db.annotations_of(desk.ws.cases, 2)) == 1
+    assert saved_in < 3.0  # the receiver answers at once; the pull runs beside it
+    assert desk.client.sdk.webhooks.list(project=desk.project("clip").project_id) == []
+
+
+def test_pull_before_push_is_a_clear_error(desk) -> None:
+    with pytest.raises(AnnotateError, match="run annotate push"):
+        desk.pull()
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the real console entry point (the annotate group added if cli.py lacks it yet)."""
+    import sys
+
+    from osint_video import cli
+    from osint_video.commands import annotate
+
+    if not any(g.name == "annotate" for g in cli.app.registered_groups):
+        annotate.register(cli.app, cli._cfg)
+    old = sys.argv
+    sys.argv = ["osint-video", *argv]
+    try:
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def test_cli_push_pull_json_and_one_line_errors(desk, capsys, monkeypatch) -> None:
+    home = ["--home", str(desk.home)]
+    monkeypatch.setenv("OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX", desk.prefix)
+    monkeypatch.setenv("OSINT_VIDEO__OCR__ENABLED", "false")
+    rc, out, err = _cli(["annotate", "push", "--help"], capsys)
+    assert rc == 0 and "Example: osint-video annotate push" in out
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "secret-key-0000")
+    rc, out, err = _cli([*home, "annotate", "push"], capsys)
+    assert rc == 1 and err.count("\n") == 1 and "not reachable" in err
+    assert "secret-key-0000" not in err
+    monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", desk.conn.api_key)
+    rc, out, err = _cli([*home, "annotate", "push", "1", "--json"], capsys)
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["images"] == "upload" and data["clips_in_review"] == [1]
+    rc, out, err = _cli([*home, "annotate", "pull", "--case", CASE, "--json"], capsys)
+    assert rc == 0 and json.loads(out)["added"] == 0
+
+
+def test_a_second_desk_adopts_the_project_without_duplicating(desk, template_ws) -> None:
+    """Another analyst's workspace with the same clips pushes to the same server."""
+    desk.push()
+    other = Desk(desk.server, template_ws, prefix=desk.prefix)
+    s = other.push()
+    assert [p.project_id for p in s.projects] == [p.project_id for p in desk.push().projects]
+    assert sum(p.sent for p in s.projects) == 0
+    assert sum(p.reconciled for p in s.projects) == desk.unique_keyframes() + 2
+    assert len(desk.server_tasks("keyframe")) == desk.unique_keyframes()
