@@ -218,7 +218,7 @@ def _process_clip(
     if done is None:
         assert probe is not None
         first_seen = min(a.at for a in clip.acquisitions) if clip.acquisitions else utcnow()
-        ws.cases.set_status(clip_id, "processing")
+        ws.cases.set_status(clip_id, "processing", actor=ws.config.operator(), note=run)
         outcome = _process(ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say, run)
     else:
         outcome = TriageOutcome(Path(), clip_id, clip.sha256, clip.status, clip.error)

@@ -50,11 +50,11 @@ def test_parallel_triage_gives_the_sequential_results(tmp_path: Path, home: Path
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         counts = conn.execute(
-            "SELECT clip_id, action, count(*) FROM custody_events GROUP BY 1, 2 HAVING count(*) > 1"
+            "SELECT clip_id, action, count(*) FROM custody_events"
+            " WHERE action != 'status_changed' GROUP BY 1, 2 HAVING count(*) > 1"
         ).fetchall()
-    assert counts == [] or all(
-        a == "acquired" for _c, a, _n in counts
-    )  # the repeat: 2 acquisitions
+    # Only the repeated file has a repeated step: its 2 acquisitions (status moves may repeat).
+    assert counts == [] or all(a == "acquired" for _c, a, _n in counts)
 
 
 def test_every_process_reports_progress(tmp_path: Path, home: Path) -> None:

@@ -99,8 +99,16 @@ def test_save_results_replaces_rows_and_chains_custody(store: CaseStore) -> None
     assert clip.status == "processed" and clip.media == {"codec": "h264", "run": 1}
     assert len(clip.shots) == 1 and [k.index for k in clip.keyframes] == [0, 1, 2]
     got_sha, events = store.custody_events(cid)
-    assert got_sha == sha and [e.seq for e in events] == [1, 2, 3]
-    assert events[2].details["ñ"] == "ü"
+    # acquired, processed, queued -> processed (once: the second run changes no status), processed
+    assert got_sha == sha and [e.action for e in events] == [
+        "acquired",
+        "processed",
+        "status_changed",
+        "processed",
+    ]
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert (events[2].details["from"], events[2].details["to"]) == ("queued", "processed")
+    assert events[3].details["ñ"] == "ü"
     assert check_chain(sha, events) == []
     assert store.custody_for([cid])[cid] == events
     with store.session() as ses:  # the rows really are replaced, not piled up

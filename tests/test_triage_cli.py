@@ -72,7 +72,19 @@ def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, 
     acq = rep["acquisitions"][0]
     assert (acq["case"], acq["operator"], acq["note"]) == ("kursk", "tester", "from channel X")
     actions = [e["action"] for e in rep["custody"]]
-    assert actions[:5] == ["acquired", "probed", "stripped", "keyframes_extracted", "hashed"]
+    assert actions[:7] == [
+        "acquired",
+        "status_changed",
+        "probed",
+        "stripped",
+        "keyframes_extracted",
+        "hashed",
+        "status_changed",
+    ]
+    moves = [
+        (e["details"]["from"], e["details"]["to"]) for e in (rep["custody"][1], rep["custody"][6])
+    ]
+    assert moves == [("queued", "processing"), ("processing", "processed")]
     for kf in rep["keyframes"]:
         assert kf["hashes"]["phash"].startswith("phash:64:")
         assert (home / kf["path"]).is_file()

@@ -98,7 +98,10 @@ def process_clip_job(context: procrastinate.JobContext, clip_id: int) -> str:
 
 def _give_up(clip_id: int, exc: Exception) -> None:
     with suppress(Exception):  # the database may be what failed; the job still ends failed
-        _workspace().cases.set_status(clip_id, "failed", error=f"processing failed: {exc}")
+        ws = _workspace()
+        ws.cases.set_status(
+            clip_id, "failed", error=f"processing failed: {exc}", actor=ws.config.operator()
+        )
 
 
 def lock_for(clip_id: int) -> str:

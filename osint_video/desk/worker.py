@@ -26,13 +26,10 @@ from dataclasses import dataclass, field
 import procrastinate
 import psycopg
 from procrastinate.worker import Worker
-from sqlalchemy import update
 
 from ..config import Config
-from ..errors import StoreError
-from ..store.cases import utcnow
-from ..store.schema import ClipRow
-from . import tasks
+from ..errors import ConflictError, NotFound, StoreError, WorkflowError
+from . import tasks, workflow
 
 Say = Callable[[str], None]
 ENV_STALLED = "OSINT_VIDEO_STALLED_AFTER_S"
@@ -206,7 +203,7 @@ async def retry_stalled(app: procrastinate.App, stalled_after_s: float) -> list[
     retried = []
     for job in jobs:
         clip_id = int(str(job.task_kwargs["clip_id"]))
-        await asyncio.to_thread(_requeue, clip_id)
+        await asyncio.to_thread(_requeue, clip_id, int(job.id or 0))
         try:
             await manager.retry_job(job)
         except procrastinate.exceptions.ConnectorException:
@@ -216,14 +213,20 @@ async def retry_stalled(app: procrastinate.App, stalled_after_s: float) -> list[
     return retried
 
 
-def _requeue(clip_id: int) -> None:
-    """The clip of a stalled job goes back from `processing` to `queued` (else untouched)."""
+def _requeue(clip_id: int, job_id: int) -> None:
+    """The clip of a stalled job goes back from `processing` to `queued` (else untouched).
+
+    Through the desk workflow, so the move is in the clip's custody history like any other.
+    """
     ws = tasks._workspace()
-    with ws.cases.session() as ses:
-        ses.execute(
-            update(ClipRow)
-            .where(ClipRow.id == clip_id, ClipRow.status == "processing")
-            .values(status="queued", updated_at=utcnow())
+    with suppress(ConflictError, WorkflowError, NotFound):  # no longer processing: leave it
+        workflow.change_status(
+            ws.cases,
+            clip_id,
+            "queued",
+            actor=ws.config.operator(),
+            note=f"job {job_id} stalled: its worker stopped sending heartbeats",
+            expected="processing",
         )
 
 

@@ -106,6 +106,11 @@ def _event_details(details: dict[str, Any]) -> dict[str, Any]:
     return normalise(out)
 
 
+def _moved(old: str, new: str, note: str | None) -> NewEvent:
+    """The same `status_changed` event the desk workflow writes, for the pipeline's moves."""
+    return NewEvent("status_changed", {"from": old, "to": new, "note": note})
+
+
 def _as_event(row: CustodyRow) -> Event:
     return Event(
         row.seq, iso(row.at), row.actor, row.action, dict(row.details), row.prev_hash, row.hash
@@ -202,10 +207,28 @@ class CaseStore:
             self._append_events(ses, clip.id, acquisition.operator, [event])
             return clip.id, is_new
 
-    def set_status(self, clip_id: int, status: str, *, error: str | None = None) -> None:
+    def set_status(
+        self,
+        clip_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        actor: str | None = None,
+        note: str | None = None,
+    ) -> str:
+        """The pipeline's own status moves; with `actor`, the move is a custody event too.
+
+        Desk decisions go through `desk.workflow.change_status` (transitions, conflicts); this
+        is for the machine's moves (processing, failed after the last retry, back to queued
+        after a stall), which still belong in the history of the clip.
+        """
         with self.session() as ses:
             clip = self._get(ses, clip_id)
+            old = clip.status
             clip.status, clip.error, clip.updated_at = status, error, utcnow()
+            if actor is not None and old != status:
+                self._append_events(ses, clip_id, actor, [_moved(old, status, note or error)])
+            return old
 
     def save_results(
         self,
@@ -228,8 +251,10 @@ class CaseStore:
             ses.execute(delete(KeyframeRow).where(KeyframeRow.clip_id == clip_id))
             ses.add_all([ShotRow(clip_id=clip_id, **s) for s in shots])
             ses.add_all([KeyframeRow(clip_id=clip_id, **k) for k in keyframes])
+            old = clip.status
             clip.status, clip.error, clip.updated_at = status, error, utcnow()
-            self._append_events(ses, clip_id, actor, events)
+            moved = [_moved(old, status, error)] if old != status else []
+            self._append_events(ses, clip_id, actor, [*events, *moved])
 
     def update_derived(self, clip_id: int, derived: dict[str, Any]) -> None:
         with self.session() as ses:
