@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from pgserver import PgServer, _runner, find_bindir  # noqa: E402
+from synth import make_clips  # noqa: E402
 
 from osint_video.config import Config, load_config  # noqa: E402
 from osint_video.desk import tasks  # noqa: E402
@@ -54,20 +55,6 @@ class Row:
     @property
     def per_minute(self) -> float:
         return 60.0 * self.clips / self.seconds
-
-
-def make_clips(folder: Path, n: int) -> list[Path]:
-    """`n` distinct 1 s clips (160x120) cut from one generated video in one ffmpeg run."""
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         "cellauto=s=160x120:rate=10:rule=30:seed=7:scroll=1,format=yuv420p",
-         "-t", str(n), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
-         "-keyint_min", "10", "-sc_threshold", "0", "-f", "segment", "-segment_time", "1",
-         "-reset_timestamps", "1", str(folder / "c%04d.mp4")],
-        check=True,
-    )  # fmt: skip
-    return sorted(folder.glob("c*.mp4"))
 
 
 def _env(home: Path, url: str | None) -> dict[str, str]:

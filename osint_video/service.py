@@ -64,7 +64,8 @@ def expand_paths(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
             yield p, "no such file or folder"
 
 
-def _progress(console: Console, quiet: bool) -> Progress:
+def progress_bar(console: Console, quiet: bool) -> Progress:
+    """The one look of long work on the CLI (stderr, gone once done)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -103,7 +104,7 @@ def triage_paths(
     reqs = [TriageRequest(path, case, source_url, note, reprocess) for path, _ in found]
     ws = Workspace.open(cfg)
     try:
-        with _progress(console or Console(stderr=True), quiet) as bar:
+        with progress_bar(console or Console(stderr=True), quiet) as bar:
             if n > 1:
                 return _triage_parallel(ws, found, reqs, n, bar)
             return [

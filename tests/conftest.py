@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OSINT_VIDEO_DB", raising=False)
     monkeypatch.delenv("OSINT_VIDEO_CONFIG", raising=False)
     return ws
+
+
+@pytest.fixture
+def cli(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str, str]]:
+    """`main()` in this process (fast): returns (exit code, stdout, stderr)."""
+    from osint_video import cli as cli_module
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["osint-video", *args])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            cli_module.main()
+        got = capsys.readouterr()
+        return int(stop.value.code or 0), got.out, got.err
+
+    return run

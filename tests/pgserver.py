@@ -27,6 +27,9 @@ from pathlib import Path
 import pytest
 from conftest import missing
 
+from osint_video.store import migrate
+from osint_video.store.cases import CaseStore
+
 WHAT = "PostgreSQL server binaries (Debian package postgresql)"
 _names = itertools.count(1)
 
@@ -159,7 +162,27 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
 @pytest.fixture
 def pg_desk_url(pg_url: str) -> str:
     """A fresh database already migrated to head (what `osint-video db upgrade` leaves)."""
-    from osint_video.store import migrate
 
     migrate.upgrade(pg_url)
     return pg_url
+
+
+# -- the case store on each backend (store tests run on both) ---------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty case store on each backend (PostgreSQL: tests/pgserver.py)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cases.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[CaseStore]:
+    cs = CaseStore(db_url)
+    yield cs
+    cs.close()

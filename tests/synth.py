@@ -118,3 +118,23 @@ def make_still(path: Path, size: tuple[int, int] = (640, 480)) -> Path:
         ]
     )
     return path
+
+
+def make_clips(folder: Path, n: int) -> list[Path]:
+    """`n` distinct 1 s clips (160x120, 10 fps) cut from one cellular-automaton video.
+
+    One ffmpeg run: every second starts with a keyframe, the segment muxer copies each
+    second into its own file, so clips differ in content (no two match) at no extra cost.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         "cellauto=s=160x120:rate=10:rule=30:seed=7:scroll=1,format=yuv420p",
+         "-t", str(n), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
+         "-keyint_min", "10", "-sc_threshold", "0", "-f", "segment", "-segment_time", "1",
+         "-reset_timestamps", "1", str(folder / "c%04d.mp4")],
+        check=True, timeout=120,
+    )  # fmt: skip
+    clips = sorted(folder.glob("c*.mp4"))
+    assert len(clips) == n
+    return clips

@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from test_worker import make_clips
+from synth import make_clips
 
 from osint_video.config import load_config
 from osint_video.desk.pool import LocalPool, PoolJob, default_workers

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,29 +21,10 @@ from osint_video.custody.chain import check_chain
 from osint_video.desk import workflow
 from osint_video.desk.workflow import TRANSITIONS, assign, change_status, set_priority
 from osint_video.errors import ConflictError, NotFound, WorkflowError
-from osint_video.store import migrate
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, utcnow
 from osint_video.store.schema import STATUSES
 
 CLI = [sys.executable, "-m", "osint_video.cli"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty case store on each backend (PostgreSQL: tests/pgserver.py)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cases.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[CaseStore]:
-    cs = CaseStore(db_url)
-    yield cs
-    cs.close()
 
 
 _n = iter(range(1, 1_000_000))
@@ -240,24 +221,6 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OSINT_VIDEO_HOME": str(home), "OSINT_VIDEO_OPERATOR": "olena"}
     env.pop("OSINT_VIDEO_DB", None)
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
-
-
-@pytest.fixture
-def cli(
-    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., tuple[int, str, str]]:
-    """`main()` in this process (fast): returns (exit code, stdout, stderr)."""
-    from osint_video import cli as cli_module
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["osint-video", *args])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as stop:
-            cli_module.main()
-        got = capsys.readouterr()
-        return int(stop.value.code or 0), got.out, got.err
-
-    return run
 
 
 def test_unknown_status_from_the_real_cli_is_one_line(home: Path) -> None:

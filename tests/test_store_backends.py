@@ -6,7 +6,6 @@ each brought to the newest migration first, so the models, types and queries are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,30 +18,11 @@ from osint_video.custody.chain import check_chain
 from osint_video.custody.verify import verify
 from osint_video.errors import NotFound
 from osint_video.pipeline import TriageRequest, triage
-from osint_video.store import migrate
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, as_utc
 from osint_video.store.schema import ClipRow, KeyframeRow
 from osint_video.workspace import Workspace
 
 BIG = 5 * (1 << 30)  # a 5 GiB original: beyond a 32-bit INTEGER
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty case store on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cases.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    migrate.upgrade(url)
-    return url
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[CaseStore]:
-    cs = CaseStore(db_url)
-    yield cs
-    cs.close()
 
 
 def _acq(case: str | None = "kursk") -> Acquisition:

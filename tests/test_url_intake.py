@@ -12,7 +12,6 @@ import http.server
 import json
 import shutil
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,28 +63,10 @@ def silent() -> Iterator[str]:
     sock.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cfg(home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - Config
     monkeypatch.setenv("OSINT_VIDEO__QUEUE__SOCKET_TIMEOUT_S", "1")
     return load_config()
-
-
-@pytest.fixture
-def cli(
-    cfg: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., tuple[int, str, str]]:
-    """`osint-video ...` through its real entry point, in this process: (exit code, out, err)."""
-    from osint_video import cli as cli_module
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["osint-video", *args])
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as stop:
-            cli_module.main()
-        got = capsys.readouterr()
-        return int(stop.value.code or 0), got.out, got.err
-
-    return run
 
 
 def test_url_intake_keeps_platform_facts_custody_and_report_source(

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 
 from ..config import Config
 from ..errors import OsintVideoError, WorkflowError
 from ..pipeline import TriageRequest, intake
-from ..service import expand_paths, shown
+from ..service import expand_paths, progress_bar, shown
 from ..store.cases import ClipSummary
 from ..workspace import Workspace
 from . import failures, workflow
@@ -54,18 +54,6 @@ class AddOptions:
     priority: str | None = None
     note: str | None = None
     source_url: str | None = None
-
-
-def _bar(console: Console, quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[stage]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,
-    )
 
 
 def _update(bar: Progress, task: TaskID, stage: str, fraction: float) -> None:
@@ -101,7 +89,7 @@ def add(
     ws = Workspace.open(cfg)
     results: list[AddResult] = []
     try:
-        with _bar(console or Console(stderr=True), quiet) as bar:
+        with progress_bar(console or Console(stderr=True), quiet) as bar:
             for text, path, problem in _inputs(raw):
                 if problem:
                     results.append(AddResult(text, error=problem))

@@ -63,6 +63,34 @@ def _frames(path: Path) -> Iterator[av.VideoFrame]:
         yield from container.decode(stream)
 
 
+@dataclass
+class Schedule:
+    """Which frames are sampled: fed every frame time in presentation order, it says which to
+    keep (the first frame at or after each `step_s` mark, never two within half a step).
+
+    One rule for both ways of sampling, so they pick the very same frames: `iter_samples`
+    (its own decode) and the keyframe pass of triage (`sample_tap`, one decode for both).
+    """
+
+    step_s: float
+    next_t: float = -1.0
+
+    def take(self, t: float) -> bool:
+        if t + 1e-6 < self.next_t:
+            return False
+        base = t if self.next_t < 0 else self.next_t
+        self.next_t = max(base + self.step_s, t + self.step_s * 0.5)
+        return True
+
+
+def sample_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
+    """The frame scaled to `width` px wide (never up), grey, by swscale (the archive's one
+    resize path: never change it, or old and new fingerprints stop comparing)."""
+    w = min(width, frame.width) or width
+    h = max(2, round(frame.height * w / max(frame.width, 1)))
+    return frame.reformat(width=w, height=h, format="gray").to_ndarray()
+
+
 def iter_samples(path: Path, media: MediaInfo, sp: SamplePlan) -> Iterator[Sample]:
     """Decode `path` and yield one frame per `sp.step_s` seconds, scaled to `sp.width` px wide.
 
@@ -78,23 +106,24 @@ def iter_samples(path: Path, media: MediaInfo, sp: SamplePlan) -> Iterator[Sampl
         ExtractionError: the file cannot be opened or decoded, or no frame decodes.
     """
     count = 0
-    next_t = -1.0
+    schedule = Schedule(sp.step_s)
     try:
         for frame in _frames(path):
             t = float(frame.time) if frame.time is not None else count * sp.step_s
-            if t + 1e-6 < next_t:
+            if not schedule.take(t):
                 continue
-            w = min(sp.width, frame.width) or sp.width
-            h = max(2, round(frame.height * w / max(frame.width, 1)))
-            grey = frame.reformat(width=w, height=h, format="gray").to_ndarray()
             count += 1
-            yield Sample(t, _upright(grey, media.rotation_deg))
-            next_t = max((t if next_t < 0 else next_t) + sp.step_s, t + sp.step_s * 0.5)
+            yield Sample(t, _upright(sample_grey(frame, sp.width), media.rotation_deg))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         if not count:
             raise ExtractionError(f"cannot decode frames: {exc}") from None
     if not count:
         raise ExtractionError("no frame decodes")
+
+
+def upright_sample(t: float, grey: np.ndarray, media: MediaInfo) -> Sample:
+    """A sample made elsewhere (the keyframe pass), turned upright like `iter_samples` does."""
+    return Sample(t, _upright(grey, media.rotation_deg))
 
 
 def sample_frames(path: Path, media: MediaInfo, sp: SamplePlan) -> list[Sample]:

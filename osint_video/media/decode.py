@@ -78,6 +78,28 @@ class _Chunk:
     next_key: _Packet | None = None  # first packet of the next chunk (its keyframe)
 
 
+@dataclass
+class SampleTap:
+    """Frames taken for someone else during the same decode (archive matching's ~4 fps).
+
+    `take(t)` is asked about every frame time in presentation order (in the consumer thread, as
+    chunks are cut) and says which frames to take; those are decoded exactly even where shot
+    detection would not look, turned into whatever `convert(frame)` makes (in the decoder
+    threads) and handed to `deliver([(time_s, converted), ...])` in presentation order.
+    Times are PyAV's `frame.time` (same float arithmetic), so a sampler decoding on its own
+    picks the same frames. The taps of frames that fail to decode are simply missing.
+    """
+
+    take: Callable[[float], bool]
+    convert: Callable[[av.VideoFrame], Any]
+    deliver: Callable[[list[tuple[float, Any]]], None]
+
+
+def frame_time(pts: int, tb: Fraction) -> float:
+    """Seconds of a PTS exactly as PyAV's `frame.time` computes them."""
+    return float(pts) * tb.numerator / tb.denominator
+
+
 # A caller-supplied test: do two keyframes look so alike that no cut can lie between them?
 StillTest = Callable[[SmallFrame, SmallFrame], bool]
 
@@ -104,6 +126,8 @@ class FrameSource:
             (cheaper, inexact pictures).
         still_test: in fast mode, a chunk of one GOP whose keyframe passes this test against
             the next chunk's keyframe yields its keyframe alone (the GOP is not decoded).
+        tap: frames to sample for another consumer during this decode (see `SampleTap`);
+            they are decoded even where shot detection skips, without changing what it sees.
     """
 
     path: Path
@@ -118,6 +142,7 @@ class FrameSource:
     keep_full: int = 0
     still_test: StillTest | None = None
     p_only: bool = False  # skip reference B pictures too (set by a check on the first chunk)
+    tap: SampleTap | None = None  # frames sampled for someone else from this one decode
     _calibrated: bool = False
     _pts: list[int] = field(default_factory=list)
     _corrupt: int = 0
@@ -166,12 +191,21 @@ class FrameSource:
             for frame in decoded:
                 pts = _frame_pts(frame, tb, index, stream)
                 pts_seen.append(pts)
+                self._tap_one(frame, stream)
                 if frame.key_frame or not self.keys_only:
                     yield self.small(frame, index, pts, bool(frame.key_frame))
                 index += 1
                 if progress and dur:
                     progress(min(1.0, pts / dur))
         self.stats = _stats(index, sorted(pts_seen), self._corrupt, max(pts_seen, default=None))
+
+    def _tap_one(self, frame: av.VideoFrame, stream) -> None:
+        tap = self.tap
+        if tap is None or frame.pts is None or stream.time_base is None:
+            return
+        t = frame_time(frame.pts, stream.time_base)
+        if tap.take(t):
+            tap.deliver([(t, tap.convert(frame))])
 
     # -- chunked, parallel path ----------------------------------------------------------
     def _chunked(self, container, stream, progress) -> Iterator[SmallFrame]:
@@ -180,10 +214,11 @@ class FrameSource:
         extradata = stream.codec_context.extradata
         nal_len = avcc_length_size(extradata) if codec == "h264" else None
         dur = _duration_s(container, stream)
-        pending: deque[Future[list[SmallFrame]]] = deque()
+        pending: deque[tuple[_ChunkJob, Future[list[SmallFrame]]]] = deque()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for chunk in _chunks(container, stream, nal_len, self._pts):
                 job = _ChunkJob(self, chunk, codec, extradata, tb)
+                job.samples = self._tap_ranks(chunk, stream.time_base)
                 # I/P-only pays when nothing needs filling in (interval): with dense windows the
                 # longer gaps cost more re-decoding than they save (measured on the bench clip)
                 if (
@@ -194,18 +229,29 @@ class FrameSource:
                 ):
                     self._calibrated = True  # before any other chunk starts: they read it
                     self.p_only = job.p_only_is_exact()
-                pending.append(pool.submit(job.run))
+                pending.append((job, pool.submit(job.run)))
                 while len(pending) >= MAX_IN_FLIGHT:
-                    yield from self._drain(pending.popleft(), progress, dur)
+                    yield from self._drain(*pending.popleft(), progress, dur)
             while pending:
-                yield from self._drain(pending.popleft(), progress, dur)
+                yield from self._drain(*pending.popleft(), progress, dur)
         pts = sorted(self._pts)
         self.stats = _stats(
             len(pts), [p * tb for p in pts], self._corrupt, pts[-1] * tb if pts else None
         )
 
-    def _drain(self, fut, progress, dur) -> Iterator[SmallFrame]:
+    def _tap_ranks(self, chunk: _Chunk, tb: Fraction) -> dict[int, float]:
+        """The chunk's frames the tap takes (rank -> time), asked in presentation order."""
+        if self.tap is None or self.keys_only:
+            return {}
+        ordered = sorted(chunk.packets, key=lambda p: p.rank)
+        times = ((p.rank, frame_time(p.pts, tb)) for p in ordered)
+        return {rank: t for rank, t in times if self.tap.take(t)}
+
+    def _drain(self, job: _ChunkJob, fut, progress, dur) -> Iterator[SmallFrame]:
         frames = fut.result()
+        if self.tap is not None and job.tapped:
+            self.tap.deliver([job.tapped[r] for r in sorted(job.tapped)])
+        job.tapped = {}
         yield from frames
         if progress and dur and frames:
             progress(min(1.0, frames[-1].pts_s / dur))
@@ -252,6 +298,8 @@ class _ChunkJob:
     tb: float
     _ctx: Any = None
     _next_key: SmallFrame | None = None  # the next chunk's keyframe, when decoded
+    samples: dict[int, float] = field(default_factory=dict)  # ranks the tap takes -> time
+    tapped: dict[int, tuple[float, Any]] = field(default_factory=dict)  # rank -> (t, converted)
 
     def _context(self) -> Any:
         """The job's decoder, reset to a clean state.
@@ -287,11 +335,17 @@ class _ChunkJob:
         if self.src.fast and self.src.still_test is not None:
             still = self._still_chunk()
             if still is not None:
+                if self.samples:  # the tap still wants its frames; detection sees none
+                    self._decode(set(), None, only=set(), skip_b=self.src.p_only, tap=True)
                 return still
         if self.src.fast:
             want = self._sparse_ranks(self.src.p_only)
         got = self._decode(
-            want, upto=None, skip_b=self.src.fast and self.src.p_only, stop=self._settled()
+            want,
+            upto=None,
+            skip_b=self.src.fast and self.src.p_only,
+            stop=self._settled(),
+            tap=True,
         )
         if self.src.fast and self.src.dense_test is not None:
             extra = self._dense_ranks(sorted(got.values(), key=lambda f: f.index))
@@ -408,42 +462,63 @@ class _ChunkJob:
         keys: bool = False,
         skip_b: bool = False,
         stop: Callable[[SmallFrame], bool] | None = None,
+        tap: bool = False,
     ) -> dict[int, SmallFrame]:
-        """Decode references (and wanted non-references) and shrink the wanted frames."""
+        """Decode references (and wanted non-references) and shrink the wanted frames.
+
+        With `tap`, the chunk's tapped frames are decoded too and converted into `tapped`; after
+        `stop`, decoding goes on only as far as they need, and what detection gets is exactly
+        what it would have got without them (frames of packets sent before the stop).
+        """
         ctx = self._context()
-        last_needed = len(self.chunk.packets)
+        packets = self.chunk.packets
+        last_needed = len(packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
-            last_needed = max(i for i, p in enumerate(self.chunk.packets) if p.rank <= upto) + 1
-        by_pts = {p.pts: p for p in self.chunk.packets}
+            last_needed = max(i for i, p in enumerate(packets) if p.rank <= upto) + 1
+        taps = self.samples if tap else {}
+        tap_end = max((i + 1 for i, p in enumerate(packets) if p.rank in taps), default=0)
+        by_pts = {p.pts: p for p in packets}
         # B references the wanted frames may predict from sit in their mini-GOP (<= 3 away)
-        near = {r + d for r in want for d in range(-3, 4)} if skip_b else set()
+        near = {r + d for r in (want | set(taps)) for d in range(-3, 4)} if skip_b else set()
+        pick = want if only is None else only
+        sent: set[int] | None = None  # ranks sent before `stop` fired (None: it has not)
         out: dict[int, SmallFrame] = {}
         bad = 0
-        for p in self.chunk.packets[:last_needed]:
-            needed = p.ref and not keys and not (skip_b and p.bpic and p.rank not in near)
-            if not (needed or p.rank in want):
+        for i, p in enumerate(packets):
+            detect = sent is None and i < last_needed
+            if not detect and i >= tap_end:
+                break
+            ref = p.ref and not keys and not (skip_b and p.bpic and p.rank not in near)
+            if not (ref or p.rank in taps or (detect and p.rank in want)):
                 continue
             try:
                 frames = ctx.decode(p.pkt)
             except av.error.InvalidDataError:
-                bad += 1
+                bad += detect
                 continue
-            added = self._collect(frames, by_pts, want if only is None else only, out)
-            if stop is not None and any(stop(f) for f in added):
-                break  # the rest of the chunk looks like the next keyframe: no cut in it
+            added = self._collect(frames, by_pts, pick, out, sent, taps)
+            if sent is None and stop is not None and any(stop(f) for f in added):
+                # the rest of the chunk looks like the next keyframe: no cut in it
+                sent = {q.rank for q in packets[: i + 1]}
         try:
-            self._collect(ctx.decode(None), by_pts, want if only is None else only, out)
+            self._collect(ctx.decode(None), by_pts, pick, out, sent, taps)
         except av.error.InvalidDataError:
             bad += 1
         if only is None and bad:
             self.src._add_corrupt(bad)
         return out
 
-    def _collect(self, frames, by_pts, want, out) -> list[SmallFrame]:
+    def _collect(self, frames, by_pts, want, out, sent=None, taps=None) -> list[SmallFrame]:
+        """Shrink the wanted frames into `out` (only those sent before a stop, when one fired)
+        and convert the tapped ones into `tapped`."""
         added = []
         for frame in frames:
             pkt = by_pts.get(frame.pts)
-            if pkt is None or pkt.rank not in want:
+            if pkt is None:
+                continue
+            if taps and pkt.rank in taps and self.src.tap is not None:
+                self.tapped[pkt.rank] = (taps[pkt.rank], self.src.tap.convert(frame))
+            if pkt.rank not in want or (sent is not None and pkt.rank not in sent):
                 continue
             small = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
             out[pkt.rank] = small
