@@ -125,7 +125,7 @@ _register_commands()
 def main() -> None:
     """Console entry point: library errors become one line on stderr and an exit code."""
     try:
-        rc = app(standalone_mode=False)
+        rc = app(standalone_mode=False, prog_name="osint-video")
     except OsintVideoError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
@@ -137,12 +137,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted: work already saved is kept; run the same command again to resume")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # usage errors: typer >= 0.2x vendors click as typer._click
         import click
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(rc if isinstance(rc, int) else 0)
 

@@ -39,6 +39,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import steps
 from .errors import OsintVideoError, StoreError
 from .matching import match_and_index
+from .matching.fingerprints import FrameFingerprint
+from .matching.match import SampledFingerprints
+from .media.decode import SampleTap
 from .media.probe import probe_file, require_decodable
 from .models import MediaKind, ProbeResult
 from .store.cases import Acquisition, NewEvent, as_utc, utcnow
@@ -334,18 +338,23 @@ def _process(
     work = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=final_dir.parent))
     steps_run = _Steps(sha256, say)
     steps_run.events.append(steps.probed_event(sha256, probe))
-    stripped = steps_run.run(
-        "strip",
-        0.05,
-        lambda: steps.strip(evidence, work, kind, probe, cfg),
-        lambda s: steps.stripped_event(sha256, s),
-    )
-    frames = steps_run.run(
-        "keyframes",
-        0.1,
-        lambda: _keyframes(evidence, kind, probe, work, ws, say),
-        lambda f: steps.keyframes_event(sha256, f),
-    )
+    sampled = _sampler(kind, probe, ws)
+    tap = SampleTap(sampled.take, sampled.convert, sampled.deliver) if sampled else None
+    # the keyframe pass (two decoder threads) starts now; the strip (an ffmpeg remux, mostly
+    # I/O) runs meanwhile; events are still recorded in step order
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        keyframing = pool.submit(_keyframes, evidence, kind, probe, work, ws, say, tap)
+        stripped = steps_run.run(
+            "strip",
+            0.05,
+            lambda: steps.strip(evidence, work, kind, probe, cfg),
+            lambda s: steps.stripped_event(sha256, s),
+        )
+        frames = steps_run.run(
+            "keyframes", 0.1, keyframing.result, lambda f: steps.keyframes_event(sha256, f)
+        )
+    if frames is not None and sampled is not None:
+        _SAMPLED[(clip_id, sha256)] = sampled.result()
     hashed = None
     if frames is not None:
         hashed = steps_run.run(
@@ -394,6 +403,7 @@ def _match(
 ) -> TriageOutcome:
     """Step 10: archive matching; its failure is reported but keeps the clip's results."""
     say("match", 0.9)
+    sampled = _SAMPLED.pop((clip_id, sha256), None)
     try:
         with exclusive(ws, "archive-index"):
             match_and_index(
@@ -403,6 +413,7 @@ def _match(
                 probe.media,
                 lambda stage, f: say(stage, 0.9 + 0.05 * f),
                 notify,
+                fingerprints=sampled,
             )
     except OsintVideoError as exc:
         error = "; ".join(e for e in (outcome.error, f"matching failed: {exc}") if e)
@@ -411,12 +422,32 @@ def _match(
 
 
 def _keyframes(
-    evidence: Path, kind: MediaKind, probe: ProbeResult, work: Path, ws: Workspace, say: Progress
+    evidence: Path,
+    kind: MediaKind,
+    probe: ProbeResult,
+    work: Path,
+    ws: Workspace,
+    say: Progress,
+    tap: SampleTap | None = None,
 ) -> steps.Frames:
     require_decodable(probe.media)
     return steps.keyframes(
-        evidence, kind, probe, work, ws.config, lambda f: say("keyframes", 0.1 + 0.75 * f)
+        evidence, kind, probe, work, ws.config, lambda f: say("keyframes", 0.1 + 0.75 * f), tap
     )
+
+
+# Matching fingerprints sampled by the keyframe pass of `_process`, for the `_match` that
+# follows it in the same process (by clip id and SHA-256). Absent (a retry that skips
+# `_process`, a failed keyframe pass, the `iframes` method): `_match` decodes the clip itself.
+_SAMPLED: dict[tuple[int, str], list[FrameFingerprint]] = {}
+
+
+def _sampler(kind: MediaKind, probe: ProbeResult, ws: Workspace) -> SampledFingerprints | None:
+    """Matching's ~4 fps samples taken during the keyframe decode: one decode for both steps
+    (the same frames, pixels and fingerprints as `match_and_index` sampling on its own)."""
+    cfg = ws.config
+    usable = kind == "video" and cfg.matching.enabled and cfg.keyframes.method != "iframes"
+    return SampledFingerprints(probe.media, cfg.matching) if usable else None
 
 
 def _publish(work: Path, final_dir: Path) -> None:

@@ -21,6 +21,7 @@ from .hashing.dedup import group_near_duplicates
 from .hashing.hashes import FrameHash, compute_hashes, texture_std
 from .keyframes.extract import extract_keyframes
 from .media import ffmpeg
+from .media.decode import SampleTap
 from .media.images import load_upright
 from .media.probe import probe_file
 from .media.sniff import sniff_kind
@@ -156,8 +157,16 @@ THUMBS_DIR = "thumbs"  # next to the keyframes; the report's contact sheet and H
 
 
 def keyframes(
-    evidence: Path, kind: MediaKind, probe: ProbeResult, work: Path, cfg: Config, progress: Any
+    evidence: Path,
+    kind: MediaKind,
+    probe: ProbeResult,
+    work: Path,
+    cfg: Config,
+    progress: Any,
+    tap: SampleTap | None = None,
 ) -> Frames:
+    """Shots and keyframe PNGs (or the still itself); `tap` samples frames for matching from
+    the same decode (see `media.decode.SampleTap`)."""
     out = work / "keyframes"
     out.mkdir(parents=True, exist_ok=True)
     if kind == "image":
@@ -168,7 +177,7 @@ def keyframes(
         return Frames((), (kf,), None, img.size, "still", {})
     width = cfg.report.thumbnail_width
     result = extract_keyframes(
-        evidence, probe.media, out, cfg.keyframes, progress, lambda img: _facts(img, width)
+        evidence, probe.media, out, cfg.keyframes, progress, lambda img: _facts(img, width), tap
     )
     if not result.keyframes:
         raise ExtractionError("no keyframe could be extracted")

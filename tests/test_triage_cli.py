@@ -260,3 +260,21 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     assert "dup of #1" in run(home, "queue", "list").stdout
     html = (home / rep["derived"]["html_report"]).read_text()
     assert html.count('class="match-thumb" src="data:image/jpeg;base64,') == 2  # there and here
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("triage", "--bogus", "x.mp4"),
+        ("labelstudio", "start", "--port", "1"),
+        ("queue", "status"),
+        ("annotate", "push", "--nope"),
+    ],
+)
+def test_usage_errors_say_what_is_wrong_without_a_traceback(home: Path, args: tuple) -> None:
+    proc = run(home, *args, check=None)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "Error: " in proc.stderr
+    assert f"Try 'osint-video {' '.join(a for a in args[:2] if not a.startswith('-'))}" in (
+        proc.stderr
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import KeyframesConfig
 from ..errors import ConfigError, ExtractionError
-from ..media.decode import FrameSource
+from ..media.decode import FrameSource, SampleTap
 from ..models import KeyframeImage, MediaInfo, Shot
 from . import KeyframeResult
 from .select import Selection, select_keyframes
@@ -28,6 +28,7 @@ def extract_keyframes(
     cfg: KeyframesConfig,
     progress: Callable[[float], None] | None = None,
     on_image: OnImage | None = None,
+    tap: SampleTap | None = None,
 ) -> KeyframeResult:
     """Split a video into shots and write its keyframes as upright full-resolution PNGs.
 
@@ -39,6 +40,8 @@ def extract_keyframes(
         progress: called with a fraction 0..1 as work advances.
         on_image: called (in a worker thread) with each keyframe's upright RGB image, the very
             pixels of its PNG; results land in `KeyframeResult.extras` under the PNG path.
+        tap: frames another step samples from this same decode (archive matching), see
+            `SampleTap`; not served by the `iframes` method (it decodes keyframes only).
 
     Returns:
         shots, cuts, keyframes (with each PNG's SHA-256), what decoding found, and the method
@@ -52,7 +55,7 @@ def extract_keyframes(
         raise ConfigError(f"keyframes.method {cfg.method!r} is not one of {', '.join(METHODS)}")
     if not media.has_video_stream:
         raise ExtractionError(f"{path.name}: has no video stream to take keyframes from")
-    source = _source(path, cfg)
+    source = _source(path, cfg, tap)
     report = (lambda f: progress(f * DETECT_SHARE)) if progress else None
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = KeyframeWriter(out_dir, media.rotation_deg, max(1, cfg.decode_threads), on_image)
@@ -81,7 +84,7 @@ def extract_keyframes(
     )
 
 
-def _source(path: Path, cfg: KeyframesConfig) -> FrameSource:
+def _source(path: Path, cfg: KeyframesConfig, tap: SampleTap | None) -> FrameSource:
     shots = cfg.method == "shots"
     return FrameSource(
         Path(path),
@@ -94,6 +97,7 @@ def _source(path: Path, cfg: KeyframesConfig) -> FrameSource:
         analyse=features,
         keep_full=KEEP_FULL,
         still_test=still_test(cfg) if shots and cfg.fast_path else None,
+        tap=tap if cfg.method != "iframes" else None,
     )
 
 

@@ -26,9 +26,9 @@ from ..store.cases import NewEvent, as_utc, iso
 from ..store.schema import ClipRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
-from .fingerprints import QUERY_VIEWS, VIEWS, FrameFingerprint, fingerprint
+from .fingerprints import BATCH, QUERY_VIEWS, VIEWS, FrameFingerprint, fingerprint
 from .index import ArchiveIndex, Notify, open_index, replace_clip
-from .sampler import iter_samples, plan
+from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
 from .schema import FingerprintRow, ensure_table
 
 NO_VISUAL = "no visual content to match"
@@ -74,6 +74,49 @@ def fingerprint_video(path: Path, media: MediaInfo, cfg: MatchingConfig) -> list
     """
     sp = plan(media.duration_s, cfg.sample_fps, cfg.min_samples, cfg.max_samples, cfg.sample_width)
     return fingerprint(iter_samples(path, media, sp), cfg.min_texture_std)
+
+
+class SampledFingerprints:
+    """Fingerprints made from frames another decode samples for us (triage's keyframe pass).
+
+    Gives that decode the sampling rule (`take`), the grey conversion (`convert`) and the sink
+    (`deliver`) of `iter_samples`, and fingerprints the samples in the same batches as
+    `fingerprint_video`: the result is the same list, without decoding the clip a second time.
+    Memory: one batch of small grey frames plus the fingerprints.
+
+    Args:
+        media: the clip's probe (duration for the rate, rotation to turn samples upright).
+        cfg: the [matching] configuration.
+    """
+
+    def __init__(self, media: MediaInfo, cfg: MatchingConfig) -> None:
+        sp = plan(
+            media.duration_s, cfg.sample_fps, cfg.min_samples, cfg.max_samples, cfg.sample_width
+        )
+        self.media, self.width, self.min_texture_std = media, sp.width, cfg.min_texture_std
+        self.schedule = Schedule(sp.step_s)
+        self._batch: list[Sample] = []
+        self._done: list[FrameFingerprint] = []
+
+    def take(self, t: float) -> bool:
+        return self.schedule.take(t)
+
+    def convert(self, frame: Any) -> Any:
+        return sample_grey(frame, self.width)
+
+    def deliver(self, items: list[tuple[float, Any]]) -> None:
+        for t, grey in items:
+            self._batch.append(upright_sample(t, grey, self.media))
+            if len(self._batch) == BATCH:
+                self._done.extend(fingerprint(self._batch, self.min_texture_std))
+                self._batch = []
+
+    def result(self) -> list[FrameFingerprint]:
+        """Every fingerprint, in time order (call once, when the decode has finished)."""
+        if self._batch:
+            self._done.extend(fingerprint(self._batch, self.min_texture_std))
+            self._batch = []
+        return self._done
 
 
 def _queries(fps: Sequence[FrameFingerprint]) -> tuple[np.ndarray, list[int]]:
@@ -232,6 +275,7 @@ def match_and_index(
     media: MediaInfo,
     progress: Progress | None = None,
     notify: Notify | None = None,
+    fingerprints: Sequence[FrameFingerprint] | None = None,
 ) -> MatchSummary:
     """Match a recorded clip against the archive, save the result, and index the clip.
 
@@ -242,6 +286,8 @@ def match_and_index(
         media: its probe (duration for sampling, rotation to compare upright).
         progress: `(stage, fraction)` callback.
         notify: receives one-line messages (an inconsistent index rebuilt).
+        fingerprints: the clip's fingerprints when another decode already sampled it
+            (`SampledFingerprints`); else the clip is decoded and sampled here.
 
     Returns:
         What was found; a clip without decodable or textured frames is "no_visual_content".
@@ -255,7 +301,11 @@ def match_and_index(
         return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
     say("match", 0.0)
     try:
-        fps = fingerprint_video(evidence_path, media, cfg)
+        fps = (
+            list(fingerprints)
+            if fingerprints is not None
+            else fingerprint_video(evidence_path, media, cfg)
+        )
     except ExtractionError:
         fps = []
     say("match", 0.6)
