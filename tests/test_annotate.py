@@ -399,3 +399,55 @@ def test_a_second_desk_adopts_the_project_without_duplicating(desk, template_ws)
     assert sum(p.sent for p in s.projects) == 0
     assert sum(p.reconciled for p in s.projects) == desk.unique_keyframes() + 2
     assert len(desk.server_tasks("keyframe")) == desk.unique_keyframes()
+
+
+def test_push_killed_for_real_resumes_without_duplicates(ls_server_module, tmp_path) -> None:
+    """`annotate push` SIGKILLed mid-way (a real process, upload mode, one task per batch):
+    the next push completes it, and the server holds each keyframe exactly once."""
+    import os
+    import signal
+    import sys
+
+    from osint_video.annotate.project import project_title
+
+    server = ls_server_module
+    home = tmp_path / "ws"
+    prefix = "k" + uuid.uuid4().hex[:8]
+    environ = {
+        "OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX": prefix,
+        "OSINT_VIDEO__ANNOTATE__BATCH_SIZE": "1",
+        "OSINT_VIDEO__OCR__ENABLED": "false",
+    }
+    cfg = load_config(home=home, environ=environ)
+    clip = make_cut_clip(tmp_path / "many.mp4", list(range(8, 240, 8)), 248, size=(160, 120))
+    [item] = service.triage_paths(cfg, [clip], case=CASE, quiet=True)
+    assert item.error is None
+    env = {**os.environ, **environ, "OSINT_VIDEO_HOME": str(home)}
+    env |= {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token}
+    cmd = [sys.executable, "-m", "osint_video.cli", "annotate", "push", "--case", CASE]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    conn = Connection(server.url, server.token)  # a desk's server: images by upload
+    client = Client(conn)
+    title = project_title(prefix, CASE, "keyframe")
+    deadline, seen = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        project = client.find_project(title)
+        seen = len(list(client.task_data(project))) if project else 0
+        if seen >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert proc.wait(30) == -signal.SIGKILL, f"push ended before it could be killed ({seen})"
+    ws = Workspace.open(load_config(home=home, environ=environ))
+    try:
+        unique = sum(c.unique_keyframes for c in ws.cases.list_clips())
+        assert 3 <= seen < unique  # really interrupted half-way
+        summary = push(ws, client, conn)
+        assert summary.projects[0].sent + summary.projects[0].already >= unique - seen
+        project = client.find_project(title)
+        assert project is not None
+        keys = [(d["sha256"], d["frame"]) for _, d in client.task_data(project)]
+        assert len(keys) == len(set(keys)) == unique
+        assert push(ws, client, conn).projects[0].sent == 0
+    finally:
+        ws.close()
