@@ -122,6 +122,20 @@ def annotate_all(server: lsserver.LsServer, ws: Workspace, client: Client) -> in
     return len(jobs)
 
 
+def upload_push(conn: Connection, home: Path, dest: Path) -> tuple[int, float]:
+    """The same keyframes pushed the way a desk's own server gets them (upload, not Local
+    Files), from a copy of the workspace made before any push, into projects of its own."""
+    shutil.copytree(home, dest)
+    environ = {"OSINT_VIDEO__OCR__ENABLED": "false", "OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX": "up"}
+    ws = Workspace.open(load_config(home=dest, environ=environ))
+    remote = Connection(conn.url, conn.api_key, local=False, files_root=None)
+    t = time.perf_counter()
+    s = push(ws, Client(remote), remote)
+    took = time.perf_counter() - t
+    ws.close()
+    return sum(p.sent for p in s.projects), took
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keyframes", type=int, default=1000)
@@ -146,6 +160,9 @@ def main() -> None:
         for c in range(args.clips):
             add_clip(ws, tmp, c, per, 10_000 * (c + 1))
         conn = server.connection
+        if not args.upload:  # a desk's server first, on a copy: images by multipart upload
+            sent, took = upload_push(conn, home, tmp / "ws-upload")
+            print(f"push by upload (a desk's server): {sent} tasks in {took:.2f} s")
         if args.upload:
             conn = Connection(conn.url, conn.api_key, local=False, files_root=None)
         client = Client(conn)
