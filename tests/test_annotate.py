@@ -451,3 +451,23 @@ def test_push_killed_for_real_resumes_without_duplicates(ls_server_module, tmp_p
         assert push(ws, client, conn).projects[0].sent == 0
     finally:
         ws.close()
+
+
+def test_upload_of_more_files_than_django_takes_in_one_request(desk) -> None:
+    """Django refuses > 100 files per request (DATA_UPLOAD_MAX_NUMBER_FILES): 1k-keyframe
+    pushes to a desk's server must split uploads, and every image must come back served."""
+    import io
+
+    from PIL import Image
+
+    config = (Path(__file__).parents[1] / "annotations" / "keyframe.xml").read_text()
+    project = desk.client.create_project(f"{desk.prefix} upload", config, "test")
+    files = {}
+    for i in range(130):
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8), (i, 255 - i, 7)).save(buf, "PNG")
+        files[f"k{i:03d}.png"] = buf.getvalue()
+    urls = desk.client.upload_files(project, files)
+    assert sorted(urls) == sorted(files)
+    assert len(set(urls.values())) == 130
+    desk.client.delete_project(project)

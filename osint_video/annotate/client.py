@@ -21,6 +21,8 @@ from ..errors import LabelStudioError
 
 T = TypeVar("T")
 TIMEOUT_S = 120.0
+UPLOAD_MAX_FILES = 50  # per request; Django refuses more than 100
+UPLOAD_MAX_BYTES = 64 << 20
 
 
 class AnnotateError(LabelStudioError):
@@ -180,7 +182,23 @@ class Client:
         Each file has its own form field (one shared field would make a single task), and
         `commit_to_project=false` keeps the server from making image-only tasks: our tasks
         are imported afterwards as JSON carrying the URLs and our traceability fields.
+        Requests carry at most UPLOAD_MAX_FILES files and about UPLOAD_MAX_BYTES: Django
+        refuses more than 100 files in one request (DATA_UPLOAD_MAX_NUMBER_FILES), which is
+        why uploading ~1k files through the UI breaks.
         """
+        out: dict[str, str] = {}
+        chunk: dict[str, bytes] = {}
+        for name, data in files.items():
+            size = sum(len(d) for d in chunk.values())
+            if chunk and (len(chunk) >= UPLOAD_MAX_FILES or size + len(data) > UPLOAD_MAX_BYTES):
+                out |= self._upload_chunk(project_id, chunk)
+                chunk = {}
+            chunk[name] = data
+        if chunk:
+            out |= self._upload_chunk(project_id, chunk)
+        return out
+
+    def _upload_chunk(self, project_id: int, files: dict[str, bytes]) -> dict[str, str]:
         parts = {name: (name, data, "image/png") for name, data in files.items()}
         r = self._raw(
             f"upload {len(files)} images",
