@@ -11,9 +11,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from label_studio_sdk.label_interface import LabelInterface
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "annotations"
+# The label configs live in annotations/ at the top of the repository; the package carries them
+# as osint_video/defaults/*.xml (symlinks there, copies in a wheel).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "defaults"
 CONFIG_FILES = {"keyframe": "keyframe.xml", "clip": "clip.xml"}
 LABEL_KEYS = {"choices": "choices", "rectanglelabels": "rectanglelabels", "labels": "labels"}
 
@@ -24,7 +24,11 @@ def config_text(kind: str) -> str:
 
 
 @functools.cache
-def _interface(kind: str) -> LabelInterface:
+def _interface(kind: str) -> Any:
+    """The SDK's parsed config (imported here: the SDK takes about 1 s to import, and reports
+    that only read stored annotations never need it)."""
+    from label_studio_sdk.label_interface import LabelInterface
+
     return LabelInterface(config_text(kind))
 
 

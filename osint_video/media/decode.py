@@ -22,6 +22,7 @@ chose to decode, so it can be compared with the declared frame count to spot tru
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -252,9 +253,12 @@ class FrameSource:
         if self.tap is not None and job.tapped:
             self.tap.deliver([job.tapped[r] for r in sorted(job.tapped)])
         job.tapped = {}
-        yield from frames
-        if progress and dur and frames:
-            progress(min(1.0, frames[-1].pts_s / dur))
+        last = frames[-1].pts_s if frames else None
+        frames.reverse()
+        while frames:  # hand each frame over for good: kept pictures go as soon as unused
+            yield frames.pop()
+        if progress and dur and last is not None:
+            progress(min(1.0, last / dur))
 
     def small(self, frame: av.VideoFrame, index: int, pts_s: float, key: bool) -> SmallFrame:
         """Shrink a decoded frame; sharpness is measured at twice the width (more detail).
@@ -436,8 +440,8 @@ class _ChunkJob:
         if not any(p.ref and p.bpic for p in self.chunk.packets):
             return False
         ranks = {p.rank for p in self.chunk.packets if p.ref and not p.bpic}
-        full = self._decode(ranks, upto=None)
-        lean = self._decode(ranks, upto=None, skip_b=True)
+        full = self._decode(ranks, upto=None, release=False)
+        lean = self._decode(ranks, upto=None, skip_b=True, release=False)
         return (
             bool(lean)
             and set(lean) == set(full)
@@ -463,12 +467,14 @@ class _ChunkJob:
         skip_b: bool = False,
         stop: Callable[[SmallFrame], bool] | None = None,
         tap: bool = False,
+        release: bool = True,
     ) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames.
 
         With `tap`, the chunk's tapped frames are decoded too and converted into `tapped`; after
         `stop`, decoding goes on only as far as they need, and what detection gets is exactly
-        what it would have got without them (frames of packets sent before the stop).
+        what it would have got without them (frames of packets sent before the stop). With
+        `release`, full pictures that can no longer be keyframe candidates go early.
         """
         ctx = self._context()
         packets = self.chunk.packets
@@ -483,6 +489,7 @@ class _ChunkJob:
         pick = want if only is None else only
         sent: set[int] | None = None  # ranks sent before `stop` fired (None: it has not)
         out: dict[int, SmallFrame] = {}
+        keeper = _Keeper(self.src.keep_full, out) if self.src.keep_full and release else None
         bad = 0
         for i, p in enumerate(packets):
             detect = sent is None and i < last_needed
@@ -496,21 +503,24 @@ class _ChunkJob:
             except av.error.InvalidDataError:
                 bad += detect
                 continue
-            added = self._collect(frames, by_pts, pick, out, sent, taps)
+            added = self._collect(frames, by_pts, pick, out, sent, taps, keeper)
             if sent is None and stop is not None and any(stop(f) for f in added):
                 # the rest of the chunk looks like the next keyframe: no cut in it
                 sent = {q.rank for q in packets[: i + 1]}
         try:
-            self._collect(ctx.decode(None), by_pts, pick, out, sent, taps)
+            self._collect(ctx.decode(None), by_pts, pick, out, sent, taps, keeper)
         except av.error.InvalidDataError:
             bad += 1
         if only is None and bad:
             self.src._add_corrupt(bad)
         return out
 
-    def _collect(self, frames, by_pts, want, out, sent=None, taps=None) -> list[SmallFrame]:
+    def _collect(
+        self, frames, by_pts, want, out, sent=None, taps=None, keeper=None
+    ) -> list[SmallFrame]:
         """Shrink the wanted frames into `out` (only those sent before a stop, when one fired)
-        and convert the tapped ones into `tapped`."""
+        and convert the tapped ones into `tapped`; `keeper` releases pictures no longer
+        needed."""
         added = []
         for frame in frames:
             pkt = by_pts.get(frame.pts)
@@ -523,11 +533,59 @@ class _ChunkJob:
             small = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
             out[pkt.rank] = small
             added.append(small)
+            if keeper is not None:
+                keeper.add(small)
         return added
 
 
+def _beats(g: SmallFrame, f: SmallFrame) -> bool:
+    """g ranks before f: sharper, or as sharp and earlier (the order of `_keep_sharpest`)."""
+    return g.sharpness > f.sharpness or (g.sharpness == f.sharpness and g.index < f.index)
+
+
+class _Keeper:
+    """Drops, while a chunk decodes, the full pictures `_keep_sharpest` would drop at its end.
+
+    A frame beaten by a neighbour within `LOCAL_PEAK` is no local peak, and one that fell out
+    of the `keep` best so far is not among the chunk's `keep` best: more frames only add
+    rivals, so both stay true. Without this every picture of a chunk stayed alive until its
+    end (a 60-frame 1080p GOP: ~190 MB per decoder thread; far more with long GOPs).
+    Cost: a heap of `keep` entries and a look at the neighbours, per frame.
+    """
+
+    def __init__(self, keep: int, got: dict[int, SmallFrame]) -> None:
+        self.keep, self.got = keep, got
+        self.top: list[tuple[float, int]] = []  # (sharpness, -index): worst of the best first
+        self.dropped: set[int] = set()  # indices no longer among the best
+
+    def add(self, new: SmallFrame) -> None:
+        heapq.heappush(self.top, (new.sharpness, -new.index))
+        check = self._near(new.index)
+        if len(self.top) > self.keep:
+            _s, neg = heapq.heappop(self.top)
+            self.dropped.add(-neg)
+            if -neg in self.got:
+                check.append(self.got[-neg])
+        for f in check:
+            if f.full is not None and f.index in self.dropped and self._beaten(f):
+                object.__setattr__(f, "full", None)
+
+    def _near(self, index: int) -> list[SmallFrame]:
+        span = range(index - LOCAL_PEAK, index + LOCAL_PEAK + 1)
+        return [self.got[i] for i in span if i in self.got]
+
+    def _beaten(self, f: SmallFrame) -> bool:
+        return any(_beats(g, f) for g in self._near(f.index))
+
+
 def _local_peak(f: SmallFrame, frames: list[SmallFrame]) -> bool:
-    return all(g.sharpness <= f.sharpness for g in frames if abs(g.index - f.index) <= LOCAL_PEAK)
+    """Sharpest within `LOCAL_PEAK` frames; of equals, the first (a run of equally sharp
+    frames, e.g. a static picture, would otherwise keep every picture: memory)."""
+    return all(
+        g.sharpness < f.sharpness or (g.sharpness == f.sharpness and g.index >= f.index)
+        for g in frames
+        if abs(g.index - f.index) <= LOCAL_PEAK
+    )
 
 
 def _same_picture(a: SmallFrame, b: SmallFrame) -> bool:
