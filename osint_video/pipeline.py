@@ -223,13 +223,18 @@ def _process_clip(
         assert probe is not None
         first_seen = min(a.at for a in clip.acquisitions) if clip.acquisitions else utcnow()
         ws.cases.set_status(clip_id, "processing", actor=ws.config.operator(), note=run)
-        outcome = _process(ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say, run)
+        outcome, sampled = _process(
+            ws, clip_id, clip.sha256, kind, probe, as_utc(first_seen), say, run
+        )
     else:
-        outcome = TriageOutcome(Path(), clip_id, clip.sha256, clip.status, clip.error)
+        outcome, sampled = (
+            TriageOutcome(Path(), clip_id, clip.sha256, clip.status, clip.error),
+            None,
+        )
     matching = kind == "video" and (done is None or "matched" not in done)
     if matching:
         assert probe is not None
-        outcome = _match(ws, clip_id, clip.sha256, probe, outcome, say, notify)
+        outcome = _match(ws, clip_id, clip.sha256, probe, outcome, say, notify, sampled)
     if done is not None and "report_generated" in done and not matching:
         return _stored_outcome(ws, clip_id, clip.sha256, outcome.status, outcome.error)
     say("report", 0.95)
@@ -329,8 +334,11 @@ def _process(
     acquired_at: datetime,
     say: Progress,
     run: str | None = None,
-) -> TriageOutcome:
-    """Steps 5-9 for a recorded clip, writing derived files into a fresh folder first."""
+) -> tuple[TriageOutcome, list[FrameFingerprint] | None]:
+    """Steps 5-9 for a recorded clip, writing derived files into a fresh folder first.
+
+    Also returns matching's fingerprints, sampled during the keyframe decode (None when that
+    pass failed or could not sample: `_match` then decodes the clip itself)."""
     cfg = ws.config
     evidence = ws.evidence.path_for(sha256)
     final_dir = ws.derived_dir(sha256)
@@ -353,8 +361,7 @@ def _process(
         frames = steps_run.run(
             "keyframes", 0.1, keyframing.result, lambda f: steps.keyframes_event(sha256, f)
         )
-    if frames is not None and sampled is not None:
-        _SAMPLED[(clip_id, sha256)] = sampled.result()
+    fingerprints = sampled.result() if frames is not None and sampled is not None else None
     hashed = None
     if frames is not None:
         hashed = steps_run.run(
@@ -382,7 +389,7 @@ def _process(
         events=_tagged(steps_run.events, run),
         error=error,
     )
-    return TriageOutcome(Path(), clip_id, sha256, status, error)
+    return TriageOutcome(Path(), clip_id, sha256, status, error), fingerprints
 
 
 def _tagged(events: list[NewEvent], run: str | None) -> list[NewEvent]:
@@ -400,10 +407,10 @@ def _match(
     outcome: TriageOutcome,
     say: Progress,
     notify: Callable[[str], None] | None,
+    sampled: list[FrameFingerprint] | None = None,
 ) -> TriageOutcome:
     """Step 10: archive matching; its failure is reported but keeps the clip's results."""
     say("match", 0.9)
-    sampled = _SAMPLED.pop((clip_id, sha256), None)
     try:
         with exclusive(ws, "archive-index"):
             match_and_index(
@@ -434,12 +441,6 @@ def _keyframes(
     return steps.keyframes(
         evidence, kind, probe, work, ws.config, lambda f: say("keyframes", 0.1 + 0.75 * f), tap
     )
-
-
-# Matching fingerprints sampled by the keyframe pass of `_process`, for the `_match` that
-# follows it in the same process (by clip id and SHA-256). Absent (a retry that skips
-# `_process`, a failed keyframe pass, the `iframes` method): `_match` decodes the clip itself.
-_SAMPLED: dict[tuple[int, str], list[FrameFingerprint]] = {}
 
 
 def _sampler(kind: MediaKind, probe: ProbeResult, ws: Workspace) -> SampledFingerprints | None:
