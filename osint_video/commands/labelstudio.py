@@ -44,7 +44,10 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video labelstudio start
         """
         config = cfg()
-        info = server.start(config, template=template)
+        # A first start migrates a new database for up to a minute or two: say so while waiting
+        # (stderr, gone once done; rich shows nothing when stderr is not a terminal).
+        with err.status("starting Label Studio (a first start takes a minute or two)..."):
+            info = server.start(config, template=template)
         if info.already_running:
             note = "" if info.healthy else ", still starting"
             out.print(f"Label Studio already running at {info.url} (pid {info.pid}{note})")
