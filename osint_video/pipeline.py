@@ -51,6 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import steps
 from .errors import OsintVideoError, StoreError
+from .keyframes.extract import taps_samples
 from .matching import match_and_index
 from .matching.fingerprints import FrameFingerprint
 from .matching.match import SampledFingerprints
@@ -447,7 +448,7 @@ def _sampler(kind: MediaKind, probe: ProbeResult, ws: Workspace) -> SampledFinge
     """Matching's ~4 fps samples taken during the keyframe decode: one decode for both steps
     (the same frames, pixels and fingerprints as `match_and_index` sampling on its own)."""
     cfg = ws.config
-    usable = kind == "video" and cfg.matching.enabled and cfg.keyframes.method != "iframes"
+    usable = kind == "video" and cfg.matching.enabled and taps_samples(cfg.keyframes)
     return SampledFingerprints(probe.media, cfg.matching) if usable else None
 
 

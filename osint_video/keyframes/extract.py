@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -82,6 +83,23 @@ def extract_keyframes(
         sha256={str(w.path): w.sha256 for w in written},
         extras={str(w.path): w.extra for w in written},
     )
+
+
+def taps_samples(cfg: KeyframesConfig) -> bool:
+    """Whether the keyframe pass with this config serves a `SampleTap` by the same rule as
+    `sampling_source` (the default fast `shots` pass); otherwise sample on their own."""
+    return cfg.method == "shots" and cfg.fast_path
+
+
+def sampling_source(path: Path, cfg: KeyframesConfig, tap: SampleTap) -> FrameSource:
+    """The keyframe pass's decode plan run for a tap alone (archive matching on its own).
+
+    Same frame size, still test, settle rule and edges as `extract_keyframes`, so the tap's
+    sources (see `SampleTap`) are the same pictures; nothing is filled in around changes and
+    reference B pictures are skipped where that is exact, since no cut is being looked for.
+    """
+    shots = dataclasses.replace(cfg, method="shots", fast_path=True)
+    return dataclasses.replace(_source(path, shots, tap), dense_test=None, keep_full=0)
 
 
 def _source(path: Path, cfg: KeyframesConfig, tap: SampleTap | None) -> FrameSource:

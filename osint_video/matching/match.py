@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete
 
-from ..config import MatchingConfig
+from ..config import KeyframesConfig, MatchingConfig
 from ..errors import ExtractionError, InputError, NotFound
 from ..models import MediaInfo
 from ..store.cases import NewEvent, as_utc, iso
@@ -66,14 +66,20 @@ class MatchSummary:
         }
 
 
-def fingerprint_video(path: Path, media: MediaInfo, cfg: MatchingConfig) -> list[FrameFingerprint]:
-    """Sample and fingerprint a video.
+def fingerprint_video(
+    path: Path,
+    media: MediaInfo,
+    cfg: MatchingConfig,
+    keyframes: KeyframesConfig | None = None,
+) -> list[FrameFingerprint]:
+    """Sample and fingerprint a video (`keyframes`: the config triage runs with, see
+    `sampler.iter_samples`).
 
     Raises:
         ExtractionError: no frame decodes.
     """
     sp = plan(media.duration_s, cfg.sample_fps, cfg.min_samples, cfg.max_samples, cfg.sample_width)
-    return fingerprint(iter_samples(path, media, sp), cfg.min_texture_std)
+    return fingerprint(iter_samples(path, media, sp, keyframes), cfg.min_texture_std)
 
 
 class SampledFingerprints:
@@ -304,7 +310,7 @@ def match_and_index(
         fps = (
             list(fingerprints)
             if fingerprints is not None
-            else fingerprint_video(evidence_path, media, cfg)
+            else fingerprint_video(evidence_path, media, cfg, ws.config.keyframes)
         )
     except ExtractionError:
         fps = []
@@ -375,7 +381,7 @@ def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> Match
     media = probe_file(path, kind, ws.config.probe).media
     cfg = ws.config.matching
     try:
-        fps = fingerprint_video(path, media, cfg)
+        fps = fingerprint_video(path, media, cfg, ws.config.keyframes)
     except ExtractionError:
         fps = []
     index = open_index(ws, notify)

@@ -4,7 +4,8 @@ Why not the shot keyframes: a re-encode places its keyframes elsewhere and a cli
 has one shot, so two copies of the same footage share too few keyframes (PERFORMANCE.md). A
 fixed rate with a floor of a few samples per clip gave every match there.
 
-PyAV decodes with its own threads; only the frames kept are scaled (swscale, straight to grey).
+Frames come from the keyframe pass's decode plan, not a decode of every frame: see
+`iter_samples`; only the pictures sampled are scaled (swscale, straight to grey).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import av
 import av.error
 import numpy as np
 
+from ..config import KeyframesConfig
 from ..errors import ExtractionError
+from ..media.decode import SampleTap
 from ..models import MediaInfo
 
 
@@ -54,15 +57,6 @@ def _upright(grey: np.ndarray, rotation_deg: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(grey, k=-turns)) if turns else grey
 
 
-def _frames(path: Path) -> Iterator[av.VideoFrame]:
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ExtractionError("no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yield from container.decode(stream)
-
-
 @dataclass
 class Schedule:
     """Which frames are sampled: fed every frame time in presentation order, it says which to
@@ -91,32 +85,47 @@ def sample_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
     return frame.reformat(width=w, height=h, format="gray").to_ndarray()
 
 
-def iter_samples(path: Path, media: MediaInfo, sp: SamplePlan) -> Iterator[Sample]:
-    """Decode `path` and yield one frame per `sp.step_s` seconds, scaled to `sp.width` px wide.
+def iter_samples(
+    path: Path, media: MediaInfo, sp: SamplePlan, keyframes: KeyframesConfig | None = None
+) -> Iterator[Sample]:
+    """Sample `path` about every `sp.step_s` seconds, scaled to `sp.width` px wide.
 
-    A generator, so that an hour of footage never sits in memory at once. A decoding error
-    after some frames ends the samples there (a truncated file still has its start matched).
+    Decodes with the keyframe pass's plan (`keyframes.extract.sampling_source`): a sample is
+    the I/P picture that stands for its time (see `media.decode.SampleTap`), so triage's
+    keyframe pass, which takes the same samples while it looks for cuts, stores the same
+    fingerprints. A generator, so that an hour of footage never sits in memory at once. A
+    decoding error after some samples ends them there (a truncated file still has its start
+    matched).
 
     Args:
         path: the video (evidentiary copy or any file).
         media: its probe (rotation is applied so mirrored/rotated uploads compare upright).
         sp: from `plan`.
+        keyframes: the [keyframes] config triage runs with (its frame size and edges).
 
     Raises:
         ExtractionError: the file cannot be opened or decoded, or no frame decodes.
     """
-    count = 0
+    from ..keyframes.extract import sampling_source  # the keyframe step's decode plan
+
+    got: list[tuple[float, np.ndarray]] = []
     schedule = Schedule(sp.step_s)
+    tap = SampleTap(schedule.take, lambda frame: sample_grey(frame, sp.width), got.extend)
+    source = sampling_source(path, keyframes or KeyframesConfig(), tap)
+    count = 0
     try:
-        for frame in _frames(path):
-            t = float(frame.time) if frame.time is not None else count * sp.step_s
-            if not schedule.take(t):
-                continue
-            count += 1
-            yield Sample(t, _upright(sample_grey(frame, sp.width), media.rotation_deg))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        for _frame in source.frames():
+            for t, grey in got:
+                count += 1
+                yield upright_sample(t, grey, media)
+            got.clear()
+    except ExtractionError:
         if not count:
-            raise ExtractionError(f"cannot decode frames: {exc}") from None
+            raise
+        return
+    for t, grey in got:
+        count += 1
+        yield upright_sample(t, grey, media)
     if not count:
         raise ExtractionError("no frame decodes")
 

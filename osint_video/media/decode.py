@@ -84,11 +84,20 @@ class SampleTap:
     """Frames taken for someone else during the same decode (archive matching's ~4 fps).
 
     `take(t)` is asked about every frame time in presentation order (in the consumer thread, as
-    chunks are cut) and says which frames to take; those are decoded exactly even where shot
-    detection would not look, turned into whatever `convert(frame)` makes (in the decoder
-    threads) and handed to `deliver([(time_s, converted), ...])` in presentation order.
-    Times are PyAV's `frame.time` (same float arithmetic), so a sampler decoding on its own
-    picks the same frames. The taps of frames that fail to decode are simply missing.
+    chunks are cut) and says which times to sample. A sample is not decoded for its own sake:
+    it gets the picture the fast path decodes anyway that stands for its time (its *source*):
+    * the latest I or P picture at or before it (B pictures are never sources: the fast path
+      may skip them, so counting on them would tie the samples to one decode plan);
+    * in a GOP judged still (its keyframe looks like the next), the GOP's keyframe;
+    * after a settle stop (a P picture looking like the next keyframe), the next keyframe;
+    * every frame itself on the sequential path (TS and raw streams, all decoded anyway).
+    So a sample costs one conversion, never a decode. Each source is turned into whatever
+    `convert(frame)` makes (in the decoder threads, once) and handed to
+    `deliver([(time_s, converted), ...])` in presentation order, `time_s` being the sample's
+    own time (PyAV's `frame.time` arithmetic). Samples with no decodable source are missing.
+    The same rule holds whichever way the pass is planned (reference B pictures decoded or
+    not), so the keyframe pass and matching sampling on its own (`keyframes.extract.sample`)
+    give the very same samples.
     """
 
     take: Callable[[float], bool]
@@ -148,7 +157,7 @@ class FrameSource:
     _pts: list[int] = field(default_factory=list)
     _corrupt: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _keys: dict[int, SmallFrame | None] = field(default_factory=dict)  # keyframes by PTS
+    _keys: dict[int, _Key | None] = field(default_factory=dict)  # decoded keyframes by PTS
 
     def frames(self, progress: Callable[[float], None] | None = None) -> Iterator[SmallFrame]:
         """Yield small frames in presentation order; `self.stats` is set when exhausted.
@@ -273,13 +282,13 @@ class FrameSource:
             object.__setattr__(small, "features", self.analyse(small))
         return small
 
-    def offer_key(self, pts: int, frame: SmallFrame) -> None:
+    def offer_key(self, pts: int, frame: _Key) -> None:
         """Leave a decoded keyframe for the job whose chunk it starts (unless it began)."""
         with self._lock:
             if pts not in self._keys:
                 self._keys[pts] = frame
 
-    def claim_key(self, pts: int) -> SmallFrame | None:
+    def claim_key(self, pts: int) -> _Key | None:
         """Take the keyframe another job left; later offers for it are refused (no leak)."""
         with self._lock:
             frame = self._keys.get(pts)
@@ -289,6 +298,14 @@ class FrameSource:
     def _add_corrupt(self, n: int) -> None:
         with self._lock:
             self._corrupt += n
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A keyframe decoded on its own: its small frame and, with a tap, its conversion."""
+
+    small: SmallFrame
+    tapped: Any = None
 
 
 @dataclass
@@ -301,9 +318,11 @@ class _ChunkJob:
     extradata: bytes | None
     tb: float
     _ctx: Any = None
-    _next_key: SmallFrame | None = None  # the next chunk's keyframe, when decoded
+    _next_key: _Key | None = None  # the next chunk's keyframe, when decoded
     samples: dict[int, float] = field(default_factory=dict)  # ranks the tap takes -> time
     tapped: dict[int, tuple[float, Any]] = field(default_factory=dict)  # rank -> (t, converted)
+    _converted: dict[int, Any] = field(default_factory=dict)  # source rank -> conversion
+    _settled_at: int | None = None  # rank of the P picture that stopped the sparse pass
 
     def _context(self) -> Any:
         """The job's decoder, reset to a clean state.
@@ -319,8 +338,8 @@ class _ChunkJob:
         if self.extradata:
             ctx.extradata = self.extradata
         ctx.thread_type = "NONE"
-        if not self.src.keep_full:  # deblocking only matters for pictures someone will see
-            ctx.options = {"skip_loop_filter": "all"}
+        if not self.src.keep_full and self.src.tap is None:
+            ctx.options = {"skip_loop_filter": "all"}  # only matters for pictures someone sees
         self._ctx = ctx
         return ctx
 
@@ -339,8 +358,6 @@ class _ChunkJob:
         if self.src.fast and self.src.still_test is not None:
             still = self._still_chunk()
             if still is not None:
-                if self.samples:  # the tap still wants its frames; detection sees none
-                    self._decode(set(), None, only=set(), skip_b=self.src.p_only, tap=True)
                 return still
         if self.src.fast:
             want = self._sparse_ranks(self.src.p_only)
@@ -351,6 +368,7 @@ class _ChunkJob:
             stop=self._settled(),
             tap=True,
         )
+        self._fill_taps()
         if self.src.fast and self.src.dense_test is not None:
             extra = self._dense_ranks(sorted(got.values(), key=lambda f: f.index))
             extra -= set(got)
@@ -374,34 +392,60 @@ class _ChunkJob:
         after = self._key_frame(nxt, self.chunk.first_index + len(self.chunk.packets))
         self._next_key = after
         here = here or self._key_frame(first, first.rank)
-        if after is None or here is None or here.index != first.rank:
+        if after is None or here is None or here.small.index != first.rank:
             return None
-        return self._keep_sharpest({here.index: here}) if test(here, after) else None
+        if not test(here.small, after.small):
+            return None
+        if here.tapped is not None:  # a still GOP: its keyframe stands for all its samples
+            self.tapped = {r: (t, here.tapped) for r, t in self.samples.items()}
+        return self._keep_sharpest({here.small.index: here.small})
+
+    def _fill_taps(self) -> None:
+        """Give every sample of the chunk its source's conversion (see `SampleTap`); a sample
+        whose source failed to decode takes the previous sample's."""
+        settled = self._settled_at
+        tail = self._next_key.tapped if self._next_key is not None else None
+        last: Any = None
+        for rank, src in sorted(self._source_of().items()):
+            if settled is not None and rank > settled:
+                last = tail if tail is not None else last
+            else:
+                last = self._converted.get(src, last)
+            if last is not None:
+                self.tapped[rank] = (self.samples[rank], last)
+        self._converted = {}
 
     def _settled(self) -> Callable[[SmallFrame], bool] | None:
         """Stop rule for the sparse pass: a decoded frame past the chunk's keyframe that looks
         like the next keyframe ends the pass (after a cut early in a GOP, the rest of the GOP
         is the new shot: decoding it would only confirm that)."""
-        test, after = self.src.still_test, self._next_key
-        if test is None or after is None:
+        test, key = self.src.still_test, self._next_key
+        if test is None or key is None:
             return None
-        first = self.chunk.first_index
-        return lambda f: f.index > first + self.src.edge and test(f, after)
+        first, after = self.chunk.first_index, key.small
+        bpic = {p.rank for p in self.chunk.packets if p.bpic}
+        # judged on I/P pictures only, which every decode plan sees: the stop point (and so
+        # the tap's sources) does not depend on whether reference B pictures were decoded
+        return lambda f: f.index > first + self.src.edge and f.index not in bpic and test(f, after)
 
-    def _key_frame(self, packet: _Packet, rank: int) -> SmallFrame | None:
+    def _key_frame(self, packet: _Packet, rank: int) -> _Key | None:
         """Decode one keyframe on its own; remembered for the job whose GOP it starts."""
         ctx = self._context()
-        out: dict[int, SmallFrame] = {}
-        by_pts = {packet.pts: _Packet(packet.pkt, packet.pts, True, True, rank=rank)}
         try:
-            self._collect(ctx.decode(packet.pkt), by_pts, {rank}, out)
-            self._collect(ctx.decode(None), by_pts, {rank}, out)
+            frames = [*ctx.decode(packet.pkt), *ctx.decode(None)]
         except av.error.InvalidDataError:
             return None
-        frame = out.get(rank)
-        if frame is not None and packet is self.chunk.next_key:
-            self.src.offer_key(packet.pts, frame)
-        return frame
+        frame = next((f for f in frames if f.pts == packet.pts), None)
+        if frame is None:
+            return None
+        tap = self.src.tap
+        key = _Key(
+            self.src.small(frame, rank, frame.pts * self.tb, True),
+            tap.convert(frame) if tap is not None else None,
+        )
+        if packet is self.chunk.next_key:
+            self.src.offer_key(packet.pts, key)
+        return key
 
     def _keep_sharpest(self, got: dict[int, SmallFrame]) -> list[SmallFrame]:
         """Frames in index order; full pictures kept only for likely keyframes.
@@ -419,6 +463,23 @@ class _ChunkJob:
                 if f.index not in best and not _local_peak(f, frames):
                     object.__setattr__(f, "full", None)
         return frames
+
+    def _source_of(self) -> dict[int, int]:
+        """Sample rank -> rank of its source: the latest I/P picture at or before it (the
+        chunk's first I/P picture for leading pictures of an open GOP)."""
+        ordered = sorted(self.chunk.packets, key=lambda p: p.rank)
+        first = next((p.rank for p in ordered if not p.bpic), None)
+        out: dict[int, int] = {}
+        last = first
+        for p in ordered:
+            if not p.bpic:
+                last = p.rank
+            if p.rank in self.samples and last is not None:
+                out[p.rank] = last
+        return out
+
+    def _sources(self) -> set[int]:
+        return set(self._source_of().values())
 
     def _sparse_ranks(self, p_only: bool) -> set[int]:
         """References (only I/P when `p_only`), plus every frame near the chunk's edges."""
@@ -471,42 +532,42 @@ class _ChunkJob:
     ) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames.
 
-        With `tap`, the chunk's tapped frames are decoded too and converted into `tapped`; after
-        `stop`, decoding goes on only as far as they need, and what detection gets is exactly
-        what it would have got without them (frames of packets sent before the stop). With
-        `release`, full pictures that can no longer be keyframe candidates go early.
+        With `tap`, the I/P pictures that are sources of the chunk's samples are converted as
+        they decode (nothing is decoded for the tap). After `stop` fires, detection gets only
+        frames of packets sent before it. With `release`, full pictures that can no longer be
+        keyframe candidates go early.
         """
         ctx = self._context()
         packets = self.chunk.packets
         last_needed = len(packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
             last_needed = max(i for i, p in enumerate(packets) if p.rank <= upto) + 1
-        taps = self.samples if tap else {}
-        tap_end = max((i + 1 for i, p in enumerate(packets) if p.rank in taps), default=0)
+        taps = self._sources() if tap else set()
         by_pts = {p.pts: p for p in packets}
         # B references the wanted frames may predict from sit in their mini-GOP (<= 3 away)
-        near = {r + d for r in (want | set(taps)) for d in range(-3, 4)} if skip_b else set()
+        near = {r + d for r in want for d in range(-3, 4)} if skip_b else set()
         pick = want if only is None else only
         sent: set[int] | None = None  # ranks sent before `stop` fired (None: it has not)
         out: dict[int, SmallFrame] = {}
         keeper = _Keeper(self.src.keep_full, out) if self.src.keep_full and release else None
         bad = 0
         for i, p in enumerate(packets):
-            detect = sent is None and i < last_needed
-            if not detect and i >= tap_end:
+            if sent is not None or i >= last_needed:
                 break
             ref = p.ref and not keys and not (skip_b and p.bpic and p.rank not in near)
-            if not (ref or p.rank in taps or (detect and p.rank in want)):
+            if not (ref or p.rank in want):
                 continue
             try:
                 frames = ctx.decode(p.pkt)
             except av.error.InvalidDataError:
-                bad += detect
+                bad += 1
                 continue
             added = self._collect(frames, by_pts, pick, out, sent, taps, keeper)
-            if sent is None and stop is not None and any(stop(f) for f in added):
+            hit = next((f for f in added if stop is not None and stop(f)), None)
+            if hit is not None:
                 # the rest of the chunk looks like the next keyframe: no cut in it
                 sent = {q.rank for q in packets[: i + 1]}
+                self._settled_at = hit.index
         try:
             self._collect(ctx.decode(None), by_pts, pick, out, sent, taps, keeper)
         except av.error.InvalidDataError:
@@ -519,7 +580,7 @@ class _ChunkJob:
         self, frames, by_pts, want, out, sent=None, taps=None, keeper=None
     ) -> list[SmallFrame]:
         """Shrink the wanted frames into `out` (only those sent before a stop, when one fired)
-        and convert the tapped ones into `tapped`; `keeper` releases pictures no longer
+        and convert the tap's sources (`taps`, ranks); `keeper` releases pictures no longer
         needed."""
         added = []
         for frame in frames:
@@ -527,7 +588,7 @@ class _ChunkJob:
             if pkt is None:
                 continue
             if taps and pkt.rank in taps and self.src.tap is not None:
-                self.tapped[pkt.rank] = (taps[pkt.rank], self.src.tap.convert(frame))
+                self._converted[pkt.rank] = self.src.tap.convert(frame)
             if pkt.rank not in want or (sent is not None and pkt.rank not in sent):
                 continue
             small = self.src.small(frame, pkt.rank, frame.pts * self.tb, pkt.key)
@@ -635,9 +696,10 @@ def _open(path: Path):
     except av.error.FFmpegError as exc:
         container.close()
         raise ExtractionError(f"{path.name}: unsupported video codec: {exc}") from None
-    if stream.codec_context.codec is None:
-        container.close()
-        raise ExtractionError(f"{path.name}: no decoder for codec {stream.codec_context.name}")
+    if stream.codec_context is None or stream.codec_context.codec is None:
+        name = stream.codec_context.name if stream.codec_context is not None else stream.type
+        container.close()  # after reading the stream: it is gone with the container
+        raise ExtractionError(f"{path.name}: unsupported video codec (no decoder for {name})")
     return container, stream
 
 

@@ -6,11 +6,14 @@ Commands are argv lists (never a shell), every call has a timeout, and a missing
 
 from __future__ import annotations
 
+import collections
+import copy
 import functools
 import json
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +60,49 @@ def last_error_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no error output"
 
 
+# Recent ffprobe answers by file identity: triage asks about the same evidence file up to three
+# times (probe, then the strip's container check and stream map), ~0.1 s each.
+_PROBED: collections.OrderedDict[tuple[Any, ...], dict[str, Any]] = collections.OrderedDict()
+_PROBED_MAX = 8
+_probed_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[Any, ...] | None:
+    """The file as it is now (a changed or replaced file is another key); None if unreadable."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def ffprobe_json(
     path: str | Path, *, timeout: float, extra: list[str] | None = None
 ) -> dict[str, Any]:
     """`ffprobe -show_format -show_streams` (plus `extra`) as a dict.
 
+    A plain call (no `extra`) is answered from a recent call on the same unchanged file, any
+    `extra` included (its answer holds the format and streams too). Each caller gets a copy.
+
     Raises:
         ProbeError: ffprobe cannot parse the file at all.
     """
+    ident = _identity(Path(path))
+    if ident is not None and not extra:
+        with _probed_lock:
+            hit = next((v for k, v in _PROBED.items() if k[:-1] == ident), None)
+        if hit is not None:
+            return copy.deepcopy(hit)
+    info = _ffprobe(Path(path), timeout, extra)
+    if ident is not None:
+        with _probed_lock:
+            _PROBED[(*ident, tuple(extra or ()))] = info
+            while len(_PROBED) > _PROBED_MAX:
+                _PROBED.popitem(last=False)
+    return copy.deepcopy(info)
+
+
+def _ffprobe(path: Path, timeout: float, extra: list[str] | None) -> dict[str, Any]:
     argv = [
         "ffprobe",
         "-v",
@@ -75,7 +113,7 @@ def ffprobe_json(
         "-show_streams",
         *(extra or []),
         "-i",
-        f"file:{Path(path)}",
+        f"file:{path}",
     ]
     proc = run(argv, timeout=timeout)
     try:
