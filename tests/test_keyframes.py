@@ -249,3 +249,24 @@ def test_fast_png_writer_refuses_other_arrays():
         encode_png(np.zeros((4, 4), dtype=np.uint16))
     with pytest.raises(ValueError):
         encode_png(np.zeros((4, 4, 2), dtype=np.uint8))
+
+
+def test_a_kept_picture_within_the_tie_wins_over_one_to_decode_again() -> None:
+    """The segment's pick: its sharpest frame, unless a frame whose exact picture the decoder
+    kept is within SHARPNESS_TIE of it (that one is written without decoding again); never a
+    chain of near-ties drifting below the sharpest."""
+    from osint_video.keyframes.select import SHARPNESS_TIE, Pick, _Segment
+
+    def pick(frame: int, sharp: float, kept: bool) -> Pick:
+        return Pick(0, frame, frame / 25, sharp, object() if kept else None)
+
+    seg = _Segment(None, pick(0, 100.0, False))
+    seg.offer(pick(1, 100.0 * (1 - SHARPNESS_TIE / 2), True))
+    assert seg.best.frame == 1
+    for i in range(2, 12):  # each kept frame a little less sharp than the last
+        seg.offer(pick(i, 100.0 * (1 - SHARPNESS_TIE / 2) ** i, True))
+    assert seg.best.frame == 1
+    seg.offer(pick(20, 120.0, False))  # clearly sharper, picture not kept: it wins
+    assert seg.best.frame == 20
+    seg.offer(pick(21, 50.0, True))
+    assert seg.best.frame == 20

@@ -241,3 +241,23 @@ def test_probe_is_cheap(shared_media: Path, truth: dict) -> None:
         _probe(shared_media / name)
         worst = max(worst, time.perf_counter() - start)
     assert worst < 1.0
+
+
+def test_ffprobe_answers_are_reused_per_unchanged_file(tmp_path: Path, monkeypatch) -> None:
+    """A plain ffprobe call on a file probed just before (any extra entries) runs no process;
+    callers get their own copy, and a rewritten file is probed again."""
+    from osint_video.media import ffmpeg
+
+    clip = make_cut_clip(tmp_path / "a.mp4", [], 10, fps=10, size=(64, 48))
+    calls: list[Path] = []
+    real = ffmpeg._ffprobe
+    monkeypatch.setattr(ffmpeg, "_ffprobe", lambda p, t, e: calls.append(p) or real(p, t, e))
+    full = ffmpeg.ffprobe_json(clip, timeout=30, extra=["-show_entries", "packet=pts_time"])
+    plain = ffmpeg.ffprobe_json(clip, timeout=30)
+    assert len(calls) == 1 and plain["streams"] == full["streams"]
+    plain["streams"].clear()
+    assert ffmpeg.ffprobe_json(clip, timeout=30)["streams"] == full["streams"]
+    assert len(calls) == 1
+    make_cut_clip(clip, [], 20, fps=10, size=(64, 48))  # same path, new content
+    again = ffmpeg.ffprobe_json(clip, timeout=30)
+    assert len(calls) == 2 and again["streams"][0]["nb_frames"] == "20"
