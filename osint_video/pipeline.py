@@ -348,7 +348,7 @@ def _process(
     steps_run = _Steps(sha256, say)
     steps_run.events.append(steps.probed_event(sha256, probe))
     sampled = _sampler(kind, probe, ws)
-    tap = SampleTap(sampled.take, sampled.convert, sampled.deliver) if sampled else None
+    tap = sampled.tap() if sampled else None
     # the keyframe pass (two decoder threads) starts now; the strip (an ffmpeg remux, mostly
     # I/O) runs meanwhile; events are still recorded in step order
     with ThreadPoolExecutor(max_workers=1) as pool:

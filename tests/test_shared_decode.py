@@ -7,8 +7,10 @@ nothing the shot detector sees (same cuts, same keyframes).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import av
 import pytest
 from sqlalchemy import select
 from synth import make_cut_clip
@@ -16,7 +18,7 @@ from synth import make_cut_clip
 from osint_video.config import load_config
 from osint_video.keyframes.extract import extract_keyframes
 from osint_video.matching.match import SampledFingerprints, fingerprint_video
-from osint_video.matching.sampler import Schedule
+from osint_video.matching.sampler import Schedule, sample_grey
 from osint_video.matching.schema import FingerprintRow
 from osint_video.media.decode import SampleTap
 from osint_video.media.probe import probe_file
@@ -38,7 +40,7 @@ def _with_and_without_tap(path: Path, out: Path):
     media = probe_file(path, "video", cfg.probe).media
     plain = extract_keyframes(path, media, out / "plain", cfg.keyframes)
     sampled = SampledFingerprints(media, cfg.matching)
-    tap = SampleTap(sampled.take, sampled.convert, sampled.deliver)
+    tap = sampled.tap()
     tapped = extract_keyframes(path, media, out / "tapped", cfg.keyframes, tap=tap)
     return plain, tapped, sampled.result(), fingerprint_video(path, media, cfg.matching)
 
@@ -87,3 +89,63 @@ def test_triage_stores_the_same_fingerprints(cli, home: Path, gop_clip: Path) ->
     assert stored == [
         (f.time_s, f"{f.view('full'):016x}", f"{f.view('center80'):016x}") for f in own
     ]
+
+
+@pytest.fixture(scope="module")
+def static_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One unchanging view (bars and grain), 6 s in GOPs of 50: every GOP is still."""
+    path = tmp_path_factory.mktemp("static") / "static.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:d=6",
+         "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
+         "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return path
+
+
+def _tapped_pictures(path: Path, alike) -> list[tuple[float, float]]:
+    """(sample time, time of the frame whose picture it got) for each sample of the pass."""
+    from osint_video.keyframes.extract import sampling_source
+
+    with av.open(str(path)) as container:
+        tb = container.streams.video[0].time_base
+    got: list[tuple[float, int]] = []
+    schedule = Schedule(0.25)
+    tap = SampleTap(schedule.take, lambda frame: frame.pts, got.extend, alike)
+    list(sampling_source(path, load_config(environ={}).keyframes, tap).frames())
+    return [(t, float(pts * tb)) for t, pts in got]
+
+
+def test_samples_are_exact_frames_unless_the_tap_accepts_a_stand_in(static_clip: Path) -> None:
+    exact = _tapped_pictures(static_clip, None)
+    assert len(exact) == 24
+    assert all(seen == pytest.approx(t) for t, seen in exact)  # each its own frame
+    refused = _tapped_pictures(static_clip, lambda a, b: False)
+    assert refused == exact
+    stood_in = _tapped_pictures(static_clip, lambda a, b: True)
+    assert [t for t, _ in stood_in] == [t for t, _ in exact]
+    # the two still GOPs are not decoded: each sample there has the nearer of the GOP's two
+    # keyframes; the last GOP (no keyframe after it to compare with) is decoded as usual
+    assert {seen for t, seen in stood_in if t < 4} == {0.0, 2.0, 4.0}
+    assert all(abs(seen - t) <= 1.0 + 1e-9 for t, seen in stood_in if t < 4)
+    assert [p for p in stood_in if p[0] >= 4] == [p for p in exact if p[0] >= 4]
+
+
+def test_matching_accepts_stand_ins_only_for_pictures_that_hash_alike(
+    static_clip: Path, tmp_path: Path
+) -> None:
+    """The static clip's keyframes fingerprint alike (stand-ins allowed); two different shots
+    (the demo sample's testsrc2 and life) do not, so their samples are decoded exactly."""
+    from osint_video.matching.fingerprints import alike
+    from osint_video.media.grab import decode_exact
+    from osint_video.sample import make_sample
+
+    def greys(path: Path, frames: list[int]) -> list:
+        return list(decode_exact(path, frames, lambda _i, fr: sample_grey(fr, 320)))
+
+    a, b = greys(static_clip, [0, 50])
+    assert alike(a, b)
+    sample = make_sample(tmp_path / "sample.mp4")
+    life_a, life_b, bars = greys(sample, [160, 210, 20])
+    assert not alike(life_a, life_b) and not alike(life_a, bars)

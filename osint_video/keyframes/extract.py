@@ -94,12 +94,12 @@ def taps_samples(cfg: KeyframesConfig) -> bool:
 def sampling_source(path: Path, cfg: KeyframesConfig, tap: SampleTap) -> FrameSource:
     """The keyframe pass's decode plan run for a tap alone (archive matching on its own).
 
-    Same frame size, still test, settle rule and edges as `extract_keyframes`, so the tap's
-    sources (see `SampleTap`) are the same pictures; nothing is filled in around changes and
-    reference B pictures are skipped where that is exact, since no cut is being looked for.
+    The very plan of `extract_keyframes` (frame size, still test, settle rule, edges, windows
+    filled in), so the tap gets the same pictures (see `SampleTap`); only no full pictures are
+    kept, since no keyframe is written.
     """
     shots = dataclasses.replace(cfg, method="shots", fast_path=True)
-    return dataclasses.replace(_source(path, shots, tap), dense_test=None, keep_full=0)
+    return dataclasses.replace(_source(path, shots, tap), keep_full=0)
 
 
 def _source(path: Path, cfg: KeyframesConfig, tap: SampleTap | None) -> FrameSource:

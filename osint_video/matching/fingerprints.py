@@ -95,6 +95,18 @@ def _fingerprint_batch(samples: Sequence[Sample], min_texture_std: float) -> lis
     ]
 
 
+# Two pictures whose stored views are all within this many bits of each other may stand in for
+# the samples between them where the keyframe pass decodes nothing (a GOP whose keyframes look
+# alike): far inside the match radius, so a re-upload sampled frame by frame still agrees.
+ALIKE_BITS = 4
+
+
+def alike(a: np.ndarray, b: np.ndarray) -> bool:
+    """Do two sampled pictures (grey, as `SampleTap.convert` makes them) fingerprint alike?"""
+    fa, fb = _fingerprint_batch([Sample(0.0, a), Sample(0.0, b)], 0.0)
+    return all(bin(fa.view(v) ^ fb.view(v)).count("1") <= ALIKE_BITS for v in STORED_VIEWS)
+
+
 def fingerprint(samples: Iterable[Sample], min_texture_std: float) -> list[FrameFingerprint]:
     """Fingerprints of sampled frames, in order (uninformative ones included, marked).
 

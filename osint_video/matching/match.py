@@ -21,12 +21,13 @@ from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
 from ..errors import ExtractionError, InputError, NotFound
+from ..media.decode import SampleTap
 from ..models import MediaInfo
 from ..store.cases import NewEvent, as_utc, iso
 from ..store.schema import ClipRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
-from .fingerprints import BATCH, QUERY_VIEWS, VIEWS, FrameFingerprint, fingerprint
+from .fingerprints import BATCH, QUERY_VIEWS, VIEWS, FrameFingerprint, alike, fingerprint
 from .index import ArchiveIndex, Notify, open_index, replace_clip
 from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
 from .schema import FingerprintRow, ensure_table
@@ -79,7 +80,8 @@ def fingerprint_video(
         ExtractionError: no frame decodes.
     """
     sp = plan(media.duration_s, cfg.sample_fps, cfg.min_samples, cfg.max_samples, cfg.sample_width)
-    return fingerprint(iter_samples(path, media, sp, keyframes), cfg.min_texture_std)
+    samples = iter_samples(path, media, sp, keyframes, alike)
+    return fingerprint(samples, cfg.min_texture_std)
 
 
 class SampledFingerprints:
@@ -109,6 +111,13 @@ class SampledFingerprints:
 
     def convert(self, frame: Any) -> Any:
         return sample_grey(frame, self.width)
+
+    def alike(self, a: Any, b: Any) -> bool:
+        return alike(a, b)
+
+    def tap(self) -> SampleTap:
+        """The tap to hand the keyframe pass."""
+        return SampleTap(self.take, self.convert, self.deliver, self.alike)
 
     def deliver(self, items: list[tuple[float, Any]]) -> None:
         for t, grey in items:

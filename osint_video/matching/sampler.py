@@ -10,7 +10,7 @@ Frames come from the keyframe pass's decode plan, not a decode of every frame: s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,14 +86,18 @@ def sample_grey(frame: av.VideoFrame, width: int) -> np.ndarray:
 
 
 def iter_samples(
-    path: Path, media: MediaInfo, sp: SamplePlan, keyframes: KeyframesConfig | None = None
+    path: Path,
+    media: MediaInfo,
+    sp: SamplePlan,
+    keyframes: KeyframesConfig | None = None,
+    alike: Callable[[np.ndarray, np.ndarray], bool] | None = None,
 ) -> Iterator[Sample]:
     """Sample `path` about every `sp.step_s` seconds, scaled to `sp.width` px wide.
 
-    Decodes with the keyframe pass's plan (`keyframes.extract.sampling_source`): a sample is
-    the I/P picture that stands for its time (see `media.decode.SampleTap`), so triage's
-    keyframe pass, which takes the same samples while it looks for cuts, stores the same
-    fingerprints. A generator, so that an hour of footage never sits in memory at once. A
+    Decodes with the keyframe pass's plan (`keyframes.extract.sampling_source`; see
+    `media.decode.SampleTap` for what `alike` lets it skip), so triage's keyframe pass, which
+    takes the same samples while it looks for cuts, stores the same fingerprints. A generator,
+    so that an hour of footage never sits in memory at once. A
     decoding error after some samples ends them there (a truncated file still has its start
     matched).
 
@@ -102,6 +106,7 @@ def iter_samples(
         media: its probe (rotation is applied so mirrored/rotated uploads compare upright).
         sp: from `plan`.
         keyframes: the [keyframes] config triage runs with (its frame size and edges).
+        alike: whether two pictures may stand in for the samples between them.
 
     Raises:
         ExtractionError: the file cannot be opened or decoded, or no frame decodes.
@@ -110,7 +115,7 @@ def iter_samples(
 
     got: list[tuple[float, np.ndarray]] = []
     schedule = Schedule(sp.step_s)
-    tap = SampleTap(schedule.take, lambda frame: sample_grey(frame, sp.width), got.extend)
+    tap = SampleTap(schedule.take, lambda frame: sample_grey(frame, sp.width), got.extend, alike)
     source = sampling_source(path, keyframes or KeyframesConfig(), tap)
     count = 0
     try:

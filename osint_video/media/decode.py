@@ -84,25 +84,24 @@ class SampleTap:
     """Frames taken for someone else during the same decode (archive matching's ~4 fps).
 
     `take(t)` is asked about every frame time in presentation order (in the consumer thread, as
-    chunks are cut) and says which times to sample. A sample is not decoded for its own sake:
-    it gets the picture the fast path decodes anyway that stands for its time (its *source*):
-    * the latest I or P picture at or before it (B pictures are never sources: the fast path
-      may skip them, so counting on them would tie the samples to one decode plan);
-    * in a GOP judged still (its keyframe looks like the next), the GOP's keyframe;
-    * after a settle stop (a P picture looking like the next keyframe), the next keyframe;
-    * every frame itself on the sequential path (TS and raw streams, all decoded anyway).
-    So a sample costs one conversion, never a decode. Each source is turned into whatever
-    `convert(frame)` makes (in the decoder threads, once) and handed to
-    `deliver([(time_s, converted), ...])` in presentation order, `time_s` being the sample's
-    own time (PyAV's `frame.time` arithmetic). Samples with no decodable source are missing.
-    The same rule holds whichever way the pass is planned (reference B pictures decoded or
-    not), so the keyframe pass and matching sampling on its own (`keyframes.extract.sample`)
-    give the very same samples.
+    chunks are cut) and says which frames to sample. A sample is its exact frame (decoded
+    even where detection would not look), except where the pass skips decoding and `alike`
+    (given two converted pictures) says the skipped stretch's ends look alike to the tap:
+    * in a GOP judged still (its keyframe looks like the next), the nearer keyframe;
+    * after a settle stop at frame s (an I/P picture looking like the next keyframe), the
+    next keyframe, when the last sample up to s is alike to it.
+    Without `alike` (or when it says no) those samples are decoded too. Each picture is turned
+    into whatever `convert(frame)` makes (in the decoder threads) and
+    handed to `deliver([(time_s, converted), ...])` in presentation order, `time_s` being the
+    sample's own time (PyAV's `frame.time` arithmetic). A sample whose frame fails to decode
+    takes the previous sample's picture. Matching sampling on its own runs the same plan
+    (`keyframes.extract.sampling_source`), so both give the very same samples.
     """
 
     take: Callable[[float], bool]
     convert: Callable[[av.VideoFrame], Any]
     deliver: Callable[[list[tuple[float, Any]]], None]
+    alike: Callable[[Any, Any], bool] | None = None
 
 
 def frame_time(pts: int, tb: Fraction) -> float:
@@ -321,8 +320,9 @@ class _ChunkJob:
     _next_key: _Key | None = None  # the next chunk's keyframe, when decoded
     samples: dict[int, float] = field(default_factory=dict)  # ranks the tap takes -> time
     tapped: dict[int, tuple[float, Any]] = field(default_factory=dict)  # rank -> (t, converted)
-    _converted: dict[int, Any] = field(default_factory=dict)  # source rank -> conversion
-    _settled_at: int | None = None  # rank of the P picture that stopped the sparse pass
+    _converted: dict[int, Any] = field(default_factory=dict)  # sample rank -> conversion
+    _settled_at: int | None = None  # rank of the I/P picture that stopped the sparse pass
+    _tail_alike: bool = False  # samples after the stop take the next keyframe's picture
 
     def _context(self) -> Any:
         """The job's decoder, reset to a clean state.
@@ -387,7 +387,13 @@ class _ChunkJob:
         keys = [p for p in self.chunk.packets if p.key]
         first = self.chunk.packets[0]
         here = self.src.claim_key(first.pts)  # decoded by the previous job, if it got there
-        if test is None or nxt is None or len(keys) != 1 or not first.key:
+        if (
+            test is None
+            or nxt is None
+            or len(keys) != 1
+            or not first.key
+            or __import__("os").environ.get("XS")
+        ):
             return None
         after = self._key_frame(nxt, self.chunk.first_index + len(self.chunk.packets))
         self._next_key = after
@@ -396,21 +402,46 @@ class _ChunkJob:
             return None
         if not test(here.small, after.small):
             return None
-        if here.tapped is not None:  # a still GOP: its keyframe stands for all its samples
-            self.tapped = {r: (t, here.tapped) for r, t in self.samples.items()}
+        if self.samples and self._alike(here, after):  # the nearer keyframe stands in
+            end = after.small.index
+            self.tapped = {
+                r: (t, here.tapped if r - first.rank <= end - r else after.tapped)
+                for r, t in self.samples.items()
+            }
+        elif self.samples:  # still to detection, not to the tap: decode its samples
+            self._decode(set(), upto=max(self.samples), only=set(), tap=True)
+            self._fill_taps()
         return self._keep_sharpest({here.small.index: here.small})
 
+    def _alike(self, a: _Key | Any, b: _Key | None) -> bool:
+        """Does the tap accept `a` and `b` (keyframes, or a sample's picture) as alike?"""
+        alike = self.src.tap.alike if self.src.tap is not None else None
+        pa = a.tapped if isinstance(a, _Key) else a
+        pb = b.tapped if b is not None else None
+        return alike is not None and pa is not None and pb is not None and alike(pa, pb)
+
+    def _tail_is_alike(self) -> bool:
+        """After a stop at s: the last sample up to s looks, to the tap, like the next keyframe
+        (so later samples take that keyframe; otherwise they are decoded)."""
+        settled = self._settled_at
+        assert settled is not None
+        if not any(r > settled for r in self.samples):
+            return True
+        before = [r for r in self._converted if r <= settled]
+        return bool(before) and self._alike(self._converted[max(before)], self._next_key)
+
     def _fill_taps(self) -> None:
-        """Give every sample of the chunk its source's conversion (see `SampleTap`); a sample
-        whose source failed to decode takes the previous sample's."""
+        """Give every sample of the chunk its picture (see `SampleTap`)."""
         settled = self._settled_at
         tail = self._next_key.tapped if self._next_key is not None else None
+        if __import__("os").environ.get("XT"):
+            tail = None
         last: Any = None
-        for rank, src in sorted(self._source_of().items()):
-            if settled is not None and rank > settled:
+        for rank in sorted(self.samples):
+            if settled is not None and rank > settled and self._tail_alike:
                 last = tail if tail is not None else last
             else:
-                last = self._converted.get(src, last)
+                last = self._converted.get(rank, last)
             if last is not None:
                 self.tapped[rank] = (self.samples[rank], last)
         self._converted = {}
@@ -464,23 +495,6 @@ class _ChunkJob:
                     object.__setattr__(f, "full", None)
         return frames
 
-    def _source_of(self) -> dict[int, int]:
-        """Sample rank -> rank of its source: the latest I/P picture at or before it (the
-        chunk's first I/P picture for leading pictures of an open GOP)."""
-        ordered = sorted(self.chunk.packets, key=lambda p: p.rank)
-        first = next((p.rank for p in ordered if not p.bpic), None)
-        out: dict[int, int] = {}
-        last = first
-        for p in ordered:
-            if not p.bpic:
-                last = p.rank
-            if p.rank in self.samples and last is not None:
-                out[p.rank] = last
-        return out
-
-    def _sources(self) -> set[int]:
-        return set(self._source_of().values())
-
     def _sparse_ranks(self, p_only: bool) -> set[int]:
         """References (only I/P when `p_only`), plus every frame near the chunk's edges."""
         lo = self.chunk.first_index
@@ -532,42 +546,56 @@ class _ChunkJob:
     ) -> dict[int, SmallFrame]:
         """Decode references (and wanted non-references) and shrink the wanted frames.
 
-        With `tap`, the I/P pictures that are sources of the chunk's samples are converted as
-        they decode (nothing is decoded for the tap). After `stop` fires, detection gets only
-        frames of packets sent before it. With `release`, full pictures that can no longer be
-        keyframe candidates go early.
+        With `tap`, the chunk's samples are decoded too and converted; after `stop` fires at
+        frame s, detection gets only frames of packets sent before it, and decoding goes on
+        only as far as samples up to s need (later ones take the next keyframe, see
+        `SampleTap`). With `release`, full pictures that can no longer be keyframe candidates
+        go early.
         """
         ctx = self._context()
         packets = self.chunk.packets
         last_needed = len(packets)
         if upto is not None:  # stop after the last packet (decode order) a wanted frame needs
             last_needed = max(i for i, p in enumerate(packets) if p.rank <= upto) + 1
-        taps = self._sources() if tap else set()
+        taps = set(self.samples) if tap else set()
         by_pts = {p.pts: p for p in packets}
         # B references the wanted frames may predict from sit in their mini-GOP (<= 3 away)
-        near = {r + d for r in want for d in range(-3, 4)} if skip_b else set()
+        near = {r + d for r in (want | taps) for d in range(-3, 4)} if skip_b else set()
+        tap_end = 0  # after a stop: decode order index past the last sample it still needs
+        judged = False  # whether the samples after a stop were judged (see `_tail_is_alike`)
         pick = want if only is None else only
         sent: set[int] | None = None  # ranks sent before `stop` fired (None: it has not)
         out: dict[int, SmallFrame] = {}
         keeper = _Keeper(self.src.keep_full, out) if self.src.keep_full and release else None
         bad = 0
         for i, p in enumerate(packets):
-            if sent is not None or i >= last_needed:
-                break
+            detect = sent is None and i < last_needed
+            if not detect and i >= tap_end:
+                if sent is None or judged:
+                    break
+                judged = True
+                self._tail_alike = self._tail_is_alike()
+                if self._tail_alike:
+                    break
+                # decode on: the samples after the stop need their own frames
+                tap_end = max((j for j, q in enumerate(packets) if q.rank in taps), default=i) + 1
             ref = p.ref and not keys and not (skip_b and p.bpic and p.rank not in near)
-            if not (ref or p.rank in want):
+            if not (ref or p.rank in taps or (detect and p.rank in want)):
                 continue
             try:
                 frames = ctx.decode(p.pkt)
             except av.error.InvalidDataError:
-                bad += 1
+                bad += detect
                 continue
             added = self._collect(frames, by_pts, pick, out, sent, taps, keeper)
-            hit = next((f for f in added if stop is not None and stop(f)), None)
+            hit = next((f for f in added if sent is None and stop is not None and stop(f)), None)
             if hit is not None:
                 # the rest of the chunk looks like the next keyframe: no cut in it
                 sent = {q.rank for q in packets[: i + 1]}
                 self._settled_at = hit.index
+                self._tail_alike = False
+                due = [j for j, q in enumerate(packets) if q.rank in taps and q.rank <= hit.index]
+                tap_end = max(due, default=-1) + 1
         try:
             self._collect(ctx.decode(None), by_pts, pick, out, sent, taps, keeper)
         except av.error.InvalidDataError:
@@ -580,7 +608,7 @@ class _ChunkJob:
         self, frames, by_pts, want, out, sent=None, taps=None, keeper=None
     ) -> list[SmallFrame]:
         """Shrink the wanted frames into `out` (only those sent before a stop, when one fired)
-        and convert the tap's sources (`taps`, ranks); `keeper` releases pictures no longer
+        and convert the tap's samples (`taps`, ranks); `keeper` releases pictures no longer
         needed."""
         added = []
         for frame in frames:
