@@ -244,3 +244,23 @@ def test_engine_options_for_a_desk() -> None:
     assert "pw" not in migrate.masked("postgresql+psycopg://u:pw@db.example/desk")
     with pytest.raises(StoreError, match="cannot open the case store"):
         migrate.engine_for("nosuchdriver://x")
+
+
+def test_the_head_constant_is_the_newest_script() -> None:
+    """`migrate.HEAD` spares every command reading the scripts; it must follow them."""
+    assert migrate.scripts().get_current_head() == migrate.HEAD
+
+
+def test_opening_a_store_at_head_imports_no_alembic(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from osint_video.config import load_config\n"
+        "from osint_video.workspace import Workspace\n"
+        f"ws = Workspace.open(load_config(home=Path({str(tmp_path)!r})))\n"  # creates: migrates
+        "ws.close()\n"
+        "print(any(m.startswith('alembic') for m in sys.modules))\n"
+    )
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip() == "True"
+    again = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "False"  # at head: no alembic import
