@@ -84,6 +84,7 @@ bench: setup
 	$(BIN)/python -m pip install -q --no-deps scenedetect click tqdm
 	$(BIN)/python -m pip install -q videohash
 	$(BIN)/python bench/bench_triage.py
+	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_match.py
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_labelstudio.py

@@ -156,7 +156,7 @@ def contenders(clip: Path) -> dict[str, list[str]]:
         found["osint-video triage --json"] = triage
         # the issue's steps alone: archive matching (a later issue) adds its 4 fps samples
         off = "OSINT_VIDEO__MATCHING__ENABLED=false"
-        found["  same, archive matching off"] = ["env", off, *triage]
+        found["osint-video triage, matching off"] = ["env", off, *triage]
     return found
 
 
