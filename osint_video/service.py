@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from .config import Config
 from .errors import OsintVideoError
 from .pipeline import TriageOutcome, TriageRequest, triage
+from .steps import write_reports
 from .store.cases import ClipSummary
 from .workspace import Workspace
 
@@ -164,13 +165,16 @@ def _triage_parallel(
                 continue
             try:
                 taken = intake(ws, req, functools.partial(moved, i))
-                known = known_outcome(ws, taken, req)
+                # a clip this run already processes is a repeat, however far its job got:
+                # its reports are refreshed once, after the pool (as one by one would)
+                repeat = taken.clip_id in first
+                known = None if repeat else known_outcome(ws, taken, req)
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
                 items[i] = _error_item(ws, req.path, exc)
                 continue
             if known is not None:
                 items[i] = _item(ws, req.path, known)
-            elif taken.clip_id in first:
+            elif repeat:
                 again[i] = first[taken.clip_id]
             else:
                 first[taken.clip_id] = i
@@ -180,6 +184,13 @@ def _triage_parallel(
         results = pool.finish()
     finally:
         pool.close()
+    for j in sorted(set(again.values())):  # the repeats' acquisitions, in the reports
+        outcome, _error = results.get(j, (None, None))
+        if outcome is not None and outcome.report_json:
+            try:
+                write_reports(ws, outcome.clip_id, ws.config.operator())
+            except OsintVideoError as exc:  # its first report stands
+                bar.console.print(f"note: reports of clip {outcome.clip_id}: {exc}", markup=False)
     for i, (outcome, error) in results.items():
         items[i] = _item(ws, reqs[i].path, outcome) if outcome else TriageItem(reqs[i].path)
         items[i] = items[i] if outcome else dataclasses.replace(items[i], error=error)
