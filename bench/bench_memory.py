@@ -42,7 +42,7 @@ def make_clip(minutes: int) -> Path:
         for i, src in enumerate(SOURCES):
             part = Path(tmp) / f"s{i}.mp4"
             subprocess.run(
-                ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{src}:d={SHOT_S}",
+                ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", src, "-t", str(SHOT_S),
                  "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                  "-g", "60", str(part)],
                 check=True, timeout=600,
