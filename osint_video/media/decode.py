@@ -91,10 +91,10 @@ class SampleTap:
     * after a settle stop at frame s (an I/P picture looking like the next keyframe), the
     next keyframe, when the last sample up to s is alike to it.
     Without `alike` (or when it says no) those samples are decoded too. Each picture is turned
-    into whatever `convert(frame)` makes (in the decoder threads) and
-    handed to `deliver([(time_s, converted), ...])` in presentation order, `time_s` being the
-    sample's own time (PyAV's `frame.time` arithmetic). A sample whose frame fails to decode
-    takes the previous sample's picture. Matching sampling on its own runs the same plan
+    into whatever `convert(frame)` makes (in the decoder threads) and handed to
+    `deliver([(time_s, converted), ...])` in presentation order, `time_s` being the sample's own
+    time (PyAV's `frame.time` arithmetic). A sample whose frame fails to decode takes the
+    previous sample's picture. Matching sampling on its own runs the same plan
     (`keyframes.extract.sampling_source`), so both give the very same samples.
     """
 
@@ -387,13 +387,7 @@ class _ChunkJob:
         keys = [p for p in self.chunk.packets if p.key]
         first = self.chunk.packets[0]
         here = self.src.claim_key(first.pts)  # decoded by the previous job, if it got there
-        if (
-            test is None
-            or nxt is None
-            or len(keys) != 1
-            or not first.key
-            or __import__("os").environ.get("XS")
-        ):
+        if test is None or nxt is None or len(keys) != 1 or not first.key:
             return None
         after = self._key_frame(nxt, self.chunk.first_index + len(self.chunk.packets))
         self._next_key = after
@@ -434,8 +428,6 @@ class _ChunkJob:
         """Give every sample of the chunk its picture (see `SampleTap`)."""
         settled = self._settled_at
         tail = self._next_key.tapped if self._next_key is not None else None
-        if __import__("os").environ.get("XT"):
-            tail = None
         last: Any = None
         for rank in sorted(self.samples):
             if settled is not None and rank > settled and self._tail_alike:
@@ -548,9 +540,9 @@ class _ChunkJob:
 
         With `tap`, the chunk's samples are decoded too and converted; after `stop` fires at
         frame s, detection gets only frames of packets sent before it, and decoding goes on
-        only as far as samples up to s need (later ones take the next keyframe, see
-        `SampleTap`). With `release`, full pictures that can no longer be keyframe candidates
-        go early.
+        only as far as samples up to s need; later ones take the next keyframe when the tap
+        finds it alike, else decoding goes on for them (see `SampleTap`). With `release`, full
+        pictures that can no longer be keyframe candidates go early.
         """
         ctx = self._context()
         packets = self.chunk.packets
