@@ -112,12 +112,9 @@ class SampledFingerprints:
     def convert(self, frame: Any) -> Any:
         return sample_grey(frame, self.width)
 
-    def alike(self, a: Any, b: Any) -> bool:
-        return alike(a, b)
-
     def tap(self) -> SampleTap:
         """The tap to hand the keyframe pass."""
-        return SampleTap(self.take, self.convert, self.deliver, self.alike)
+        return SampleTap(self.take, self.convert, self.deliver, alike)
 
     def deliver(self, items: list[tuple[float, Any]]) -> None:
         for t, grey in items:
