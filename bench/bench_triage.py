@@ -51,6 +51,21 @@ with tempfile.TemporaryDirectory() as d:
 print(json.dumps([c.frame for c in r.cuts]))
 print(json.dumps({"keyframes": len(r.keyframes)}), file=sys.stderr)
 """
+# The floors of any design that decodes every GOP's reference chain: ffmpeg itself, each half
+# of the clip on its own single-threaded decoder, both halves at once (the most 2 cores give).
+# `noref`: I, P and reference B pictures (what frame-exact cuts on a B-pyramid stream need);
+# `bidir` with no deblocking: I and P pictures only, inexact (the least any P-chain design does).
+FLOOR = """
+import subprocess, sys
+clip, half, skip = sys.argv[1], sys.argv[2], sys.argv[3:]
+base = ["ffmpeg", "-v", "error", "-threads", "1", *skip]
+tail = ["-map", "0:v:0", "-f", "null", "-"]
+procs = [
+    subprocess.Popen([*base, "-t", half, "-i", clip, *tail]),
+    subprocess.Popen([*base, "-ss", half, "-i", clip, *tail]),
+]
+sys.exit(max(p.wait() for p in procs))
+"""
 
 
 @dataclass
@@ -147,6 +162,14 @@ def contenders(clip: Path) -> dict[str, list[str]]:
             "null",
             "-",
         ],
+        "floor: I/P/B-ref, 2 x 1 thread": [
+            *[PY, "-c", FLOOR, str(clip), "30"],
+            *["-skip_frame", "noref"],
+        ],
+        "floor: I/P no deblock, 2 x 1": [
+            *[PY, "-c", FLOOR, str(clip), "30"],
+            *["-skip_frame", "bidir", "-skip_loop_filter", "all"],
+        ],
         "PySceneDetect detect-content": [PY, "-c", SCENEDETECT, str(clip)],
         "osint-video keyframes (ours)": [PY, "-c", OURS, str(clip)],
     }
@@ -168,7 +191,7 @@ def run_one(name: str, argv: list[str]) -> Row:
 
 
 def parse_cuts(name: str, out: str) -> list[int] | None:
-    if name.startswith("ffmpeg"):
+    if name.startswith(("ffmpeg", "floor")):
         return None
     if "triage" in name:
         report = json.loads(out.strip().splitlines()[-1])
