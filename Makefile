@@ -78,6 +78,7 @@ lint: setup
 # The Label Studio data-dir template (label-studio init, about a minute) is kept between runs.
 test: setup-test
 	$(BIN)/ruff check osint_video tests bench
+	$(BIN)/mypy osint_video
 	OSINT_VIDEO_LS_TEMPLATE=$(CURDIR)/$(VENV)/ls-template $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup

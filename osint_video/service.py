@@ -186,7 +186,7 @@ def _triage_parallel(
         pool.close()
     for j in sorted(set(again.values())):  # the repeats' acquisitions, in the reports
         outcome, _error = results.get(j, (None, None))
-        if outcome is not None and outcome.report_json:
+        if outcome is not None and outcome.clip_id is not None and outcome.report_json:
             try:
                 write_reports(ws, outcome.clip_id, ws.config.operator())
             except OsintVideoError as exc:  # its first report stands
