@@ -427,6 +427,23 @@ def test_images_are_data_uris_of_thumbnails(tmp_path: Path) -> None:
     assert len(html) < 200_000
 
 
+def test_thumbnails_come_from_the_cached_small_file(tmp_path: Path) -> None:
+    """The triage step's `thumbs/<name>` serves its own width and narrower ones (the matches'
+    pairs); only a wider picture needs the full keyframe."""
+    from osint_video.report.render import _thumbnail
+
+    full = tmp_path / "kf.png"
+    Image.new("RGB", (1280, 720), (200, 0, 0)).save(full)
+    (tmp_path / "thumbs").mkdir()
+    Image.new("RGB", (320, 180), (0, 0, 200)).save(tmp_path / "thumbs" / "kf.png")
+    for width in (320, 160):
+        img = _thumbnail(full, width)
+        assert img.size == (width, width * 9 // 16)
+        assert img.getpixel((width // 2, 10)) == (0, 0, 200)  # the cached file's pixels
+    wide = _thumbnail(full, 640)
+    assert wide.size == (640, 360) and wide.getpixel((320, 10)) == (200, 0, 0)
+
+
 def test_anomalies_highlighted_and_custody_rows(tmp_path: Path) -> None:
     tags = parse(render_html(video_report(tmp_path), tmp_path))
     flagged = tags.find("tr", "flagged")
