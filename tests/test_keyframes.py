@@ -14,6 +14,7 @@ from synth import make_cut_clip
 
 from osint_video.config import KeyframesConfig
 from osint_video.hashing.hashes import compute_hashes
+from osint_video.keyframes import select
 from osint_video.keyframes.extract import extract_keyframes
 from osint_video.media.png import encode_png
 from osint_video.models import MediaInfo
@@ -152,6 +153,35 @@ def test_static_shot_yields_one_keyframe(tmp_path):
     )
     r = run(still, tmp_path / "kf")
     assert len(r.shots) == 1 and len(r.keyframes) == 1
+
+
+def grey_std(png: str) -> float:
+    """Grey std of a keyframe at the analysis size (what `select.BLANK_STD` is compared with)."""
+    small = Image.open(png).convert("L").resize((64, 48), Image.Resampling.BOX)
+    return float(np.asarray(small, dtype=np.float32).std())
+
+
+def test_blank_keyframes_go_when_the_shot_shows_something(tmp_path, monkeypatch):
+    """A shot fading in from black and out to black keeps no black keyframe; a shot that is
+    black throughout keeps its one keyframe (every shot has one)."""
+    fade, black = tmp_path / "fade.mp4", tmp_path / "black.mp4"
+    ffmpeg(
+        *["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"],
+        *["-vf", "fade=t=in:st=0:d=1.5,fade=t=out:st=3:d=1", "-frames:v", "110"],
+        *["-pix_fmt", "yuv420p", str(fade)],
+    )
+    ffmpeg(
+        *["-f", "lavfi", "-i", "color=black:size=320x240:rate=25", "-frames:v", "50"],
+        *["-pix_fmt", "yuv420p", str(black)],
+    )
+    r = run(fade, tmp_path / "kf")
+    assert len(r.shots) == 1 and r.keyframes
+    assert min(grey_std(k.path) for k in r.keyframes) >= select.BLANK_STD
+    r = run(black, tmp_path / "kf_black")
+    assert len(r.shots) == 1 and len(r.keyframes) == 1 and grey_std(r.keyframes[0].path) < 1
+    monkeypatch.setattr(select, "BLANK_STD", 0.0)  # the rule off: the black end is picked
+    r = run(fade, tmp_path / "kf_all")
+    assert min(grey_std(k.path) for k in r.keyframes) < 1
 
 
 @pytest.mark.parametrize("fast", [True, False])
