@@ -1,8 +1,10 @@
 """URL intake with the real yt-dlp against real HTTP servers on 127.0.0.1 (no network, no mocks).
 
 A threading http.server serves a generated mp4, an HTML page without video and a junk ".mp4";
-another socket accepts connections and never answers (the timeout). Also: `queue add` of local
-files, and an original that vanishes after queueing (the evidence copy is what gets processed).
+another socket accepts connections and never answers (the timeout); a third trickles a video's
+bytes, each in time for the socket timeout, never in time for the whole download's deadline.
+Also: `queue add` of local files, and an original that vanishes after queueing (the evidence
+copy is what gets processed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from synth import make_cut_clip
 
 from osint_video.config import load_config
 from osint_video.desk import queue as desk
+from osint_video.desk.intake import DownloadFailed, download
 from osint_video.errors import WorkflowError
 from osint_video.pipeline import process_clip
 from osint_video.report.render import validate_report
@@ -61,6 +64,37 @@ def silent() -> Iterator[str]:
     sock.listen(16)
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Promises 1 MB of mp4 and sends 64 bytes every 0.1 s (a stalled CDN, a throttled mirror)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(600):  # 60 s at most, then the test fails on its own clock
+                self.wfile.write(b"\0" * 64)
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client gave up: what the deadline is for
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@pytest.fixture(scope="module")
+def trickle() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +175,19 @@ def test_urls_that_fail_become_failed_items_and_the_rest_goes_on(
     assert all(f["status"] == "failed" and f["error"] for f in failed)
     rc, out, _ = cli("queue", "list")
     assert "u1" in out and "404" in out and "local.mp4" in out
+
+
+def test_a_download_that_never_ends_stops_at_the_deadline(
+    trickle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`download_timeout_s` bounds the whole download; the socket timeout alone never fires
+    here (bytes keep coming), so without the deadline this would take minutes."""
+    monkeypatch.setenv("OSINT_VIDEO__QUEUE__DOWNLOAD_TIMEOUT_S", "2")
+    queue_cfg = load_config().queue
+    start = time.monotonic()
+    with pytest.raises(DownloadFailed, match=r"^download timed out after 2 s$"):
+        download(f"{trickle}/slow.mp4", tmp_path, queue_cfg)
+    assert 2 <= time.monotonic() - start < 10
 
 
 def test_retry_downloads_a_failed_url_again(cli: Callable, server: Serve, tmp_path: Path) -> None:
