@@ -68,8 +68,13 @@ demo: setup
 	$(BIN)/python -m osint_video.sample $(DEMO_HOME)/incoming/sudzha_sample.mp4
 	$(BIN)/osint-video --home $(DEMO_HOME) triage $(DEMO_HOME)/incoming/sudzha_sample.mp4 \
 	  --case kursk --source-url https://example.org/channel/123 --note "demo: generated sample clip"
+	$(BIN)/python -m osint_video.sample --repost $(DEMO_HOME)/incoming/sudzha_sample.mp4 \
+	  $(DEMO_HOME)/incoming/repost.mp4
+	$(BIN)/osint-video --home $(DEMO_HOME) triage $(DEMO_HOME)/incoming/repost.mp4 \
+	  --case kursk --source-url https://example.org/channel/456 --note "demo: a mirrored repost"
 	$(BIN)/osint-video --home $(DEMO_HOME) queue list
 	@echo "report: $$($(BIN)/osint-video --home $(DEMO_HOME) report 1 --format html)"
+	@echo "the repost's report (seen before: clip 1): $$($(BIN)/osint-video --home $(DEMO_HOME) report 2 --format html)"
 
 lint: setup
 	$(BIN)/ruff check osint_video tests bench

@@ -3,7 +3,11 @@
 Used by `make demo` so a new user sees the whole pipeline on a clip with known answers
 (cuts at frames 75, 150 and 240; a flash at frame 200 that is not a cut; a location near Sudzha).
 
+`make_repost` then makes what a channel reposting it would post (mirrored, shrunk, re-encoded,
+metadata gone), so the demo also shows the clip being recognised as seen before.
+
 Usage: python -m osint_video.sample OUT.mp4
+       python -m osint_video.sample --repost IN.mp4 OUT.mp4
 """
 
 from __future__ import annotations
@@ -65,7 +69,27 @@ def make_sample(out: Path) -> Path:
     return out
 
 
+def make_repost(src: Path, out: Path) -> Path:
+    """A repost of `src`: mirrored (a common trick against matching), 320x180 at 250 kb/s,
+    without its metadata (as platforms strip it)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg.run(
+        [
+            *["ffmpeg", "-y", "-v", "error", "-i", str(src), "-map_metadata", "-1"],
+            *["-vf", "scale=320:180,hflip", "-c:v", "libx264", "-b:v", "250k", str(out)],
+        ],
+        timeout=120,
+    )
+    return out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m osint_video.sample OUT.mp4")
-    print(make_sample(Path(sys.argv[1])))
+    if len(sys.argv) == 4 and sys.argv[1] == "--repost":
+        print(make_repost(Path(sys.argv[2]), Path(sys.argv[3])))
+    elif len(sys.argv) == 2:
+        print(make_sample(Path(sys.argv[1])))
+    else:
+        sys.exit(
+            "usage: python -m osint_video.sample OUT.mp4\n"
+            "       python -m osint_video.sample --repost IN.mp4 OUT.mp4"
+        )

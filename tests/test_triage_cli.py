@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from osint_video.report.render import validate_report
-from osint_video.sample import FLASH_FRAME, make_sample
+from osint_video.sample import FLASH_FRAME, make_repost, make_sample
 from osint_video.store.evidence import sha256_file
 
 CLI = [sys.executable, "-m", "osint_video.cli"]
@@ -232,25 +232,7 @@ def test_every_command_has_help_with_example(tmp_path: Path, cmd: list[str]) -> 
 def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path: Path) -> None:
     home = tmp_path / "ws"
     run(home, "triage", str(sample), "--case", "kursk")
-    copy = tmp_path / "reupload.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(sample),
-            "-vf",
-            "scale=320:180,hflip",
-            "-c:v",
-            "libx264",
-            "-b:v",
-            "250k",
-            str(copy),
-        ],
-        check=True,
-        timeout=120,
-    )
+    copy = make_repost(sample, tmp_path / "reupload.mp4")
     rep = json.loads(run(home, "triage", str(copy), "--case", "kursk", "--json").stdout)
     [match] = rep["matches"]
     assert match["clip_id"] == 1 and match["keyframe_pairs"] >= 3
