@@ -83,6 +83,23 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
     validate_report(report)
     html = render_html(report, ws)
     assert "<dt>Seen before</dt><dd>1 earlier clip(s)" in html
+    assert "first seen as clip #2, acquired 2024-01-01T00:00:00Z</dd>" in html
+    # the best match is not always the first appearance: the summary names the earliest
+    earlier = {
+        **report["matches"][0],
+        "clip_id": 3,
+        "score": 0.4,
+        "filename": "repost.mp4",
+        "source_url": "https://t.me/x/1",
+        "earliest_acquired_at": "2023-06-01T10:00:00Z",
+    }
+    report["matches"].append(earlier)
+    validate_report(report)
+    html = render_html(report, ws)
+    assert (
+        "2 earlier clip(s) share footage with this one; first seen as clip #3 (repost.mp4), "
+        "acquired 2023-06-01T10:00:00Z from https://t.me/x/1</dd>"
+    ) in html
     report["matches"][0]["score"] = "high"
     with pytest.raises(ReportError):
         validate_report(report)

@@ -315,6 +315,15 @@ def _match_thumbs(
     return out
 
 
+def first_seen(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The matched clip acquired first: where the footage was seen before anywhere else (the
+    one fact a desk reads first). None without matches or acquisition times."""
+    dated = [m for m in matches if m.get("earliest_acquired_at")]
+    if not dated:
+        return None
+    return min(dated, key=lambda m: (m["earliest_acquired_at"], str(m["clip_id"])))
+
+
 def _view(
     report: dict[str, Any], workspace: Path, thumb_width: int, print_layout: bool = False
 ) -> dict[str, Any]:
@@ -340,6 +349,7 @@ def _view(
             _printable_details(e["details"], print_layout) for e in report["custody"]
         ],
         "matches": list(report.get("matches") or []),
+        "first_seen": first_seen(report.get("matches") or []),
         "match_thumbs": _match_thumbs(report, workspace, thumb_width // 2),
         "signature": report.get("signature"),
     }
