@@ -265,6 +265,59 @@ def test_keyframe_pngs_are_bit_exact_pictures(tmp_path, rotation):
     assert not [p for p in (tmp_path / "kf").iterdir() if p.suffix != ".png"]
 
 
+def test_interval_pass_skips_reference_b_pictures_and_stays_exact(tmp_path, monkeypatch):
+    """Without windows to fill in (`interval`), a stream whose I/P pictures never predict from
+    B pictures (x264's default pyramid) is decoded from its I/P pictures alone, plus the B
+    pictures at chunk edges with the references they need: every frame handed out is the very
+    picture a full decode makes."""
+    import av
+
+    from osint_video.keyframes.shots import features
+    from osint_video.media import decode
+    from osint_video.media.h264 import avcc_length_size, h264_frame_kind
+
+    decoded: set[int] = set()  # every picture any decoder put out (by PTS)
+    collect = decode._ChunkJob._collect
+
+    def spy(self, frames, *args, **kwargs):
+        frames = list(frames)
+        decoded.update(f.pts for f in frames)
+        return collect(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(decode._ChunkJob, "_collect", spy)
+    clip = make_cut_clip(tmp_path / "grain.mp4", [23, 161], 250, size=(320, 180), gop=100, noise=10)
+    src = decode.FrameSource(clip, width=64, analyse=features, keep_full=3)
+    got = {f.index: f for f in src.frames()}
+    assert src.p_only  # the check on the first chunk found the I/P pictures B-free
+    bframes, keys, seen_b = set(), set(), set()
+    with av.open(str(clip)) as c:  # a full decode, frames in presentation order
+        for i, frame in enumerate(c.decode(video=0)):
+            if frame.pict_type == av.video.frame.PictureType.B:
+                bframes.add(i)
+            if frame.key_frame:
+                keys.add(i)
+            if frame.pts in decoded and i in bframes:
+                seen_b.add(i)
+            if i in got:
+                want = src.small(frame, i, 0.0, False)
+                assert np.array_equal(got[i].grey, want.grey), i
+                assert got[i].sharpness == want.sharpness, i
+    # chunks start at keyframes (x264 put some at the cuts); their edges are decoded densely
+    edges = {k + d for k in keys | {250} for d in range(-3, 3)}
+    assert len(bframes) > 120 and not (set(got) & bframes) - edges  # B only at the edges
+    # after the first chunk (decoded both ways to check the rule), reference B pictures far
+    # from any edge were not decoded at all
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        nal = avcc_length_size(stream.codec_context.extradata)
+        kinds = sorted((p.pts, h264_frame_kind(bytes(p), nal)) for p in c.demux(stream) if p.size)
+    brefs = {i for i, (_pts, (ref, bpic)) in enumerate(kinds) if ref and bpic}
+    far = {
+        b for b in brefs if b >= sorted(keys)[1] and min(abs(b - e) for e in edges) > decode.B_REACH
+    }
+    assert far and not far & seen_b
+
+
 @pytest.mark.parametrize("shape", [(7, 5), (33, 17, 3), (4, 9, 4), (1, 1, 3)])
 def test_fast_png_writer_round_trips(tmp_path, shape):
     pixels = np.random.default_rng(7).integers(0, 256, shape, dtype=np.uint8)

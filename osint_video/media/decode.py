@@ -46,6 +46,8 @@ MIN_CHUNK_PACKETS = 48
 # Chunks decoded ahead of the consumer; bounds memory (packets + small frames only).
 MAX_IN_FLIGHT = 3
 LOCAL_PEAK = 6  # a frame sharper than all within this many frames keeps its full picture
+# How far back (frames) a B picture's own references may sit: 2 mini-GOPs of up to 8 frames.
+B_REACH = 16
 SEQUENTIAL_FORMATS = ("mpegts", "mpeg", "mpegvideo", "h264", "hevc", "rawvideo")
 
 
@@ -551,8 +553,11 @@ class _ChunkJob:
             last_needed = max(i for i, p in enumerate(packets) if p.rank <= upto) + 1
         taps = set(self.samples) if tap else set()
         by_pts = {p.pts: p for p in packets}
-        # B references the wanted frames may predict from sit in their mini-GOP (<= 3 away)
-        near = {r + d for r in (want | taps) for d in range(-3, 4)} if skip_b else set()
+        # I/P pictures never predict from B pictures when `skip_b` is allowed (`p_only_is_exact`);
+        # a wanted B picture may, from the reference B pictures of its own and 2 earlier
+        # mini-GOPs (measured: 0 of 306 wrong with those, 39 of 71 with none)
+        bpics = {p.rank for p in packets if p.bpic} if skip_b else set()
+        near = {r + d for r in (want | taps) & bpics for d in range(-B_REACH, 4)}
         tap_end = 0  # after a stop: decode order index past the last sample it still needs
         judged = False  # whether the samples after a stop were judged (see `_tail_is_alike`)
         pick = want if only is None else only
