@@ -100,6 +100,11 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
         "2 earlier clip(s) share footage with this one; first seen as clip #3 (repost.mp4), "
         "acquired 2023-06-01T10:00:00Z from https://t.me/x/1</dd>"
     ) in html
+    md = render_markdown(report)
+    assert (
+        "First seen as clip #3 (repost.mp4), acquired 2023-06-01T10:00:00Z from "
+        "https://t.me/x/1." in md
+    )
     report["matches"][0]["score"] = "high"
     with pytest.raises(ReportError):
         validate_report(report)

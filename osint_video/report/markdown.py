@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .render import osm_link, timecode
+from .render import first_seen, osm_link, timecode
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what changes meaning mid-line or in a table
 
@@ -67,6 +67,15 @@ def _sections(r: dict[str, Any]) -> list[str]:
         ],
     )
     out += ["## Seen before", ""]
+    first = first_seen(r.get("matches") or [])
+    if first is not None:
+        where = f" from {esc(first['source_url'])}" if first.get("source_url") else ""
+        name = f" ({esc(first['filename'])})" if first.get("filename") else ""
+        out += [
+            f"First seen as clip #{esc(first['clip_id'])}{name}, acquired "
+            f"{esc(first['earliest_acquired_at'])}{where}.",
+            "",
+        ]
     matches = [
         [m.get("clip_id"), m.get("sha256"), m.get("score"), m.get("earliest_acquired_at")]
         for m in r.get("matches") or []
