@@ -111,6 +111,8 @@ class AnnotateConfig:
     status_unverifiable: str = "disputed"
     status_disagreement: str = "disputed"
     listen_port: int = 8765
+    listen_host: str = "127.0.0.1"
+    listen_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,39 @@ def test_listen_pulls_when_an_annotation_is_saved(desk, annotators, monkeypatch)
     assert desk.client.sdk.webhooks.list(project=desk.project("clip").project_id) == []
 
 
+def test_listen_on_every_address_with_the_url_the_server_calls(desk, annotators, monkeypatch):
+    """A desk's server elsewhere: bind 0.0.0.0, register the URL it reaches us on; posts to
+    any other path than the session's secret one are refused and pull nothing."""
+    from urllib.error import HTTPError
+    from urllib.request import Request, urlopen
+
+    from osint_video.annotate.listen import Listener
+
+    desk.push()
+    monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", desk.conn.api_key)
+    with pytest.raises(AnnotateError, match="needs the URL Label Studio should call"):
+        Listener(desk.cfg, host="0.0.0.0", port=free_port())
+    port = free_port()
+    with Listener(desk.cfg, host="0.0.0.0", port=port, url=f"http://127.0.0.1:{port}") as lis:
+        assert lis.url.startswith(f"http://127.0.0.1:{port}/webhook/") and len(lis.path) > 20
+        assert lis.path not in lis.shown_url
+        for path in ("/webhook", "/webhook/guess", "/"):
+            req = Request(f"http://127.0.0.1:{port}{path}", data=b'{"action": "X"}')
+            with pytest.raises(HTTPError) as refused:
+                urlopen(req, timeout=5)
+            assert refused.value.code == 404
+        assert lis.events == []
+        desk.client.create_annotation(desk.clip_task(1), verdict("authentic"), annotators[0])
+        deadline = time.monotonic() + 30
+        while not db.annotations_of(desk.ws.cases, 1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        hooks = desk.client.sdk.webhooks.list(project=desk.project("clip").project_id)
+        assert [h.url for h in hooks] == [lis.url]
+    assert lis.events[:1] == ["ANNOTATION_CREATED"]
+    assert len(db.annotations_of(desk.ws.cases, 1)) == 1
+
+
 def test_pull_before_push_is_a_clear_error(desk) -> None:
     with pytest.raises(AnnotateError, match="run annotate push"):
         desk.pull()

@@ -229,6 +229,32 @@ def test_every_command_has_help_with_example(tmp_path: Path, cmd: list[str]) -> 
     assert "Example" in proc.stdout, proc.stdout
 
 
+def test_every_subcommand_help_has_an_example_and_shows_config_sections(cli) -> None:
+    """Walk the whole command tree in process; "[section] key" in a help text must show as
+    written (rich markup would swallow an unescaped "[annotate]")."""
+    import typer
+
+    from osint_video.cli import app
+
+    def leaves(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            yield path
+            return
+        for name, sub in subs.items():
+            yield from leaves(sub, [*path, name])
+
+    paths = list(leaves(typer.main.get_command(app), []))
+    assert len(paths) >= 20
+    helps = {}
+    for path in paths:
+        rc, out, _err = cli(*path, "--help")
+        assert rc == 0 and "Example" in out, path
+        helps[" ".join(path)] = " ".join(out.split())
+    assert "[annotate] listen_port" in helps["annotate listen"]
+    assert "[worker] concurrency" in helps["worker"]
+
+
 def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path: Path) -> None:
     home = tmp_path / "ws"
     run(home, "triage", str(sample), "--case", "kursk")

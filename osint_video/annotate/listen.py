@@ -3,14 +3,17 @@
 Label Studio calls webhooks synchronously inside the annotator's save request with a 1 s
 timeout, so the receiver only reads the request, answers 200 and sets a flag; a background
 thread does the pull (one at a time; events arriving during a pull cause one more pull, not
-one each). It listens on 127.0.0.1 only: the server must run on the same machine (our own
-`labelstudio start`, which allows webhooks to local addresses). The webhooks it registers on
-the case's projects are deleted when it stops.
+one each). It listens on 127.0.0.1 by default: the server runs on the same machine (our own
+`labelstudio start`, which allows webhooks to local addresses). A desk's server elsewhere
+reaches it on `listen_host` / `listen_url`. Each session registers a URL with a fresh secret
+path, and posts to any other path are refused (404), so a stranger who finds the port cannot
+trigger pulls. The webhooks it registers on the case's projects are deleted when it stops.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +34,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.path != self.server.listener.path:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -57,6 +65,8 @@ class Listener:
         cfg: Config,
         *,
         port: int | None = None,
+        host: str | None = None,
+        url: str | None = None,
         case: str | None = None,
         pull: Callable[[], Any] | None = None,
         notify: Callable[[str], None] = lambda _m: None,
@@ -65,6 +75,14 @@ class Listener:
 
         self.cfg, self.case, self.notify = cfg, case, notify
         self.port = cfg.annotate.listen_port if port is None else port
+        self.host = cfg.annotate.listen_host if host is None else host
+        self.base_url = (cfg.annotate.listen_url if url is None else url).rstrip("/")
+        if not self.base_url and self.host in ("0.0.0.0", "::", ""):
+            raise AnnotateError(
+                f"listening on {self.host or 'every address'} needs the URL Label Studio should "
+                "call (--url or [annotate] listen_url, e.g. http://10.0.0.5:8765)"
+            )
+        self.path = f"/webhook/{secrets.token_urlsafe(16)}"
         self._pull = pull or (lambda: run_pull(cfg, case))
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -77,8 +95,17 @@ class Listener:
 
     @property
     def url(self) -> str:
+        """What Label Studio calls (it holds the session's secret path)."""
         assert self._http is not None
-        return f"http://127.0.0.1:{self._http.server_address[1]}/webhook"
+        if self.base_url:
+            return self.base_url + self.path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._http.server_address[1]}{self.path}"
+
+    @property
+    def shown_url(self) -> str:
+        """`url` with its secret path elided, for messages."""
+        return self.url.removesuffix(self.path) + "/webhook/…"
 
     def wake(self, action: str) -> None:
         self.events.append(action)
@@ -112,7 +139,10 @@ class Listener:
             ws.close()
         if not refs:
             raise AnnotateError("nothing pushed to this server yet: run annotate push first")
-        self._http = _Server(("127.0.0.1", self.port), _Handler)
+        try:
+            self._http = _Server((self.host, self.port), _Handler)
+        except OSError as exc:
+            raise AnnotateError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
         self._http.listener = self
         try:
             for ref in refs:

@@ -132,20 +132,36 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
     def listen_cmd(
         case: Annotated[str | None, typer.Option("--case", help="Only this case.")] = None,
         port: Annotated[
-            int | None, typer.Option(help="Port on 127.0.0.1 (default [annotate] listen_port).")
+            int | None, typer.Option(help="Port to listen on (default \\[annotate] listen_port).")
+        ] = None,
+        host: Annotated[
+            str | None,
+            typer.Option(help="Address to bind (default \\[annotate] listen_host, 127.0.0.1)."),
+        ] = None,
+        url: Annotated[
+            str | None,
+            typer.Option(
+                help="URL the Label Studio server calls to reach this machine, e.g. "
+                "http://10.0.0.5:8765 (default \\[annotate] listen_url, else http://HOST:PORT)."
+            ),
         ] = None,
     ) -> None:
-        """Pull as annotators save: register webhooks and receive them on 127.0.0.1.
+        """Pull as annotators save: register webhooks and receive them (127.0.0.1 by default).
 
-        Stop with Ctrl-C (the webhooks are removed).
+        Stop with Ctrl-C (the webhooks are removed). For a desk's server on another machine,
+        bind a LAN address with --host and give the URL the server reaches it on with --url.
 
         Example: osint-video annotate listen --case kursk
+        Example: osint-video annotate listen --host 0.0.0.0 --url http://10.0.0.5:8765
         """
         from ..annotate.listen import Listener
 
-        listener = Listener(cfg(), port=port, case=case, notify=err.print)
+        listener = Listener(cfg(), port=port, host=host, url=url, case=case, notify=err.print)
         with listener:
-            err.print(f"listening on {listener.url} (Ctrl-C to stop)")
+            err.print(
+                f"listening on {listener.host}:{listener.port}; Label Studio calls "
+                f"{listener.shown_url} (Ctrl-C to stop)"
+            )
             try:
                 while True:
                     time.sleep(1)

@@ -33,7 +33,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
     def worker(
         concurrency: Annotated[
             int | None,
-            typer.Option(help="Clips processed at once by this process ([worker] concurrency)."),
+            typer.Option(help="Clips processed at once by this process (\\[worker] concurrency)."),
         ] = None,
         drain: Annotated[
             bool, typer.Option("--drain", help="Return once no clip is waiting or running.")
