@@ -184,6 +184,26 @@ def test_blank_keyframes_go_when_the_shot_shows_something(tmp_path, monkeypatch)
     assert min(grey_std(k.path) for k in r.keyframes) < 1
 
 
+def test_a_dark_picture_with_any_detail_is_not_blank():
+    """A night segment (dark, nearly flat, but a light and some grain: sharpness 16.9 as
+    measured on such a frame) keeps its keyframe; a featureless one in the same shot goes."""
+    from osint_video.keyframes.select import select_keyframes
+    from osint_video.keyframes.shots import Marked
+    from osint_video.media.decode import SmallFrame
+
+    day = np.random.default_rng(7).integers(0, 255, (36, 64), np.uint8)
+    night = np.full((36, 64), 60, np.uint8)
+    night[10:12, 30:32] = 100  # a lit window
+    frames = [
+        *(SmallFrame(i, i / 25, day, sharpness=500.0) for i in range(10)),
+        *(SmallFrame(i, i / 25, night, sharpness=16.9) for i in range(10, 20)),
+        *(SmallFrame(i, i / 25, np.full((36, 64), 16, np.uint8)) for i in range(20, 30)),
+    ]
+    sel = select_keyframes([Marked(f) for f in frames], KeyframesConfig(), drift=True)
+    picked = [p.frame for p in sel.picks]
+    assert len(sel.spans) == 1 and [f // 10 for f in picked] == [0, 1]  # no black keyframe
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_sharpest_frame_of_the_shot_is_chosen(tmp_path, fast):
     blurry = tmp_path / "blur.mp4"

@@ -7,10 +7,11 @@ not grow with clip length. A segment ends at a cut, at a method's segment start 
 `interval`), or, for the `shots` method, when the picture has drifted more than
 `change_threshold` from the segment's first frame (a pan or a zoom shows new ground).
 
-A `shots` keyframe that shows next to nothing (black, a fade's dark end, a flat field: grey
-std under `BLANK_STD`) is dropped when its shot has a keyframe that shows something: such
-pictures cost an annotator a task and a match nothing (matching skips them too). A shot that
-is blank throughout keeps its keyframes, so every shot still has one.
+A `shots` keyframe that shows nothing (black, a fade's dark end, a flat field: grey std under
+`BLANK_STD` and no detail at all, sharpness under `BLANK_SHARPNESS`) is dropped when its shot
+has a keyframe that shows something: such pictures cost an annotator a task and a match
+nothing. A shot that is blank throughout keeps its keyframes, so every shot still has one.
+Dark pictures with any detail (grain, a distant fire, a lit window at night) are never blank.
 """
 
 from __future__ import annotations
@@ -130,14 +131,17 @@ def select_keyframes(
 SHARPNESS_TIE = 0.05
 
 
-# Grey std (of the small analysis frame) below which a picture shows next to nothing. On the
-# shared clips: black openings and fade ends 2.3-6.6 (testvideo.mp4, big_buck_bunny_0_30.webm),
-# the dimmest picture that shows a scene 14.9. Matching's samples use the same bound (texture).
+# A blank picture: grey std of the small analysis frame under BLANK_STD (matching's texture
+# bound) and sharpness (variance of the Laplacian at twice that width) under BLANK_SHARPNESS.
+# Measured: big_buck_bunny_0_30.webm's fade from black 1.8 and 4.1, a black frame 0; not blank:
+# testvideo.mp4's black frames with a copyright line 29.6-136.5, a grey night frame with grain
+# and one 10-px light 16.9, the bench clip's sparse cellular automaton 3692 (std 7.9).
 BLANK_STD = 8.0
+BLANK_SHARPNESS = 10.0
 
 
 def _pick(sel: Selection, f) -> Pick:
-    blank = features(f).std < BLANK_STD
+    blank = features(f).std < BLANK_STD and f.sharpness < BLANK_SHARPNESS
     return Pick(len(sel.spans) - 1, f.index, f.pts_s, f.sharpness, f.full, blank)
 
 
