@@ -72,6 +72,8 @@ def triage(
 
     Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
     """
+    from .report.render import seen_before_line
+
     results = service.triage_paths(
         _cfg(),
         paths,
@@ -92,8 +94,12 @@ def triage(
         elif not item.error:
             err.print(
                 f"ok: {service.shown(item.path)} -> clip {item.clip_id} ({item.status}), "
-                f"report {item.report_path}"
+                f"report {item.report_path}",
+                markup=False,
             )
+            seen = seen_before_line(item.report or {})
+            if seen:
+                err.print(f"    {seen}", markup=False)
     raise typer.Exit(1 if failures else 0)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from osint_video.errors import ReportError
 from osint_video.report.case import validate_case_report
 from osint_video.report.markdown import esc, render_markdown
-from osint_video.report.render import render_html, validate_report
+from osint_video.report.render import render_html, seen_before_line, validate_report
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,11 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
         "2 earlier clip(s) share footage with this one; first seen as clip #3 (repost.mp4), "
         "acquired 2023-06-01T10:00:00Z from https://t.me/x/1</dd>"
     ) in html
+    report["acquisitions"][0]["at"] = "2023-06-04T10:00:00Z"
+    assert seen_before_line(report) == (
+        "seen before: clip 3 (repost.mp4), acquired 3.0 days earlier from https://t.me/x/1; "
+        "1 more earlier clip(s) share footage"
+    )
     md = render_markdown(report)
     assert (
         "First seen as clip #3 (repost.mp4), acquired 2023-06-01T10:00:00Z from "
@@ -108,6 +113,29 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
     report["matches"][0]["score"] = "high"
     with pytest.raises(ReportError):
         validate_report(report)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (4, "4 s"),
+        (59.4, "59 s"),
+        (60, "1 min"),
+        (3599, "60 min"),
+        (7200, "2 h"),
+        (86400, "1.0 days"),
+        (3 * 86400 + 3600, "3.0 days"),
+        (40 * 86400, "40 days"),
+    ],
+)
+def test_earlier_by(seconds: float, text: str) -> None:
+    from osint_video.report.render import _duration_text
+
+    assert _duration_text(seconds) == text
+
+
+def test_no_seen_before_line_without_matches() -> None:
+    assert seen_before_line({"matches": []}) is None and seen_before_line({}) is None
 
 
 def test_html_shows_chain_signature_and_no_paths(ws: Path) -> None:

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,40 @@ def first_seen(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not dated:
         return None
     return min(dated, key=lambda m: (m["earliest_acquired_at"], str(m["clip_id"])))
+
+
+def seen_before_line(report: dict[str, Any]) -> str | None:
+    """One line for the terminal: where this footage was first seen and how much earlier than
+    this clip's first acquisition, e.g. "seen before: clip 1 (a.mp4), acquired 3 days earlier
+    from https://t.me/x/1"; None without matches."""
+    first = first_seen(report.get("matches") or [])
+    if first is None:
+        return None
+    name = f" ({first['filename']})" if first.get("filename") else ""
+    when = f"acquired {first['earliest_acquired_at']}"
+    ours = [a.get("at") for a in report.get("acquisitions") or [] if a.get("at")]
+    try:
+        gap = (_utc(min(ours)) - _utc(first["earliest_acquired_at"])).total_seconds()
+        when = f"acquired {_duration_text(gap)} earlier" if gap >= 0 else when
+    except ValueError:
+        pass
+    where = f" from {first['source_url']}" if first.get("source_url") else ""
+    others = len(report.get("matches") or []) - 1
+    more = f"; {others} more earlier clip(s) share footage" if others > 0 else ""
+    return f"seen before: clip {first['clip_id']}{name}, {when}{where}{more}"
+
+
+def _utc(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _duration_text(seconds: float) -> str:
+    """3 days, 5 h, 12 min, 4 s: the largest unit that is at least 1."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds / size
+            return f"{n:.0f} {unit}" if n >= 10 or unit != "days" else f"{n:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _view(
