@@ -269,6 +269,10 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     assert "dup of #1" in run(home, "queue", "list").stdout
     html = (home / rep["derived"]["html_report"]).read_text()
     assert html.count('class="match-thumb" src="data:image/jpeg;base64,') == 2  # there and here
+    shown = run(home, "match", "2").stdout
+    assert re.search(
+        r"^clip 1 sudzha sample\.mp4 .*\n  first acquired \d{4}-\d\d-\d\dT", shown, re.M
+    )
     again = run(home, "triage", str(copy)).stderr  # the terminal says it at once
     assert re.search(
         r"\n    seen before: clip 1 \(sudzha sample\.mp4\), acquired \d+ s earlier", again

@@ -38,6 +38,10 @@ def _print(summary: object) -> None:
             f"score={m['score']:.2f} frames={m['keyframe_pairs']} "
             f"distance min/median={m['distance_min']}/{m['distance_median']:g}"
         )
+        first = m.get("earliest_acquired_at")
+        if first:
+            where = f" from {m['source_url']}" if m.get("source_url") else ""
+            print(f"  first acquired {first}{where}")
         for r in m["ranges"]:
             print(
                 f"  {_mmss(r['other_start_s'])}-{_mmss(r['other_end_s'])} in clip "
