@@ -104,16 +104,55 @@ def triage_paths(
     n = default_workers(files, cfg.worker.triage_processes if workers is None else workers)
     reqs = [TriageRequest(path, case, source_url, note, reprocess) for path, _ in found]
     ws = Workspace.open(cfg)
+    out = console or Console(stderr=True)
     try:
-        with progress_bar(console or Console(stderr=True), quiet) as bar:
+        with progress_bar(out, quiet) as bar:
             if n > 1:
-                return _triage_parallel(ws, found, reqs, n, bar)
-            return [
-                _triage_one(ws, req, problem, bar)
-                for req, (_, problem) in zip(reqs, found, strict=True)
-            ]
+                items = _triage_parallel(ws, found, reqs, n, bar)
+            else:
+                items = [
+                    _triage_one(ws, req, problem, bar)
+                    for req, (_, problem) in zip(reqs, found, strict=True)
+                ]
+        _refresh_earlier(ws, items, lambda msg: out.print(f"note: {msg}", markup=False))
+        return items
     finally:
         ws.close()
+
+
+def _refresh_earlier(ws: Workspace, items: list[TriageItem], note: Any) -> None:
+    """Rewrite the reports of earlier clips this run's clips were matched to, when they do not
+    list them under `seen_later` yet (the original's report names its reposts). In the main
+    process after every clip is done, so no two writers race. A failure is a note: the
+    report stays as it was and `report CLIP` writes it again later."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .report.provenance import seen_later
+
+    earlier = sorted(
+        {
+            m["clip_id"]
+            for it in items
+            if it.report
+            for m in it.report.get("matches") or []
+            if isinstance(m.get("clip_id"), int)
+        }
+    )
+    for cid in earlier:
+        try:
+            now = {e["clip_id"] for e in seen_later(ws.cases, cid)}
+            rel = (ws.cases.load(cid).derived or {}).get("report_json")
+            shown = json.loads((ws.home / rel).read_text("utf-8")) if rel else {}
+            if {e.get("clip_id") for e in shown.get("seen_later") or []} == now:
+                continue
+            write_reports(ws, cid, ws.config.operator())
+        except (OsintVideoError, SQLAlchemyError, OSError, ValueError) as exc:
+            note(f"reports of clip {cid} (seen again in this run) not rewritten: {exc}")
+            continue
+        for i, it in enumerate(items):
+            if it.clip_id == cid and it.report_path:
+                fresh = json.loads((ws.home / it.report_path).read_text("utf-8"))
+                items[i] = dataclasses.replace(it, report=fresh)
 
 
 def _triage_one(

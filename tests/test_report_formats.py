@@ -45,7 +45,7 @@ def squash(text: str) -> str:
 def test_every_report_validates_against_its_schema(ws: Path) -> None:
     for clip_id in (1, 2):
         report = report_of(ws, clip_id)
-        assert report["schema_version"] == "1.2"
+        assert report["schema_version"] == "1.3"
         validate_report(report)
         assert all(e["hash"] and e["prev_hash"] for e in report["custody"])
 
@@ -110,6 +110,31 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
         "First seen as clip #3 (repost.mp4), acquired 2023-06-01T10:00:00Z from "
         "https://t.me/x/1." in md
     )
+    report["seen_later"] = [
+        {
+            "clip_id": 9,
+            "sha256": "cd" * 32,
+            "filename": "mirror.mp4",
+            "case": "kursk",
+            "source_url": "https://t.me/y/2",
+            "first_acquired_at": "2024-02-01T00:00:00Z",
+            "score": 0.7,
+            "ranges": [
+                {"this_start_s": 41, "this_end_s": 43, "other_start_s": 0, "other_end_s": 2}
+            ],
+            "duplicate": False,
+        }
+    ]
+    validate_report(report)
+    html = render_html(report, ws)
+    assert "<dt>Seen later</dt><dd>1 later clip(s) share footage with this one" in html
+    assert "<h3>Seen later</h3>" in html and "mirror.mp4" in html
+    assert "00:00:41.000 – 00:00:43.000 ~ 00:00:00.000 – 00:00:02.000" in html
+    assert "| 9 | mirror.mp4 | https://t.me/y/2 | 2024-02-01T00:00:00Z |" in render_markdown(report)
+    report["seen_later"][0]["duplicate"] = "no"
+    with pytest.raises(ReportError):
+        validate_report(report)
+    report["seen_later"] = []
     report["matches"][0]["score"] = "high"
     with pytest.raises(ReportError):
         validate_report(report)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from osint_video.config import load_config
 from osint_video.report.render import validate_report
 from osint_video.sample import FLASH_FRAME, make_repost, make_sample
 from osint_video.store.evidence import sha256_file
+from osint_video.workspace import Workspace
 
 CLI = [sys.executable, "-m", "osint_video.cli"]
 
@@ -269,11 +271,26 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     assert "dup of #1" in run(home, "queue", "list").stdout
     html = (home / rep["derived"]["html_report"]).read_text()
     assert html.count('class="match-thumb" src="data:image/jpeg;base64,') == 2  # there and here
+    # the original's report on disk now names its repost (rewritten once, with a custody event)
+    ws = Workspace.open(load_config(home=home, environ={}))
+    original = ws.cases.load(1)
+    ws.close()
+    first = json.loads((home / original.derived["report_json"]).read_text())
+    [later] = first["seen_later"]
+    assert later["clip_id"] == 2 and later["duplicate"] and later["score"] == match["score"]
+    assert later["ranges"][0]["this_start_s"] == match["ranges"][0]["other_start_s"]
+    validate_report(first)
+    rewrites = [e for e in original.custody if e.action == "report_generated"]
+    assert len(rewrites) == 2  # its own, then once for the repost
     shown = run(home, "match", "2").stdout
     assert re.search(
         r"^clip 1 sudzha sample\.mp4 .*\n  first acquired \d{4}-\d\d-\d\dT", shown, re.M
     )
     again = run(home, "triage", str(copy)).stderr  # the terminal says it at once
+    ws = Workspace.open(load_config(home=home, environ={}))
+    after = [e for e in ws.cases.load(1).custody if e.action == "report_generated"]
+    ws.close()
+    assert len(after) == len(rewrites)  # nothing new to say: not rewritten again
     assert re.search(
         r"\n    seen before: clip 1 \(sudzha sample\.mp4\), acquired \d+ s earlier", again
     )

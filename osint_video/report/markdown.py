@@ -85,6 +85,13 @@ def _sections(r: dict[str, Any]) -> list[str]:
         if matches
         else ["No earlier clip shares footage with this one.", ""]
     )
+    later = [
+        [m.get("clip_id"), m.get("filename"), m.get("source_url"), m.get("first_acquired_at")]
+        for m in r.get("seen_later") or []
+    ]
+    if later:
+        out += ["## Seen later", ""]
+        out += _table(["Clip", "File", "Source URL", "First acquired"], later)
     out += ["## Keyframes", ""]
     out += _table(
         ["#", "Time", "Shot", "pHash", "dHash", "Duplicate of"],

@@ -16,11 +16,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
 from ..store.cases import CaseStore, iso, utcnow
 from ..store.evidence import sha256_file
-from ..store.schema import AcquisitionRow, ClipRow
+from ..store.schema import AcquisitionRow, ClipRow, MatchRow
 from ..version import __version__
 from ..workspace import Workspace
 from .render import META_KEYS, SCHEMA_VERSION
@@ -136,6 +138,7 @@ def build_report(
     clip: ClipRow,
     signature: dict[str, str] | None = None,
     labels: dict[str, Any] | None = None,
+    later: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report dict for a fully loaded clip row (acquisitions, shots, keyframes, custody).
 
@@ -143,6 +146,7 @@ def build_report(
         clip: the clip with its related rows loaded.
         signature: the `signature` block (public key facts) when the report will be signed.
         labels: `annotation_block` of the clip (Label Studio annotations and verdict).
+        later: `seen_later` of the clip (reposts found by later clips' matching).
     """
     labels = labels or {"annotations": [], "verdict": None}
     derived = dict(clip.derived or {})
@@ -179,6 +183,7 @@ def build_report(
         "derived": {k: derived.get(k) for k in ("stripped_copy", "contact_sheet", "html_report")},
         "duplicate_of_clip": clip.duplicate_of,
         "matches": [dict(m.details) for m in clip.matches],
+        "seen_later": list(later or []),
         "custody": [
             {
                 "seq": e.seq,
@@ -201,6 +206,45 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def seen_later(cases: CaseStore, clip_id: int) -> list[dict[str, Any]]:
+    """Later clips whose matching found `clip_id` (reposts), oldest first, ranges swapped into
+    this clip's terms. Read from their stored matches: nothing is decoded or searched again."""
+    with cases.session() as ses:
+        rows = ses.scalars(
+            select(MatchRow).where(MatchRow.other_clip_id == clip_id).order_by(MatchRow.clip_id)
+        ).all()
+        found = [(m.clip_id, float(m.score), dict(m.details)) for m in rows]
+    out = []
+    for later_id, score, details in found:
+        later = cases.load(later_id)
+        acquired = [a.at for a in later.acquisitions]
+        out.append(
+            {
+                "clip_id": later.id,
+                "sha256": later.sha256,
+                "filename": later.filename,
+                "case": next((a.case for a in later.acquisitions if a.case), None),
+                "source_url": next(
+                    (a.source_url for a in later.acquisitions if a.source_url), None
+                ),
+                "first_acquired_at": iso(min(acquired)) if acquired else None,
+                "score": score,
+                "ranges": [_swapped(r) for r in details.get("ranges") or []],
+                "duplicate": later.duplicate_of == clip_id,
+            }
+        )
+    return sorted(out, key=lambda e: (e["first_acquired_at"] or "", e["clip_id"]))
+
+
+def _swapped(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "this_start_s": r["other_start_s"],
+        "this_end_s": r["other_end_s"],
+        "other_start_s": r["this_start_s"],
+        "other_end_s": r["this_end_s"],
+    }
 
 
 def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]]:
@@ -238,7 +282,10 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
     key = load_private(keys_dir(ws))
     clip = ws.cases.load(clip_id)
     report = build_report(
-        clip, signature_block(key) if key else None, annotation_block(ws.cases, clip)
+        clip,
+        signature_block(key) if key else None,
+        annotation_block(ws.cases, clip),
+        seen_later(ws.cases, clip.id),
     )
     validate_report(report)
     write_signed_json(report, paths["report_json"], key)

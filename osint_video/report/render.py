@@ -29,8 +29,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ReportError
 
-SCHEMA_VERSION = "1.2"  # what new reports are written as
-SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")  # what still validates (published reports stay valid)
+SCHEMA_VERSION = "1.3"  # what new reports are written as
+# what still validates (published reports stay valid)
+SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 RAW_TAGS_LIMIT = 200_000  # characters of raw tags shown inline; report.json keeps them all
 THUMB_QUALITY = 80
 
