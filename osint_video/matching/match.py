@@ -23,7 +23,7 @@ from ..config import KeyframesConfig, MatchingConfig
 from ..errors import ExtractionError, InputError, NotFound
 from ..media.decode import SampleTap
 from ..models import MediaInfo
-from ..store.cases import NewEvent, as_utc, iso
+from ..store.cases import NewEvent
 from ..store.schema import ClipRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
@@ -167,25 +167,10 @@ def vote(
     return sorted((v for v in votes if v.matched), key=lambda v: -v.score)
 
 
-def _other_facts(ws: Workspace, clip_id: int) -> dict[str, Any]:
-    clip = ws.cases.load(clip_id)
-    acqs = clip.acquisitions
-    first = min((as_utc(a.at) for a in acqs), default=as_utc(clip.created_at))
-    return {
-        "sha256": clip.sha256,
-        "filename": clip.filename,
-        "case": next((a.case for a in acqs if a.case), None),
-        "source_url": next((a.source_url for a in acqs if a.source_url), None),
-        "earliest_acquired_at": iso(first),
-        "earliest_created_at": (clip.meta or {}).get("creation_time"),
-        "cases": {a.case for a in acqs if a.case},
-    }
-
-
 def entry(ws: Workspace, v: ClipVote) -> tuple[dict[str, Any], set[str]]:
     """The report's matches[] entry for one vote, and the other clip's cases."""
-    facts = _other_facts(ws, v.other_clip_id)
-    cases = facts.pop("cases")
+    facts = ws.cases.clip_facts(v.other_clip_id)
+    cases = facts["cases"]
     return {
         "clip_id": v.other_clip_id,
         "sha256": facts["sha256"],

@@ -218,21 +218,18 @@ def seen_later(cases: CaseStore, clip_id: int) -> list[dict[str, Any]]:
         found = [(m.clip_id, float(m.score), dict(m.details)) for m in rows]
     out = []
     for later_id, score, details in found:
-        later = cases.load(later_id)
-        acquired = [a.at for a in later.acquisitions]
+        facts = cases.clip_facts(later_id)
         out.append(
             {
-                "clip_id": later.id,
-                "sha256": later.sha256,
-                "filename": later.filename,
-                "case": next((a.case for a in later.acquisitions if a.case), None),
-                "source_url": next(
-                    (a.source_url for a in later.acquisitions if a.source_url), None
-                ),
-                "first_acquired_at": iso(min(acquired)) if acquired else None,
+                "clip_id": later_id,
+                "sha256": facts["sha256"],
+                "filename": facts["filename"],
+                "case": facts["case"],
+                "source_url": facts["source_url"],
+                "first_acquired_at": facts["earliest_acquired_at"],
                 "score": score,
                 "ranges": [_swapped(r) for r in details.get("ranges") or []],
-                "duplicate": later.duplicate_of == clip_id,
+                "duplicate": facts["duplicate_of"] == clip_id,
             }
         )
     return sorted(out, key=lambda e: (e["first_acquired_at"] or "", e["clip_id"]))

@@ -388,6 +388,23 @@ class CaseStore:
                 raise NotFound(f"no clip with id {clip_id}")
             return clip
 
+    def clip_facts(self, clip_id: int) -> dict[str, Any]:
+        """What a match states about a clip: sha256, file name, first case and source URL,
+        first acquisition (ISO, UTC), metadata creation time, and every case it is in."""
+        clip = self.load(clip_id)
+        acqs = clip.acquisitions
+        first = min((as_utc(a.at) for a in acqs), default=as_utc(clip.created_at))
+        return {
+            "sha256": clip.sha256,
+            "filename": clip.filename,
+            "case": next((a.case for a in acqs if a.case), None),
+            "source_url": next((a.source_url for a in acqs if a.source_url), None),
+            "earliest_acquired_at": iso(first),
+            "earliest_created_at": (clip.meta or {}).get("creation_time"),
+            "cases": {a.case for a in acqs if a.case},
+            "duplicate_of": clip.duplicate_of,
+        }
+
     def resolve(self, ref: str) -> int:
         """A clip id (digits) or a unique prefix (>= 4 hex digits) of its SHA-256.
 
