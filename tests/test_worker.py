@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import typer
 from sqlalchemy import func, select
-from synth import make_clips
+from synth import make_clips, make_cut_clip
 from typer.testing import CliRunner
 
 from osint_video.commands import worker as worker_command
@@ -190,11 +190,24 @@ def test_a_retried_run_resumes_and_appends_nothing_twice(desk: Desk, tmp_path: P
 
 
 def test_sigterm_finishes_the_current_clip_then_stops(desk: Desk, tmp_path: Path) -> None:
-    ids = desk.queue(make_clips(tmp_path / "clips", 6))
+    # clips long enough (8 s of 640x360) that a clip is seen in processing: the 1 s ones
+    # could all be done between two polls
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    clips = [
+        make_cut_clip(folder / f"c{i}.mp4", [40 + 10 * i], 200, size=(640, 360)) for i in range(6)
+    ]
+    ids = desk.queue(clips)
     proc = desk.start(1, drain=False)
     try:
-        desk.wait_for(lambda: desk.statuses()["processing"] == 1, 60, "a clip in processing")
-        (busy,) = [r[0] for r in desk.sql("SELECT id FROM clips WHERE status = 'processing'")]
+        seen: list[int] = []
+
+        def one_busy() -> bool:  # which clip, read in the same query that sees it busy
+            seen[:] = [r[0] for r in desk.sql("SELECT id FROM clips WHERE status = 'processing'")]
+            return len(seen) == 1
+
+        desk.wait_for(one_busy, 60, "a clip in processing")
+        (busy,) = seen
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
