@@ -34,7 +34,7 @@ class Pick:
     time_s: float
     sharpness: float
     image: Any = field(default=None, compare=False, repr=False)  # exact picture, if kept
-    blank: bool = False  # shows next to nothing (see BLANK_STD)
+    blank: bool = False  # shows nothing (see BLANK_STD and BLANK_SHARPNESS)
 
 
 Sink = Callable[[list[Pick]], list[Pick]]
