@@ -216,6 +216,25 @@ def test_many_concurrent_notes_all_land_in_one_unbroken_chain(
     assert check_chain(sha, chain) == []
 
 
+def test_events_appended_at_once_from_many_writers_all_land(store: CaseStore, db_url: str) -> None:
+    """Appends that change nothing else on the clip (a report written, a match recorded) used
+    to read the last seq unlocked: on PostgreSQL two at once chose the same seq and one failed
+    on the unique key. They queue on the clip's row now; the chain stays gapless."""
+    clip = new_clip(store, "processed")
+    results = _race(
+        db_url,
+        [
+            lambda s, i=i: s.append_events(clip, f"desk{i}", [NewEvent("noted", {"i": i})])
+            for i in range(8)
+        ],
+    )
+    assert results == [None] * 8, results
+    sha, chain = store.custody_events(clip)
+    assert [e.seq for e in chain] == list(range(1, len(chain) + 1))
+    assert sorted(e.details["i"] for e in chain if e.action == "noted") == list(range(8))
+    assert check_chain(sha, chain) == []
+
+
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry point, as a separate process."""
     env = {**os.environ, "OSINT_VIDEO_HOME": str(home), "OSINT_VIDEO_OPERATOR": "olena"}

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -109,6 +109,22 @@ def _event_details(details: dict[str, Any]) -> dict[str, Any]:
 def _moved(old: str, new: str, note: str | None) -> NewEvent:
     """The same `status_changed` event the desk workflow writes, for the pipeline's moves."""
     return NewEvent("status_changed", {"from": old, "to": new, "note": note})
+
+
+def _lock_clip(ses: Session, clip_id: int) -> str | None:
+    """Take the clip's write lock, then read its SHA-256 (None: no such clip).
+
+    The next seq is read from the log, so two appends at once (a report written while a
+    match is recorded, two processes on one SQLite file) must not both read before either
+    writes, or they pick the same seq and one fails on the unique key. PostgreSQL: the
+    clip's row lock (FOR UPDATE). SQLite: a SELECT takes no lock, so a no-op UPDATE takes
+    the database's write lock (waiting out the busy timeout) before anything is read.
+    """
+    if ses.get_bind().dialect.name == "sqlite":
+        ses.execute(
+            update(ClipRow).where(ClipRow.id == clip_id).values(updated_at=ClipRow.updated_at)
+        )
+    return ses.scalar(select(ClipRow.sha256).where(ClipRow.id == clip_id).with_for_update())
 
 
 def _as_event(row: CustodyRow) -> Event:
@@ -274,7 +290,7 @@ class CaseStore:
         given `host` and `tools`; each event's hash covers the previous one's. The journal
         line of each event is written once the transaction commits (see `session`).
         """
-        clip_sha = ses.scalar(select(ClipRow.sha256).where(ClipRow.id == clip_id))
+        clip_sha = _lock_clip(ses, clip_id)
         if clip_sha is None:
             raise NotFound(f"no clip with id {clip_id}")
         last = ses.execute(
