@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from .config import Config
 from .errors import OsintVideoError
 from .pipeline import TriageOutcome, TriageRequest, triage
-from .steps import write_reports
+from .steps import matched_earlier, refresh_seen_later, write_reports
 from .store.cases import ClipSummary
 from .workspace import Workspace
 
@@ -122,30 +122,15 @@ def triage_paths(
 
 def _refresh_earlier(ws: Workspace, items: list[TriageItem], note: Any) -> None:
     """Rewrite the reports of earlier clips this run's clips were matched to, when they do not
-    list them under `seen_later` yet (the original's report names its reposts). In the main
-    process after every clip is done, so no two writers race. A failure is a note: the
-    report stays as it was and `report CLIP` writes it again later."""
+    list them under `seen_later` yet, once every clip is done (`steps.refresh_seen_later`).
+    A failure is a note: the report stays as it was and `report CLIP` writes it again later."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .report.provenance import seen_later
-
-    earlier = sorted(
-        {
-            m["clip_id"]
-            for it in items
-            if it.report
-            for m in it.report.get("matches") or []
-            if isinstance(m.get("clip_id"), int)
-        }
-    )
+    earlier = sorted({cid for it in items for cid in matched_earlier(it.report)})
     for cid in earlier:
         try:
-            now = {e["clip_id"] for e in seen_later(ws.cases, cid)}
-            rel = (ws.cases.load(cid).derived or {}).get("report_json")
-            shown = json.loads((ws.home / rel).read_text("utf-8")) if rel else {}
-            if {e.get("clip_id") for e in shown.get("seen_later") or []} == now:
+            if not refresh_seen_later(ws, cid, ws.config.operator()):
                 continue
-            write_reports(ws, cid, ws.config.operator())
         except (OsintVideoError, SQLAlchemyError, OSError, ValueError) as exc:
             note(f"reports of clip {cid} (seen again in this run) not rewritten: {exc}")
             continue

@@ -385,7 +385,16 @@ def clip_fields(
 
 
 def write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
-    """Write report.json, the contact sheet and report.html; returns report.json's relpath."""
+    """Write report.json, the contact sheet and report.html; returns report.json's relpath.
+
+    One writer at a time per clip (`CaseStore.report_lock`): the files are written one after
+    the other, and two writers at once could pair one's report.json with the other's signature.
+    """
+    with ws.cases.report_lock(clip_id):
+        return _write_reports(ws, clip_id, operator)
+
+
+def _write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
     from .report.provenance import write_clip_reports
 
     rel, outputs = write_clip_reports(ws, clip_id)
@@ -404,3 +413,26 @@ def write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
         ],
     )
     return rel
+
+
+def matched_earlier(report: dict[str, Any] | None) -> list[int]:
+    """The clips a report's archive matching found (the ones whose `seen_later` may change)."""
+    found = (report or {}).get("matches") or []
+    return sorted({m["clip_id"] for m in found if isinstance(m.get("clip_id"), int)})
+
+
+def refresh_seen_later(ws: Workspace, clip_id: int, operator: str) -> bool:
+    """Rewrite an earlier clip's reports when they do not list every later clip that matched
+    it (the original's report names its reposts). Checked and written under the clip's report
+    lock, so two workers that matched the same original at once rewrite it once, not twice.
+    Returns whether it was rewritten."""
+    from .report.provenance import seen_later
+
+    with ws.cases.report_lock(clip_id):
+        now = {e["clip_id"] for e in seen_later(ws.cases, clip_id)}
+        rel = (ws.cases.load(clip_id).derived or {}).get("report_json")
+        shown = json.loads((ws.home / rel).read_text("utf-8")) if rel else {}
+        if {e.get("clip_id") for e in shown.get("seen_later") or []} == now:
+            return False
+        _write_reports(ws, clip_id, operator)
+        return True

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,6 +234,50 @@ def test_events_appended_at_once_from_many_writers_all_land(store: CaseStore, db
     assert [e.seq for e in chain] == list(range(1, len(chain) + 1))
     assert sorted(e.details["i"] for e in chain if e.action == "noted") == list(range(8))
     assert check_chain(sha, chain) == []
+
+
+def _held(store: CaseStore, clip: int, hold_s: float) -> tuple[float, float]:
+    with store.report_lock(clip):
+        began = time.monotonic()
+        time.sleep(hold_s)
+        return began, time.monotonic()
+
+
+def test_report_lock_admits_one_writer_per_clip(store: CaseStore, db_url: str) -> None:
+    """Four writers of one clip's reports take turns; a writer of another clip does not wait."""
+    one, other = new_clip(store), new_clip(store)
+    work = [lambda s: _held(s, one, 0.2) for _ in range(4)] + [lambda s: _held(s, other, 0.2)]
+    spans = _race(db_url, work)
+    same = sorted(spans[:4])
+    assert all(a[1] <= b[0] for a, b in zip(same, same[1:], strict=False)), same
+    assert spans[4][0] < same[-1][0]  # the other clip's writer ran beside them
+
+
+def test_report_lock_spans_processes_on_one_sqlite_file(tmp_path: Path) -> None:
+    """fcntl locks belong to the process: another process on the same file waits too."""
+    url = f"sqlite:///{tmp_path / 'cases.sqlite'}"
+    store = CaseStore(url)
+    clip = new_clip(store)
+    holder = (
+        "import sys, time\n"
+        "from osint_video.store.cases import CaseStore\n"
+        "with CaseStore(sys.argv[1]).report_lock(int(sys.argv[2])):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(1.0)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder, url, str(clip)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        asked = time.monotonic()
+        with store.report_lock(clip):
+            waited = time.monotonic() - asked
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        store.close()
+    assert waited > 0.5
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

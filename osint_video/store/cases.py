@@ -28,6 +28,7 @@ from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_detail
 from ..errors import NotFound, OsintVideoError, StoreError
 from ..version import package_versions
 from . import migrate
+from .mutex import clip_mutex
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
@@ -133,12 +134,13 @@ def _as_event(row: CustodyRow) -> Event:
     )
 
 
-def _journal_path(url: str) -> Path | None:
-    """SQLite keeps its custody journal beside the database file; other databases have none."""
+def _beside_db(url: str, suffix: str) -> Path | None:
+    """A file beside a SQLite database (its custody journal, its lock file); other databases
+    and in-memory SQLite have none."""
     if not url.startswith("sqlite:///") or url.endswith(":memory:"):
         return None
     db = Path(url.removeprefix("sqlite:///"))
-    return db.with_name(db.name + ".custody.jsonl")
+    return db.with_name(db.name + suffix)
 
 
 class CaseStore:
@@ -157,7 +159,8 @@ class CaseStore:
             msg = f"cannot open the case store at {migrate.where(url)}: {migrate.first_line(exc)}"
             raise StoreError(msg) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.journal = _journal_path(url)
+        self.journal = _beside_db(url, ".custody.jsonl")
+        self._lock_file = _beside_db(url, ".locks")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -177,6 +180,12 @@ class CaseStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def report_lock(self, clip_id: int) -> Iterator[None]:
+        """One writer at a time for the clip's report files (`store/mutex.py`)."""
+        with clip_mutex(self.engine, self._lock_file, clip_id):
+            yield
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""One writer at a time for a clip's report files, across threads, processes and machines.
+
+A clip's report is several files (report.json, its detached signature, report.html) written
+one after the other. Two writers at once (two desk workers refreshing the same original after
+two of its reposts, or `report CLIP` beside a worker) could leave report.json from one and the
+signature from the other: a report that fails verification through no one's fault. The
+database cannot serialise this with a row lock, as the writer itself updates that row from
+other connections meanwhile; so:
+
+- PostgreSQL: a session advisory lock on a connection of its own (every machine of a desk
+  shares the server; the server drops the lock if the holder dies);
+- a SQLite file: an fcntl byte-range lock, one byte per clip, on a file beside the database
+  (one machine by construction), plus a thread lock, as fcntl locks belong to the process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+# pg_advisory_lock(key1, key2): key1 names what is locked, so other advisory users never clash.
+_REPORTS = 0x05D2_0001
+
+_threads: dict[tuple[str, int], threading.Lock] = {}
+_threads_guard = threading.Lock()
+
+
+@contextmanager
+def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator[None]:
+    """Hold the clip's report lock inside the block (waits for the current holder)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k, :c)"), {"k": _REPORTS, "c": clip_id})
+            conn.commit()  # the lock is the session's: no transaction stays open meanwhile
+            try:
+                yield
+            finally:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:k, :c)"), {"k": _REPORTS, "c": clip_id}
+                )
+                conn.commit()
+        return
+    key = (str(lock_file), clip_id)
+    with _threads_guard:
+        lock = _threads.setdefault(key, threading.Lock())
+    with lock:
+        if lock_file is None:  # an in-memory database lives in this process only
+            yield
+            return
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, clip_id)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, clip_id)
+        finally:
+            os.close(fd)
