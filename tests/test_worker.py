@@ -8,6 +8,7 @@ loaded 2-core machine).
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -24,11 +25,13 @@ from typer.testing import CliRunner
 
 from osint_video.commands import worker as worker_command
 from osint_video.config import load_config
+from osint_video.custody.signing import init_keys
 from osint_video.custody.verify import verify
 from osint_video.desk import tasks
 from osint_video.desk import worker as desk_worker
 from osint_video.errors import StoreError
 from osint_video.pipeline import TriageRequest, _process, intake, process_clip
+from osint_video.sample import make_sample
 from osint_video.store import migrate
 from osint_video.store.cases import utcnow
 from osint_video.store.schema import CustodyRow, KeyframeRow
@@ -229,6 +232,45 @@ def test_postgres_restart_during_a_run(desk: Desk, tmp_path: Path, pg_server) ->
         _stop(proc)
     assert "connection" in desk.output()  # the restart did cut the worker's connections
     desk.assert_exactly_once(ids)
+
+
+def test_workers_name_the_reposts_in_the_originals_report(desk: Desk, tmp_path: Path) -> None:
+    """Three reposts of one original, processed by two workers at once: the original's
+    report on disk lists all three under seen_later, each rewrite is a custody event, and the
+    signed report still verifies (its rewrites queue on the clip's report lock)."""
+    init_keys(desk.home / "keys")
+    original = make_sample(tmp_path / "src" / "original.mp4")
+    (oid,) = desk.queue([original])
+    first = desk.start(1)
+    assert first.wait(120) == 0, desk.output()[-3000:]
+    reposts = [_repost(original, tmp_path / "src" / f"repost{w}.mp4", w) for w in (320, 288, 256)]
+    ids = desk.queue(reposts)
+    a, b = desk.start(2), desk.start(2)
+    try:
+        assert a.wait(300) == 0 and b.wait(300) == 0, desk.output()[-3000:]
+    finally:
+        _stop(a)
+        _stop(b)
+    assert desk.statuses() == {"processed": 4}
+    report = json.loads(
+        (desk.ws.derived_dir(desk.ws.cases.load(oid).sha256) / "report.json").read_text()
+    )
+    assert sorted(e["clip_id"] for e in report["seen_later"]) == ids
+    _, events = desk.ws.cases.custody_events(oid)
+    written = [e for e in events if e.action == "report_generated"]
+    assert 2 <= len(written) <= 4  # its own, then at most once per repost
+    run = verify(desk.ws, [oid, *ids])
+    assert run.ok, [m for c in run.clips for m in c.messages()][:5]
+
+
+def _repost(src: Path, out: Path, width: int) -> Path:
+    """`make_repost` at another size: different bytes, the same footage."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-map_metadata", "-1", "-vf",
+         f"scale={width}:-2,hflip", "-c:v", "libx264", "-b:v", "250k", str(out)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return out
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ PostgreSQL in for the duration of a block.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import procrastinate
 from sqlalchemy.engine import make_url
 
+from .. import steps
 from ..config import Config, load_config
 from ..errors import StoreError
 from ..pipeline import process_clip
@@ -87,13 +89,33 @@ def _workspace() -> Workspace:
 def process_clip_job(context: procrastinate.JobContext, clip_id: int) -> str:
     """Steps 5-11 of one clip; a retry of this job (same id) resumes, never repeats."""
     run = f"job-{context.job.id}"
+    ws = _workspace()
     try:
-        outcome = process_clip(_workspace(), clip_id, run=run)
+        outcome = process_clip(ws, clip_id, run=run)
     except Exception as exc:
         if context.job.attempts + 1 >= MAX_ATTEMPTS:  # no retry left: say so on the clip
             _give_up(clip_id, exc)
         raise
-    return f"clip {clip_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
+    said = f"clip {clip_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
+    return said + _refresh_originals(ws, outcome.report_json)
+
+
+def _refresh_originals(ws: Workspace, report_json: str | None) -> str:
+    """Rewrite the reports of the earlier clips this one matched, so an original's report
+    names the repost a worker just processed (`steps.refresh_seen_later`, under each clip's
+    report lock). The job's own clip is done whatever happens here: a failure is said in the
+    job's result, and `report CLIP` writes that report again later."""
+    if not report_json:
+        return ""
+    notes = []
+    try:
+        earlier = steps.matched_earlier(json.loads((ws.home / report_json).read_text("utf-8")))
+        for cid in earlier:
+            if steps.refresh_seen_later(ws, cid, ws.config.operator()):
+                notes.append(f"report of clip {cid} rewritten")
+    except Exception as exc:  # noqa: BLE001 - never fail a processed clip's job for this
+        notes.append(f"earlier reports not rewritten: {exc}")
+    return "".join(f"; {n}" for n in notes)
 
 
 def _give_up(clip_id: int, exc: Exception) -> None:
