@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import service
 from .config import load_config
 from .errors import OsintVideoError
+from .paths import shown
 
 app = typer.Typer(
     add_completion=False,
@@ -72,6 +72,7 @@ def triage(
 
     Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
     """
+    from . import service
     from .report.render import seen_before_line
 
     results = service.triage_paths(
@@ -88,12 +89,12 @@ def triage(
     for item in results:
         if item.error:
             failures += 1
-            err.print(f"[red]error[/red]: {service.shown(item.path)}: {item.error}", markup=True)
+            err.print(f"[red]error[/red]: {shown(item.path)}: {item.error}", markup=True)
         if as_json:
             sys.stdout.write(json.dumps(item.as_json(), ensure_ascii=False) + "\n")
         elif not item.error:
             err.print(
-                f"ok: {service.shown(item.path)} -> clip {item.clip_id} ({item.status}), "
+                f"ok: {shown(item.path)} -> clip {item.clip_id} ({item.status}), "
                 f"report {item.report_path}",
                 markup=False,
             )

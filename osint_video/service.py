@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
 from .errors import OsintVideoError
+from .paths import expand_paths, shown
 from .pipeline import TriageOutcome, TriageRequest, triage
 from .steps import matched_earlier, refresh_seen_later, write_reports
 from .store.cases import ClipSummary
 from .workspace import Workspace
-
-
-def shown(path: Path) -> str:
-    """A path safe to print on one line (newlines and control characters escaped)."""
-    text = str(path)
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
-        return repr(text)[1:-1]
-    return text
 
 
 @dataclass(frozen=True)
@@ -45,24 +37,6 @@ class TriageItem:
         if self.report is not None:
             return {**self.report, "input": str(self.path), "error": self.error}
         return {"input": str(self.path), "status": self.status, "error": self.error}
-
-
-def expand_paths(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
-    """Files as given, folders walked recursively in a stable order; (path, error-or-None)."""
-    for p in paths:
-        if p.is_dir():
-            found = False
-            for root, dirs, files in os.walk(p, onerror=None):
-                dirs.sort()
-                for name in sorted(files):
-                    found = True
-                    yield Path(root) / name, None
-            if not found:
-                yield p, "folder contains no files"
-        elif p.exists() or p.is_symlink():
-            yield p, None
-        else:
-            yield p, "no such file or folder"
 
 
 def progress_bar(console: Console, quiet: bool) -> Progress:

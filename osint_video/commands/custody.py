@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from ..config import Config
-from ..custody import service
 from ..errors import InputError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,6 +32,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video keys init
         """
+        from ..custody import service
+
         info = service.init_desk_keys(cfg())
         out.print(f"public key {info.public_path} (publish it)\nfingerprint {info.fingerprint}")
 
@@ -48,6 +49,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         if (clip is None) == (not all_clips):
             raise InputError("give a clip, or --all (not both)")
+        from ..custody import service
+
         run = service.verify_clips(cfg(), None if all_clips else clip)
         if as_json:
             sys.stdout.write(json.dumps(service.run_json(run), ensure_ascii=False) + "\n")
@@ -67,6 +70,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video verify-report report.json --key desk.pub
         """
+        from ..custody import service
         from ..custody.signing import verify_report_file
 
         check = verify_report_file(report, key_path=key)

@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 
 from ..config import Config
-from ..store import migrate
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -46,6 +45,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: OSINT_VIDEO_DB=postgresql+psycopg://desk@db/osint osint-video db upgrade
         """
         url = cfg().database_url()
+        from ..store import migrate
+
         res = migrate.upgrade(url)
         data = {
             "database": migrate.masked(url),
@@ -68,6 +69,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video db current --json
         """
         url = cfg().database_url()
+        from ..store import migrate
+
         rev, want = migrate.current(url), migrate.head()
         data = {
             "database": migrate.masked(url),

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from ..config import Config
-from ..labelstudio import server
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -43,6 +42,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video labelstudio start
         """
+        from ..labelstudio import server
+
         config = cfg()
         # A first start migrates a new database for up to a minute or two: say so while waiting
         # (stderr, gone once done; rich shows nothing when stderr is not a terminal).
@@ -69,6 +70,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video labelstudio status --json
         """
+        from ..labelstudio import server
+
         info = server.status(cfg())
         if as_json:
             data = info.as_json() if info else {"running": False}
@@ -86,5 +89,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video labelstudio stop
         """
+        from ..labelstudio import server
+
         stopped = server.stop(cfg())
         out.print("Label Studio stopped" if stopped else "Label Studio was not running")

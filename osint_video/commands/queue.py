@@ -7,16 +7,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..config import Config
-from ..desk import queue as desk
-from ..desk.workflow import priority_name
-from ..service import shown
+from ..paths import shown
+
+if TYPE_CHECKING:
+    from ..desk.failures import FailedUrl
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -36,7 +37,7 @@ COLUMNS = (
 
 
 def _text(value: str) -> str:
-    """A URL or message safe on one line (as `service.shown`, without Path's `//` folding)."""
+    """A URL or message safe on one line (as `paths.shown`, without Path's `//` folding)."""
     if any(ord(c) < 32 or c == "\x7f" for c in value):
         return repr(value)[1:-1]
     return value
@@ -78,6 +79,8 @@ def _add_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video queue add https://example.org/clip.mp4 clips/ --case kursk
         --priority high --note "from channel X"
         """
+        from ..desk import queue as desk
+
         opts = desk.AddOptions(case, priority, note, source_url)
         results = desk.add(cfg(), inputs, opts, console=err, quiet=as_json)
         for r in results:
@@ -105,6 +108,9 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video queue list --status failed --json
         """
+        from ..desk import queue as desk
+        from ..desk.workflow import priority_name
+
         clips, fails = desk.listing(cfg(), status=status, case=case, assignee=assignee)
         if as_json:
             rows = [asdict(c) for c in clips] + [_failed_json(f) for f in fails]
@@ -144,8 +150,10 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         (out if out.is_terminal else Console(highlight=False, width=160)).print(table)
 
 
-def _failed_json(f: desk.failures.FailedUrl) -> dict:
+def _failed_json(f: FailedUrl) -> dict:
     """A failed URL item with the keys of a clip row (None where it has no value)."""
+    from ..desk.workflow import priority_name
+
     return {
         "id": f.item,
         "sha256": None,
@@ -182,6 +190,8 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video queue status 12 verified --note "geolocated, 2 sources"
         """
+        from ..desk import queue as desk
+
         clip_id, old = desk.change(cfg(), clip, new, note=note, expected=expect)
         err.print(f"ok: clip {clip_id}: {old} -> {new}")
 
@@ -196,6 +206,8 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video queue assign 12 olena
         """
         who = None if annotator == "-" else annotator
+        from ..desk import queue as desk
+
         clip_id, old = desk.give(cfg(), clip, who, note=note)
         err.print(f"ok: clip {clip_id}: assignee {old or '-'} -> {who or '-'}")
 
@@ -209,6 +221,8 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video queue priority 12 urgent
         """
+        from ..desk import queue as desk
+
         clip_id, old = desk.prioritise(cfg(), clip, level, note=note)
         err.print(f"ok: clip {clip_id}: priority {old} -> {level}")
 
@@ -221,6 +235,8 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         Example: osint-video queue retry u3
         """
+        from ..desk import queue as desk
+
         r = desk.retry(cfg(), ref, note=note)
         if r.error:
             err.print(f"error: {r.input}: {r.error} (still failed item {r.item})", markup=False)

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .. import service
 from ..config import Config
 from ..errors import InputError
 
@@ -40,6 +39,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         if (clip is None) == (case is None):
             raise InputError("give a clip, or --case NAME (not both)")
+        from .. import service
+
         if case is not None:
             path = service.case_report(cfg(), case, fmt, out_file)
         else:

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from ..config import Config
 
@@ -44,6 +43,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: OSINT_VIDEO_DB=postgresql+psycopg://desk@db/osint osint-video worker --drain
         """
         config = cfg()
+        from sqlalchemy.engine import make_url
+
         if make_url(config.database_url()).get_backend_name() != "postgresql":
             _sqlite(config, drain, concurrency)
             return

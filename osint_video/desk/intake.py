@@ -50,12 +50,6 @@ class Download:
     ytdlp_version: str
 
 
-def is_url(text: str) -> bool:
-    """True for anything written as a URL (`scheme://...`), valid or not: it is not a path."""
-    head = text.split("/", 1)[0]
-    return "://" in text and head.endswith(":") and head[:-1].replace("+", "").isalnum()
-
-
 def check_url(url: str) -> str:
     """Return `url` if it is an http(s) URL with a host.
 

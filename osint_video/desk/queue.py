@@ -20,12 +20,10 @@ from rich.progress import Progress, TaskID
 
 from ..config import Config
 from ..errors import OsintVideoError, WorkflowError
-from ..pipeline import TriageRequest, intake
-from ..service import expand_paths, progress_bar, shown
+from ..paths import expand_paths, is_url, shown
 from ..store.cases import ClipSummary
 from ..workspace import Workspace
 from . import failures, workflow
-from .intake import intake_url, is_url
 
 Say = Callable[[str, float], None]
 
@@ -86,6 +84,8 @@ def add(
     """
     if opts.priority is not None:
         workflow.priority_value(opts.priority)
+    from ..service import progress_bar
+
     ws = Workspace.open(cfg)
     results: list[AddResult] = []
     try:
@@ -108,6 +108,8 @@ def _add_one(ws: Workspace, text: str, path: Path | None, opts: AddOptions, say:
     try:
         if path is None:
             return _add_url(ws, text, opts, say)
+        from ..pipeline import TriageRequest, intake
+
         req = TriageRequest(path, opts.case, opts.source_url, opts.note)
         taken = intake(ws, req, say)
         return _accepted(ws, text, taken.clip_id, not taken.is_new, opts.priority)
@@ -119,6 +121,8 @@ def _add_one(ws: Workspace, text: str, path: Path | None, opts: AddOptions, say:
 
 def _add_url(ws: Workspace, url: str, opts: AddOptions, say: Say) -> AddResult:
     """Download and intake; a failure becomes a failed item (priority, note and case kept)."""
+    from .intake import intake_url
+
     try:
         got = intake_url(ws, url, case=opts.case, note=opts.note, progress=say)
     except OsintVideoError as exc:
@@ -191,6 +195,8 @@ def _retry_url(ws: Workspace, row_id: int) -> AddResult:
     item = failures.get_failure(ws.cases, row_id)
     if item.clip_id is not None:
         raise WorkflowError(f"item {item.item} was already retried: it is clip {item.clip_id}")
+    from .intake import intake_url
+
     try:
         got = intake_url(ws, item.url, case=item.case, note=item.note)
     except OsintVideoError as exc:
