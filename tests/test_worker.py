@@ -40,8 +40,9 @@ from osint_video.workspace import Workspace
 # 200 clips took 275 s on a 2-core machine loaded by other jobs: the default run uses 80.
 LOAD_CLIPS = int(os.environ.get("OSINT_VIDEO_LOAD_CLIPS", "200"))
 STALLED_S = 3
-# What processing one clip records, once each (the acquisition is recorded by intake).
-ONCE = ("probed", "stripped", "keyframes_extracted", "hashed", "matched", "report_generated")
+# What processing one clip records, once each (the acquisition is recorded by intake). Its
+# report is written once too, and again at most once per later clip that matched it (seen_later).
+ONCE = ("probed", "stripped", "keyframes_extracted", "hashed", "matched")
 WORKER = (
     "import sys\n"
     "from osint_video.config import load_config\n"
@@ -106,9 +107,11 @@ class Desk:
         """Every clip processed, each processing event once, no duplicate rows, chains intact."""
         assert self.statuses() == {"processed": len(ids)}
         events = self.ws.cases.custody_for(ids)
+        later = collections.Counter(o for (o,) in self.sql("SELECT other_clip_id FROM matches"))
         for clip_id in ids:
             counts = collections.Counter(e.action for e in events[clip_id])
             assert all(counts[a] == 1 for a in ONCE), (clip_id, counts)
+            assert 1 <= counts["report_generated"] <= 1 + later[clip_id], (clip_id, counts)
         with self.ws.cases.session() as ses:
             kf = ses.execute(select(func.count(), func.count(func.distinct(KeyframeRow.path))))
             total, distinct = kf.one()
