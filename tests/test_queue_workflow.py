@@ -22,6 +22,7 @@ from osint_video.custody.chain import check_chain
 from osint_video.desk import workflow
 from osint_video.desk.workflow import TRANSITIONS, assign, change_status, set_priority
 from osint_video.errors import ConflictError, NotFound, WorkflowError
+from osint_video.store import migrate
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, utcnow
 from osint_video.store.schema import STATUSES
 
@@ -251,6 +252,33 @@ def test_report_lock_admits_one_writer_per_clip(store: CaseStore, db_url: str) -
     same = sorted(spans[:4])
     assert all(a[1] <= b[0] for a, b in zip(same, same[1:], strict=False)), same
     assert spans[4][0] < same[-1][0]  # the other clip's writer ran beside them
+
+
+def test_report_locks_take_no_pooled_connection(pg_url: str) -> None:
+    """20 writers of 20 clips on one CaseStore (a worker with 20 jobs at once) all hold their
+    lock and then query: the locks' connections must not come out of the engine's pool of 15,
+    or the holders wait for one another's connections until the pool's timeout."""
+    migrate.upgrade(pg_url)
+    store = CaseStore(pg_url)
+    clips = [new_clip(store) for _ in range(20)]
+    everyone = threading.Barrier(len(clips), timeout=20)
+    errors: list[BaseException] = []
+
+    def write(clip: int) -> None:
+        try:
+            with store.report_lock(clip):
+                everyone.wait()
+                assert store.load(clip).id == clip
+        except BaseException as exc:  # noqa: BLE001 - the outcome under test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in clips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    store.close()
+    assert errors == []
 
 
 def test_report_lock_spans_processes_on_one_sqlite_file(tmp_path: Path) -> None:

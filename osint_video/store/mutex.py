@@ -18,25 +18,28 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 # pg_advisory_lock(key1, key2): key1 names what is locked, so other advisory users never clash.
 _REPORTS = 0x05D2_0001
 
 _threads: dict[tuple[str, int], threading.Lock] = {}
 _threads_guard = threading.Lock()
+_lockers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
 def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator[None]:
     """Hold the clip's report lock inside the block (waits for the current holder)."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        with _locker(engine).connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k, :c)"), {"k": _REPORTS, "c": clip_id})
             conn.commit()  # the lock is the session's: no transaction stays open meanwhile
             try:
@@ -63,3 +66,17 @@ def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator
                 fcntl.lockf(fd, fcntl.LOCK_UN, 1, clip_id)
         finally:
             os.close(fd)
+
+
+def _locker(engine: Engine) -> Engine:
+    """A pool-less twin of `engine` for the lock's own connection. The holder still needs a
+    pooled connection for its work: if the lock took one too, N writers at once would each
+    hold one and wait for a second, and the pool (15 connections) runs dry at N = 8."""
+    with _threads_guard:
+        twin = _lockers.get(engine)
+        if twin is None:
+            twin = create_engine(
+                engine.url, poolclass=NullPool, connect_args={"connect_timeout": 10}
+            )
+            _lockers[engine] = twin
+        return twin
