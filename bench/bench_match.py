@@ -221,8 +221,10 @@ def evaluate(setup: Setup, cfg: MatchingConfig) -> dict[str, dict]:
         votes = {v.other_clip_id: v for v in vote(setup.index, q.fingerprints, cfg, q.exclude)}
         matched = set(votes)
         r = rows.setdefault(
-            q.transform, {"pairs": 0, "hits": 0, "false": 0, "unrelated": 0, "coverage": []}
+            q.transform,
+            {"pairs": 0, "hits": 0, "false": 0, "unrelated": 0, "coverage": [], "mirrored": 0},
         )
+        r["mirrored"] += q.truth in votes and votes[q.truth].mirrored
         r["coverage"].append(votes[q.truth].coverage if q.truth in votes else 0.0)
         r["pairs"] += 1
         r["hits"] += q.truth in matched
@@ -338,7 +340,7 @@ def scale(n_synthetic: int, real: np.ndarray, query: np.ndarray, repeats: int) -
 def print_accuracy(rows: dict, vh: dict | None) -> None:
     print(
         f"{'transform':24} {'recall':>7} {'false':>9} {'videohash recall':>17} {'vh false':>9}"
-        f" {'coverage min-max':>17}"
+        f" {'coverage min-max':>17} {'said mirrored':>14}"
     )
     tf = tu = vf = 0
     for name, r in rows.items():
@@ -350,6 +352,7 @@ def print_accuracy(rows: dict, vh: dict | None) -> None:
             f"{'-' if v is None else format(v['recall'], '.2f'):>17} "
             f"{'-' if v is None else v['false']:>9}"
             f"      {min(r['coverage']):.2f} - {max(r['coverage']):.2f}"
+            f" {r['mirrored']:>8}/{r['hits']:<5}"
         )
     print(f"false-match rate: ours {tf}/{tu} = {tf / tu:.4f}", end="")
     print(f"; videohash {vf}/{tu} = {vf / tu:.4f}" if vh else "")

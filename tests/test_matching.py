@@ -112,12 +112,14 @@ def test_transformed_copies_match_with_ranges_and_custody(
     fc, s2 = ingest(ws, variants["flip_crop"])
     assert s2.status == "matched" and [m["clip_id"] for m in s2.matches] == [orig]
     assert s2.duplicate_of == orig  # same case, whole clip: a duplicate in the queue
+    assert s2.matches[0]["mirrored"] is True  # flipped left to right (and cropped)
     # a 6 s excerpt of the same case: a match with its time range, but not a duplicate
     lb, s3 = ingest(ws, variants["letterbox_excerpt"])
     m = next(x for x in s3.matches if x["clip_id"] == orig)
     r = m["ranges"][0]
     assert abs((r["other_start_s"] - r["this_start_s"]) - 14.0) <= 0.6
     assert m["keyframe_pairs"] >= 8 and m["distance_min"] <= 4 and s3.duplicate_of is None
+    assert m["mirrored"] is False
     assert set(m) == {
         "clip_id",
         "sha256",
@@ -129,6 +131,7 @@ def test_transformed_copies_match_with_ranges_and_custody(
         "keyframe_pairs",
         "distance_min",
         "distance_median",
+        "mirrored",
         "earliest_acquired_at",
         "earliest_created_at",
     }

@@ -298,12 +298,14 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     rep = json.loads(run(home, "triage", str(copy), "--case", "kursk", "--json").stdout)
     [match] = rep["matches"]
     assert match["clip_id"] == 1 and match["keyframe_pairs"] >= 3
+    assert match["mirrored"] is True  # make_repost flips the picture
     assert rep["duplicate_of_clip"] == 1
     listing = {r["id"]: r for r in json.loads(run(home, "queue", "list", "--json").stdout)}
     assert listing[2]["duplicate_of"] == 1 and listing[1]["duplicate_of"] is None
     assert "dup of #1" in run(home, "queue", "list").stdout
     html = (home / rep["derived"]["html_report"]).read_text()
     assert html.count('class="match-thumb" src="data:image/jpeg;base64,') == 2  # there and here
+    assert html.count(">mirrored</span>") == 1
     # the original's report on disk now names its repost (rewritten once, with a custody event)
     ws = Workspace.open(load_config(home=home, environ={}))
     original = ws.cases.load(1)
@@ -311,13 +313,15 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     first = json.loads((home / original.derived["report_json"]).read_text())
     [later] = first["seen_later"]
     assert later["clip_id"] == 2 and later["duplicate"] and later["score"] == match["score"]
+    assert later["mirrored"] is True
+    assert ">mirrored</span>" in (home / original.derived["html_report"]).read_text()
     assert later["ranges"][0]["this_start_s"] == match["ranges"][0]["other_start_s"]
     validate_report(first)
     rewrites = [e for e in original.custody if e.action == "report_generated"]
     assert len(rewrites) == 2  # its own, then once for the repost
     shown = run(home, "match", "2").stdout
     assert re.search(
-        r"^clip 1 sudzha sample\.mp4 .*\n  first acquired \d{4}-\d\d-\d\dT", shown, re.M
+        r"^clip 1 sudzha sample\.mp4 .* mirrored\n  first acquired \d{4}-\d\d-\d\dT", shown, re.M
     )
     again = run(home, "triage", str(copy)).stderr  # the terminal says it at once
     ws = Workspace.open(load_config(home=home, environ={}))
@@ -325,7 +329,9 @@ def test_reupload_is_seen_before_and_linked_as_duplicate(sample: Path, tmp_path:
     ws.close()
     assert len(after) == len(rewrites)  # nothing new to say: not rewritten again
     assert re.search(
-        r"\n    seen before: clip 1 \(sudzha sample\.mp4\), acquired \d+ s earlier", again
+        r"\n    seen before: clip 1 \(sudzha sample\.mp4\), acquired \d+ s earlier.*; this "
+        r"clip is it mirrored \(flipped left to right\)",
+        again,
     )
 
 

@@ -37,6 +37,7 @@ def _print(summary: object) -> None:
             f"clip {m['clip_id']} {m['filename']} case={m['case'] or '-'} "
             f"score={m['score']:.2f} frames={m['keyframe_pairs']} "
             f"distance min/median={m['distance_min']}/{m['distance_median']:g}"
+            + (" mirrored" if m.get("mirrored") else "")
         )
         first = m.get("earliest_acquired_at")
         if first:

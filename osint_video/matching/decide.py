@@ -27,6 +27,7 @@ class Pair:
     other_t: float
     distance: int
     weight: float
+    mirrored: bool = False  # found through a left-right flipped view of the query frame
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class ClipVote:
     `score` is agreement relative to the SHORTER clip (a short clip inside a compilation
     scores high); `coverage` is the share of the LONGER clip's informative frames that agree
     (near 1 only when the two clips are the same footage end to end: the duplicate test).
+    `mirrored`: most agreeing frames match best as mirror images, so one clip is the other
+    flipped left to right (a common trick against matching; text in the picture reads
+    backwards in the flipped one).
     """
 
     other_clip_id: int
@@ -68,6 +72,7 @@ class ClipVote:
     frames: int
     distances: tuple[int, ...]
     matched: bool
+    mirrored: bool = False
 
 
 def _window_votes(pairs: list[Pair]) -> float:
@@ -123,10 +128,11 @@ def decide(
     """
     found = clusters(pairs, cfg)
     votes = sum(c.votes for c in found)
-    frames: dict[int, int] = {}
+    frames: dict[int, tuple[int, bool]] = {}  # query frame -> best (distance, mirrored)
     for c in found:
         for p in c.pairs:
-            frames[p.i] = min(frames.get(p.i, 64), p.distance)
+            frames[p.i] = min(frames.get(p.i, (64, True)), (p.distance, p.mirrored))
+    flipped = sum(m for _d, m in frames.values())
     score = round(min(1.0, votes / max(1, min(this_frames, other_frames))), 4)
     coverage = round(min(1.0, len(frames) / max(1, this_frames, other_frames)), 4)
     matched = len(frames) >= cfg.min_frames and score >= cfg.min_score
@@ -136,6 +142,7 @@ def decide(
         score,
         coverage,
         len(frames),
-        tuple(sorted(frames.values())),
+        tuple(sorted(d for d, _m in frames.values())),
         matched,
+        mirrored=2 * flipped > len(frames),
     )

@@ -131,6 +131,11 @@ class SampledFingerprints:
         return self._done
 
 
+# Positions in QUERY_VIEWS of the left-right flipped views: a frame matched best through one
+# of them is a mirror image of the other clip's frame.
+MIRRORED = frozenset(k for k, v in enumerate(QUERY_VIEWS) if v.endswith("_mirror"))
+
+
 def _queries(fps: Sequence[FrameFingerprint]) -> tuple[np.ndarray, list[int]]:
     frames = [i for i, f in enumerate(fps) if f.informative]
     cols = [VIEWS.index(v) for v in QUERY_VIEWS]
@@ -146,7 +151,8 @@ def vote(
     if not frames or not len(index):
         return []
     hits = index.search(queries, cfg.radius)
-    best: dict[tuple[int, int, float], int] = {}
+    # per frame pair: the best distance, and whether a mirrored view gave it (ties: unmirrored)
+    best: dict[tuple[int, int, float], tuple[int, bool]] = {}
     nq = len(QUERY_VIEWS)
     triples = zip(hits.query.tolist(), hits.stored.tolist(), hits.distance.tolist(), strict=True)
     for q, e, d in triples:
@@ -154,12 +160,12 @@ def vote(
         if clip == exclude:
             continue
         key = (clip, frames[q // nq], float(index.times[e]))
-        best[key] = min(best.get(key, 64), d)
+        best[key] = min(best.get(key, (64, True)), (d, q % nq in MIRRORED))
     per_clip: dict[int, list[Pair]] = defaultdict(list)
-    for (clip, i, t), d in best.items():
+    for (clip, i, t), (d, mirrored) in best.items():
         tex = min(1.0, fps[i].texture / (2 * cfg.min_texture_std))
         weight = (1 - d / (2 * (cfg.radius + 1))) * tex
-        per_clip[clip].append(Pair(i, fps[i].time_s, t, d, weight))
+        per_clip[clip].append(Pair(i, fps[i].time_s, t, d, weight, mirrored))
     votes = [
         decide(c, pairs, len(frames), index.frames_per_clip(c), cfg)
         for c, pairs in per_clip.items()
@@ -182,6 +188,7 @@ def entry(ws: Workspace, v: ClipVote) -> tuple[dict[str, Any], set[str]]:
         "keyframe_pairs": v.frames,
         "distance_min": min(v.distances),
         "distance_median": float(statistics.median(v.distances)),
+        "mirrored": v.mirrored,
         "earliest_acquired_at": facts["earliest_acquired_at"],
         "earliest_created_at": facts["earliest_created_at"],
     }, cases

@@ -77,7 +77,12 @@ def _sections(r: dict[str, Any]) -> list[str]:
             "",
         ]
     matches = [
-        [m.get("clip_id"), m.get("sha256"), m.get("score"), m.get("earliest_acquired_at")]
+        [
+            m.get("clip_id"),
+            m.get("sha256"),
+            f"{m.get('score')}" + (" (mirrored)" if m.get("mirrored") else ""),
+            m.get("earliest_acquired_at"),
+        ]
         for m in r.get("matches") or []
     ]
     out += (

@@ -230,6 +230,7 @@ def seen_later(cases: CaseStore, clip_id: int) -> list[dict[str, Any]]:
                 "score": score,
                 "ranges": [_swapped(r) for r in details.get("ranges") or []],
                 "duplicate": facts["duplicate_of"] == clip_id,
+                "mirrored": bool(details.get("mirrored", False)),
             }
         )
     return sorted(out, key=lambda e: (e["first_acquired_at"] or "", e["clip_id"]))

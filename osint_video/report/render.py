@@ -329,7 +329,7 @@ def first_seen(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
 def seen_before_line(report: dict[str, Any]) -> str | None:
     """One line for the terminal: where this footage was first seen and how much earlier than
     this clip's first acquisition, e.g. "seen before: clip 1 (a.mp4), acquired 3 days earlier
-    from https://t.me/x/1"; None without matches."""
+    from https://t.me/x/1" (and whether this clip is it mirrored); None without matches."""
     first = first_seen(report.get("matches") or [])
     if first is None:
         return None
@@ -344,7 +344,8 @@ def seen_before_line(report: dict[str, Any]) -> str | None:
     where = f" from {first['source_url']}" if first.get("source_url") else ""
     others = len(report.get("matches") or []) - 1
     more = f"; {others} more earlier clip(s) share footage" if others > 0 else ""
-    return f"seen before: clip {first['clip_id']}{name}, {when}{where}{more}"
+    flipped = "; this clip is it mirrored (flipped left to right)" if first.get("mirrored") else ""
+    return f"seen before: clip {first['clip_id']}{name}, {when}{where}{flipped}{more}"
 
 
 def _utc(stamp: str) -> datetime:
