@@ -297,6 +297,57 @@ def _rotated(f: _Facts) -> list[Anomaly]:
     ]
 
 
+def _content_credentials(f: _Facts) -> list[Anomaly]:
+    """What a C2PA manifest declares, and whether it still holds (`media/credentials.py`)."""
+    cc = f.probe.metadata.content_credentials
+    if not cc:
+        return []
+    who = cc.get("signer") or "an unnamed signer"
+    who += f" ({cc['issuer']})" if cc.get("issuer") else ""
+    tool = f" with {cc['generator']}" if cc.get("generator") else ""
+    state = cc.get("state")
+    if state == "unreadable":
+        why = "; ".join(cc.get("problems") or []) or "unknown reason"
+        return [
+            Anomaly(
+                "c2pa_unreadable",
+                f"The file carries a Content Credentials (C2PA) store that cannot be read "
+                f"({why}): it may have been damaged or tampered with.",
+            )
+        ]
+    out = [
+        Anomaly(
+            "c2pa_present",
+            f"The file carries Content Credentials (C2PA) signed by {who}{tool}. They say who "
+            f"signed and what the signer declared, not that the declaration is true"
+            + ("." if state == "trusted" else "; the signer is on no trust list here."),
+            "info",
+        )
+    ]
+    if state == "invalid":
+        problems = ", ".join(cc.get("problems") or []) or "validation failed"
+        out.append(
+            Anomaly(
+                "c2pa_invalid",
+                f"The Content Credentials no longer match the file ({problems}): the file "
+                f"was changed after it was signed, or the signature is broken.",
+                "critical",
+            )
+        )
+    if cc.get("ai_generated"):
+        agents = {a.get("software_agent") for a in cc.get("actions") or []} - {None}
+        by = f" ({', '.join(sorted(map(str, agents)))})" if agents else ""
+        out.append(
+            Anomaly(
+                "c2pa_ai_generated",
+                f"The Content Credentials declare the picture made or altered by generative AI"
+                f"{by}: digital source type {', '.join(cc.get('source_types') or [])}.",
+                "critical",
+            )
+        )
+    return out
+
+
 def _xmp_conflicts(f: _Facts) -> list[Anomaly]:
     raw = f.probe.metadata.raw
     xmp, exif = raw.get("xmp_fields", {}), raw.get("exif", {})
@@ -371,4 +422,5 @@ CHECKS: tuple[Callable[[_Facts], list[Anomaly]], ...] = (
     _corrupt,
     _vfr,
     _rotated,
+    _content_credentials,
 )

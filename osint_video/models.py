@@ -66,6 +66,8 @@ class Metadata:
     software: str | None = None
     encoder: str | None = None
     handler_names: tuple[str, ...] = ()
+    # C2PA Content Credentials (`media/credentials.py`), None when the file has none
+    content_credentials: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from ..desk.workflow import change_status
 from ..errors import InputError, NotFound
+from ..media.credentials import describe
 from ..store import annotations as db
 from ..store.cases import NewEvent
 from ..store.schema import ClipRow
@@ -136,6 +137,7 @@ def metadata_summary(clip: ClipRow, case: str) -> str:
         f"software: {meta.get('software') or meta.get('encoder') or '-'}",
         f"Location: {_where(loc)}",
         f"Source URL: {_source_url(clip) or '-'}",
+        f"Content Credentials (C2PA): {describe(meta.get('content_credentials'))}",
         "Anomalies: " + (", ".join(a.get("code", "?") for a in clip.anomalies or []) or "none"),
         f"Keyframes: {len(clip.keyframes)} "
         f"({sum(1 for k in clip.keyframes if k.duplicate_of is None)} distinct); "

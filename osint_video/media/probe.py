@@ -9,6 +9,7 @@ sees what the file claims and where each claim came from; the raw tags stay as e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from ..config import ProbeConfig
 from ..errors import ExtractionError, InputError, ProbeError
 from ..models import Location, MediaInfo, MediaKind, Metadata, ProbeResult
 from .containers import ContainerTags, read_container_tags, read_jpeg_xmp, xmp_fields
+from .credentials import CredentialsRead, read_credentials
 from .ffmpeg import ffprobe_json
 
 PACKET_WINDOW_S = 30  # seconds of packets read to judge frame intervals (cheap on any length)
@@ -51,9 +53,18 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
     """
     if not path.is_file():
         raise InputError(f"{path} is not a readable file")
-    if kind == "video":
-        return _probe_video(path, cfg)
-    return _probe_image(path)
+    found = _probe_video(path, cfg) if kind == "video" else _probe_image(path)
+    return _with_credentials(found, read_credentials(path))
+
+
+def _with_credentials(found: ProbeResult, read: CredentialsRead) -> ProbeResult:
+    """Content Credentials beside the other metadata; the reader's report kept verbatim."""
+    if read.summary is None:
+        return found
+    md = found.metadata
+    raw = {**md.raw, "c2pa": read.raw} if read.raw else md.raw
+    meta = dataclasses.replace(md, content_credentials=read.summary.as_json(), raw=raw)
+    return dataclasses.replace(found, metadata=meta)
 
 
 def require_decodable(media: MediaInfo) -> None:
@@ -248,7 +259,7 @@ def _video_clocks(
     items: dict[str, str],
     boxes: ContainerTags,
     xmp: dict[str, str],
-) -> dict[str, str | None]:
+) -> dict[str, Any]:
     """creation_time (UTC) plus the device's own wall clock, each with its source."""
     utc, source = None, None
     if boxes.mvhd_created:

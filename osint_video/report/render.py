@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ReportError
+from ..media.credentials import describe
 
 SCHEMA_VERSION = "1.3"  # what new reports are written as
 # what still validates (published reports stay valid)
@@ -46,6 +47,7 @@ FIELD_KEYWORDS: dict[str, tuple[str, ...]] = {
     "software": ("software", "encode", "edit", "lavf", "ffmpeg"),
     "encoder": ("encode", "edit", "lavf", "ffmpeg"),
     "handler_names": ("handler", "encode", "edit"),
+    "content_credentials": ("c2pa",),
     "duration_s": ("duration", "truncat"),
     "width": ("dimension", "resiz"),
     "height": ("dimension", "resiz"),
@@ -186,6 +188,7 @@ META_KEYS = (
     "software",
     "encoder",
     "handler_names",
+    "content_credentials",
     "raw",
 )
 
@@ -196,7 +199,13 @@ def _metadata_rows(report: dict[str, Any]) -> list[Row]:
     for key in META_KEYS:
         if key == "raw":
             continue
-        value = _location_text(meta[key]) if key == "location" else _show(meta[key])
+        value = (
+            _location_text(meta[key])
+            if key == "location"
+            else describe(meta.get(key))
+            if key == "content_credentials"
+            else _show(meta[key])
+        )
         rows.append(Row(key, value, _codes_for(key, anomalies)))
     return rows
 
@@ -274,6 +283,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["timecode"] = timecode
     env.filters["show"] = _show
+    env.filters["credentials"] = describe
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str, sort_keys=True)
     env.filters["chunks"] = _chunks
     return env

@@ -1,0 +1,132 @@
+"""Content Credentials (C2PA): read, summarised, flagged, reported, and gone from the strip.
+
+The files are signed here by the C2PA reference library (`c2pa_files.py`); reading them back
+goes through the same library's validator, so "invalid" means its hash check failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from c2pa_files import plain, signed, tampered
+
+from osint_video.annotate.push import metadata_summary
+from osint_video.anomalies import detect_anomalies
+from osint_video.config import ProbeConfig, load_config
+from osint_video.media.credentials import read_credentials
+from osint_video.media.probe import probe_file
+from osint_video.report.render import validate_report
+from osint_video.workspace import Workspace
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def _anomalies(path: Path, kind: str) -> dict[str, str]:
+    probe = probe_file(path, kind, ProbeConfig())  # type: ignore[arg-type]
+    found = detect_anomalies(probe, decode=None, acquired_at=NOW, now=NOW, cfg=ProbeConfig())
+    return {a.code: a.severity for a in found}
+
+
+def test_ai_generated_video_is_read_and_flagged(tmp_path: Path) -> None:
+    clip = signed(tmp_path / "gen.mp4", "trainedAlgorithmicMedia", "ImageGen 3")
+    probe = probe_file(clip, "video", ProbeConfig())
+    cc = probe.metadata.content_credentials
+    assert cc is not None
+    assert (cc["state"], cc["signer"]) == ("valid", "Test Camera")
+    assert cc["issuer"] == "osint-video tests"
+    assert cc["generator"] == "osint-video-tests 1" and cc["title"] == "gen.mp4"
+    assert cc["ai_generated"] and cc["source_types"] == ["trainedAlgorithmicMedia"]
+    assert cc["actions"][0]["action"] == "c2pa.created"
+    assert cc["actions"][0]["software_agent"] == "ImageGen 3"
+    assert cc["problems"] == []  # an untrusted signer is not a problem with the file
+    raw = probe.metadata.raw["c2pa"]  # the reader's own report, verbatim
+    assert raw["active_manifest"] in raw["manifests"]
+    assert probe.media.width == 320  # the rest of the probe is untouched
+    found = _anomalies(clip, "video")
+    assert found["c2pa_present"] == "info" and found["c2pa_ai_generated"] == "critical"
+    assert "c2pa_invalid" not in found
+
+
+def test_camera_capture_still_is_not_flagged_as_ai(tmp_path: Path) -> None:
+    still = signed(tmp_path / "shot.jpg", "digitalCapture", "Test Camera firmware 2.1")
+    cc = probe_file(still, "image", ProbeConfig()).metadata.content_credentials
+    assert cc is not None and cc["state"] == "valid"
+    assert not cc["ai_generated"] and cc["source_types"] == ["digitalCapture"]
+    found = _anomalies(still, "image")
+    assert "c2pa_present" in found
+    assert not {"c2pa_ai_generated", "c2pa_invalid"} & set(found)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".jpg"])
+def test_a_file_changed_after_signing_is_invalid(tmp_path: Path, suffix: str) -> None:
+    good = signed(tmp_path / f"orig{suffix}", "digitalCapture", "cam")
+    bad = tampered(good, tmp_path / f"bad{suffix}")
+    kind = "video" if suffix == ".mp4" else "image"
+    cc = probe_file(bad, kind, ProbeConfig()).metadata.content_credentials
+    assert cc is not None and cc["state"] == "invalid"
+    assert any(p.endswith("Hash.mismatch") for p in cc["problems"]), cc["problems"]
+    assert _anomalies(bad, kind)["c2pa_invalid"] == "critical"
+    assert probe_file(good, kind, ProbeConfig()).metadata.content_credentials["state"] == "valid"
+
+
+def test_files_without_credentials_have_none(tmp_path: Path, shared_media: Path) -> None:
+    for path, kind in [
+        (plain(tmp_path / "p.mp4"), "video"),
+        (plain(tmp_path / "p.jpg"), "image"),
+        (shared_media / "MVI_4823.AVI", "video"),  # a type the reader does not handle
+        (shared_media / "QuickTime.mov", "video"),  # not a C2PA asset: moov before ftyp
+    ]:
+        assert read_credentials(path).summary is None
+        probe = probe_file(path, kind, ProbeConfig())  # type: ignore[arg-type]
+        assert probe.metadata.content_credentials is None and "c2pa" not in probe.metadata.raw
+
+
+def test_triage_reports_them_and_strips_them(
+    tmp_path: Path, home: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    clip = signed(tmp_path / "gen.mp4", "trainedAlgorithmicMedia", "ImageGen 3")
+    rc, out, err = cli("triage", str(clip), "--json")
+    assert rc == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    validate_report(report)
+    cc = report["metadata"]["content_credentials"]
+    assert cc["state"] == "valid" and cc["ai_generated"]
+    assert {"c2pa_present", "c2pa_ai_generated"} <= {a["code"] for a in report["anomalies"]}
+    html = (home / report["derived"]["html_report"]).read_text()
+    assert "declares generative AI: trainedAlgorithmicMedia" in html
+    assert "<dt>Content Credentials</dt><dd>C2PA valid" in html  # in the summary too
+    stripped = home / report["derived"]["stripped_copy"]
+    assert read_credentials(stripped).summary is None  # the working copy shares no manifest
+    ws = Workspace.open(load_config(home=home))
+    try:  # the annotators' verdict task says it too
+        text = metadata_summary(ws.cases.load(report["clip"]["id"]), "kursk")
+    finally:
+        ws.close()
+    assert "Content Credentials (C2PA): valid \u00b7 signed by Test Camera" in text
+    still = signed(tmp_path / "shot.jpg", "digitalCapture", "cam")
+    rc, out, err = cli("triage", str(still), "--json")
+    assert rc == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["metadata"]["content_credentials"]["state"] == "valid"
+    assert read_credentials(home / report["derived"]["stripped_copy"]).summary is None
+
+
+def test_a_broken_manifest_store_is_flagged_unreadable(tmp_path: Path) -> None:
+    """Bytes inside the JPEG's JUMBF box garbled: the reader cannot find its c2pa block."""
+    good = signed(tmp_path / "shot.jpg", "digitalCapture", "cam")
+    data = bytearray(good.read_bytes())
+    at = data.find(b"jumb") + 20
+    data[at : at + 8] = bytes(b ^ 0x5A for b in data[at : at + 8])
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(bytes(data))
+    cc = probe_file(bad, "image", ProbeConfig()).metadata.content_credentials
+    assert cc is not None and cc["state"] == "unreadable" and cc["problems"]
+    assert _anomalies(bad, "image") == {"c2pa_unreadable": "warning", **_others(bad)}
+
+
+def _others(path: Path) -> dict[str, str]:
+    return {k: v for k, v in _anomalies(path, "image").items() if not k.startswith("c2pa")}
