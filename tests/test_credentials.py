@@ -99,6 +99,8 @@ def test_triage_reports_them_and_strips_them(
     html = (home / report["derived"]["html_report"]).read_text()
     assert "declares generative AI: trainedAlgorithmicMedia" in html
     assert "<dt>Content Credentials</dt><dd>C2PA valid" in html  # in the summary too
+    rc, md, err = cli("report", str(report["clip"]["id"]), "--format", "md")
+    assert rc == 0 and "| Content Credentials | valid · signed by Test Camera" in md, err
     stripped = home / report["derived"]["stripped_copy"]
     assert read_credentials(stripped).summary is None  # the working copy shares no manifest
     ws = Workspace.open(load_config(home=home))
