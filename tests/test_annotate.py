@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from c2pa_files import signed, tampered
 from synth import make_cut_clip
 
 from osint_video import service
@@ -190,6 +191,38 @@ def test_push_annotate_pull_report(ls_server_module, template_ws, annotators) ->
     actions = [e.action for e in clip.custody]
     assert "annotation_tasks_pushed" in actions and "annotations_pulled" in actions
     assert ls_server_module.token not in json.dumps(report) + html
+
+
+def test_content_credentials_preselect_keyframe_flags(ls_server_module, tmp_path) -> None:
+    """A clip whose C2PA manifest declares generative AI, and a signed camera clip changed
+    after signing: their keyframe tasks arrive with synthetic/AI and edited/manipulated
+    pre-selected (a prediction), an unsigned clip's with none."""
+    home = ls_server_module.files_root / uuid.uuid4().hex[:8]
+    prefix = "t" + uuid.uuid4().hex[:8]
+    env = {"OSINT_VIDEO__OCR__ENABLED": "false", "OSINT_VIDEO__ANNOTATE__PROJECT_PREFIX": prefix}
+    cfg = load_config(home=home, environ=env)
+    clips = [
+        signed(tmp_path / "gen.mp4", "trainedAlgorithmicMedia", "VideoGen 2"),
+        tampered(signed(tmp_path / "cam.mp4", "digitalCapture", "cam"), tmp_path / "edit.mp4"),
+        make_cut_clip(tmp_path / "plain.mp4", [25], 50),
+    ]
+    items = service.triage_paths(cfg, clips, case=CASE, quiet=True)
+    assert [i.error for i in items] == [None, None, None]
+    ws = Workspace.open(cfg)
+    try:
+        push(ws, Client(ls_server_module.connection), ls_server_module.connection)
+        ref = db.get_project(ws.cases, Client(ls_server_module.connection).url, CASE, "keyframe")
+    finally:
+        ws.close()
+    assert ref is not None
+    sdk = ls_server_module.client()
+    flags: dict[int, set[str]] = {1: set(), 2: set(), 3: set()}
+    for task_id, data in Client(ls_server_module.connection).task_data(ref.project_id):
+        for p in sdk.predictions.list(task=task_id):
+            assert p.model_version == "c2pa"
+            for r in p.result:
+                flags[data["clip_id"]].update(r["value"]["choices"])
+    assert flags == {1: {"synthetic/AI"}, 2: {"edited/manipulated"}, 3: set()}
 
 
 def test_push_twice_sends_nothing_new(desk) -> None:

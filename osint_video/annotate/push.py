@@ -44,6 +44,7 @@ class Item:
     frame: int | None
     path: Path
     data: dict[str, Any]
+    flags: tuple[str, ...] = ()  # `flags` choices the file's Content Credentials suggest
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,19 @@ def metadata_summary(clip: ClipRow, case: str) -> str:
     return "\n".join(lines)
 
 
+def credential_flags(meta: dict[str, Any] | None) -> tuple[str, ...]:
+    """The keyframe `flags` a file's C2PA manifest suggests: its signer declares generative AI
+    (synthetic/AI), or the file changed after signing (edited/manipulated). Pre-selected in
+    the prediction; the annotator confirms or removes them."""
+    cc = (meta or {}).get("content_credentials") or {}
+    out = ["synthetic/AI"] if cc.get("ai_generated") else []
+    return (*out, "edited/manipulated") if cc.get("state") == "invalid" else tuple(out)
+
+
 def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Item]:
     """The keyframe tasks and the verdict task of one clip (image paths not checked yet)."""
     low_ok = ws.config.annotate.push_low_texture
+    flags = credential_flags(clip.meta)
     common = {
         "clip_id": clip.id,
         "sha256": clip.sha256,
@@ -171,6 +182,7 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
                 "keyframe": k.index,
                 "informative": k.informative,
             },
+            flags,
         )
         for k in clip.keyframes
         if k.duplicate_of is None and (low_ok or k.informative)
@@ -220,19 +232,39 @@ def _image_urls(
 
 
 def _predictions(ws: Workspace, batch: list[Item]) -> dict[str, dict[str, Any]]:
-    """{key: OCR prediction} of the keyframes of a batch ([ocr] enabled)."""
+    """{key: prediction} of the keyframes of a batch: OCR ([ocr] enabled) and the flags the
+    clip's Content Credentials suggest, in one prediction (Label Studio preloads one)."""
     frames = [i for i in batch if i.kind == "keyframe"]
-    if not ws.config.ocr.enabled or not frames:
-        return {}
-    from ..ocr import read_many, to_prediction
+    out: dict[str, dict[str, Any]] = {}
+    if ws.config.ocr.enabled and frames:
+        from ..ocr import read_many, to_prediction
 
-    pages = read_many([i.path for i in frames], ws.config.ocr)
-    out = {}
-    for item, page in zip(frames, pages, strict=True):
-        pred = to_prediction(page)
-        if pred is not None:
-            out[item.key] = pred
+        pages = read_many([i.path for i in frames], ws.config.ocr)
+        for item, page in zip(frames, pages, strict=True):
+            pred = to_prediction(page)
+            if pred is not None:
+                out[item.key] = pred
+    for item in frames:
+        if item.flags:
+            out[item.key] = _with_flags(out.get(item.key), item.flags)
     return out
+
+
+def _with_flags(pred: dict[str, Any] | None, flags: tuple[str, ...]) -> dict[str, Any]:
+    region = {
+        "id": "c2pa_flags",
+        "from_name": "flags",
+        "to_name": "image",
+        "type": "choices",
+        "value": {"choices": list(flags)},
+    }
+    if pred is None:
+        return {"model_version": "c2pa", "score": 1.0, "result": [region]}
+    return {
+        **pred,
+        "model_version": f"{pred['model_version']}+c2pa",
+        "result": [*pred["result"], region],
+    }
 
 
 def _task(item: Item, url: str, prediction: dict[str, Any] | None) -> dict[str, Any]:
