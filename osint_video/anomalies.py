@@ -306,6 +306,16 @@ def _content_credentials(f: _Facts) -> list[Anomaly]:
     who += f" ({cc['issuer']})" if cc.get("issuer") else ""
     tool = f" with {cc['generator']}" if cc.get("generator") else ""
     state = cc.get("state")
+    if state == "remote":
+        return [
+            Anomaly(
+                "c2pa_remote",
+                f"The file says its Content Credentials (C2PA) are stored at "
+                f"{cc.get('remote_url') or 'an address it names'}, not in the file. They were "
+                f"not fetched: the server would learn that this file was opened, when and from "
+                f"where. Fetch them deliberately, from a machine that may be seen, to check them.",
+            )
+        ]
     if state == "unreadable":
         why = "; ".join(cc.get("problems") or []) or "unknown reason"
         return [

@@ -100,8 +100,9 @@ def plain(out: Path) -> Path:
     return out
 
 
-def signed(out: Path, source_type: str, agent: str) -> Path:
-    """`plain(out)` signed with one `c2pa.created` action of `source_type` by `agent`."""
+def signed(out: Path, source_type: str, agent: str, remote_url: str | None = None) -> Path:
+    """`plain(out)` signed with one `c2pa.created` action of `source_type` by `agent`; with
+    `remote_url`, the manifest is not embedded, only that URL to it is."""
     src = plain(out.with_name("unsigned-" + out.name))
     manifest = {
         "claim_generator_info": [{"name": "osint-video-tests", "version": "1"}],
@@ -127,6 +128,9 @@ def signed(out: Path, source_type: str, agent: str) -> Path:
         src.open("rb") as fin,
         out.open("w+b") as fout,
     ):
+        if remote_url:
+            b.set_no_embed()
+            b.set_remote_url(remote_url)
         b.sign(s, MIME[out.suffix], fin, fout)
     src.unlink()
     return out

@@ -6,7 +6,9 @@ goes through the same library's validator, so "invalid" means its hash check fai
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,3 +134,31 @@ def test_a_broken_manifest_store_is_flagged_unreadable(tmp_path: Path) -> None:
 
 def _others(path: Path) -> dict[str, str]:
     return {k: v for k, v in _anomalies(path, "image").items() if not k.startswith("c2pa")}
+
+
+def test_a_remote_manifest_is_named_and_never_fetched(tmp_path: Path) -> None:
+    """The reader's default would GET the URL a file names (a beacon for whoever made it);
+    ours must not: a local server records every request."""
+    hits: list[str] = []
+
+    class Beacon(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Beacon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/manifest.c2pa"
+        clip = signed(tmp_path / "r.mp4", "digitalCapture", "cam", remote_url=url)
+        cc = probe_file(clip, "video", ProbeConfig()).metadata.content_credentials
+        found = _anomalies(clip, "video")
+    finally:
+        server.shutdown()
+    assert hits == []
+    assert cc is not None and cc["state"] == "remote" and cc["remote_url"] == url
+    assert "c2pa_remote" in found and "c2pa_unreadable" not in found

@@ -10,11 +10,17 @@ Read with the C2PA reference implementation (c2pa-python, the c2pa-rs library, o
 reader's JSON report is kept verbatim in `metadata.raw["c2pa"]`; `ContentCredentials` is the
 part a verifier reads first. No trust list is configured, so a good signature by an unknown
 certificate is `valid` (with `signingCredential.untrusted`), never `trusted`.
+
+The reader never goes on the network. By default it fetches a manifest the file says is stored
+elsewhere, and checks certificates online (OCSP): a hostile file could name a server that then
+learns who opened it, when, from where. Both are off (`OFFLINE`); a remote manifest is reported
+with its URL (state `remote`), for the desk to fetch deliberately if it wants to.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,9 @@ AI_SOURCE_TYPES = frozenset(
 )
 # Validation codes that say nothing against the file: the signer is just not on a trust list.
 UNTRUSTED_ONLY = frozenset({"signingCredential.untrusted"})
+# c2pa-rs settings: no remote manifest fetch, no online certificate status check.
+OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+REMOTE_URL = re.compile(r"from url (\S+)")
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,8 @@ class ContentCredentials:
 
     `state`: `valid` (signature and hashes check out), `trusted` (and the signer is on a trust
     list), `invalid` (something changed after signing, or the signature fails: see
-    `problems`), `unreadable` (a manifest store is there but cannot be parsed).
+    `problems`), `unreadable` (a manifest store is there but cannot be parsed), `remote` (the
+    file points to a manifest stored at `remote_url`, not fetched).
     """
 
     state: str
@@ -52,6 +62,7 @@ class ContentCredentials:
     ai_generated: bool = False
     problems: tuple[str, ...] = ()
     manifests: int = 0
+    remote_url: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -82,17 +93,32 @@ def read_credentials(path: Path) -> CredentialsRead:
 
     err = c2pa.C2paError
     try:
-        reader = c2pa.Reader.try_create(str(path))
+        reader = c2pa.Reader.try_create(str(path), None, None, _offline(c2pa))
     except (err.NotSupported, err.Other, err.Io, err.FileNotFound, err.ManifestNotFound):
         return CredentialsRead(None)  # nothing to read here, or not as a C2PA asset
     except err as exc:
-        return CredentialsRead(ContentCredentials("unreadable", problems=(_first(exc),)))
+        text = _first(exc)
+        if text.startswith("Remote"):  # "Remote: must fetch remote manifests from url ..."
+            found = REMOTE_URL.search(text)
+            url = found.group(1) if found else None
+            return CredentialsRead(ContentCredentials("remote", problems=(text,), remote_url=url))
+        return CredentialsRead(ContentCredentials("unreadable", problems=(text,)))
     if reader is None:
         return CredentialsRead(None)
     with reader:
         report = json.loads(reader.json())
         state = (reader.get_validation_state() or "").lower()
     return CredentialsRead(summarise(report, state), report)
+
+
+_contexts: dict[str, Any] = {}
+
+
+def _offline(c2pa: Any) -> Any:
+    """The reader's context with every network use off (one per process)."""
+    if "offline" not in _contexts:
+        _contexts["offline"] = c2pa.Context(settings=c2pa.Settings.from_dict(OFFLINE))
+    return _contexts["offline"]
 
 
 def summarise(report: dict[str, Any], state: str) -> ContentCredentials:
@@ -163,6 +189,8 @@ def describe(cc: dict[str, Any] | None) -> str:
     if not cc:
         return "\u2014"
     parts = [cc.get("state") or "?"]
+    if cc.get("remote_url"):
+        parts.append(f"manifest stored at {cc['remote_url']} (not fetched)")
     if cc.get("signer") or cc.get("issuer"):
         who = cc.get("signer") or "?"
         parts.append(f"signed by {who}" + (f" ({cc['issuer']})" if cc.get("issuer") else ""))
