@@ -330,7 +330,7 @@ def _content_credentials(f: _Facts) -> list[Anomaly]:
             "c2pa_present",
             f"The file carries Content Credentials (C2PA) signed by {who}{tool}. They say who "
             f"signed and what the signer declared, not that the declaration is true"
-            + ("." if state == "trusted" else "; the signer is on no trust list here."),
+            + ("." if state == "trusted" else "; the signer is not on the desk's trust list."),
             "info",
         )
     ]

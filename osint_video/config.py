@@ -36,6 +36,7 @@ class ProbeConfig:
     timeout_s: float = 60.0
     future_tolerance_s: float = 300.0
     duration_mismatch_ratio: float = 0.05
+    c2pa_trust_anchors: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ and signs the manifest. No shared media file carries a manifest, so these are ge
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -40,6 +41,18 @@ def _usage(**on: bool) -> x509.KeyUsage:
 
 
 def signer() -> c2pa.Signer:
+    chain, private, _ca = _chain()
+    return c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private, None))
+
+
+def ca_pem() -> bytes:
+    """The test root certificate (a trust anchor for `[probe] c2pa_trust_anchors`)."""
+    return _chain()[2]
+
+
+@functools.cache
+def _chain() -> tuple[bytes, bytes, bytes]:
+    """(leaf + root PEM, leaf key PEM, root PEM), made once per test process."""
     now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
@@ -86,7 +99,7 @@ def signer() -> c2pa.Signer:
     private = key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private, None))
+    return chain, private, ca.public_bytes(pem)
 
 
 def plain(out: Path) -> Path:

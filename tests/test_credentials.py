@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from c2pa_files import plain, signed, tampered
+from c2pa_files import ca_pem, plain, signed, tampered
 
 from osint_video.annotate.push import metadata_summary
 from osint_video.anomalies import detect_anomalies
 from osint_video.config import ProbeConfig, load_config
+from osint_video.errors import ConfigError
 from osint_video.media.credentials import read_credentials
 from osint_video.media.probe import probe_file
 from osint_video.report.render import validate_report
@@ -162,3 +163,51 @@ def test_a_remote_manifest_is_named_and_never_fetched(tmp_path: Path) -> None:
     assert hits == []
     assert cc is not None and cc["state"] == "remote" and cc["remote_url"] == url
     assert "c2pa_remote" in found and "c2pa_unreadable" not in found
+
+
+def test_a_signer_chaining_to_the_desks_anchors_is_trusted(tmp_path: Path) -> None:
+    still = signed(tmp_path / "shot.jpg", "digitalCapture", "cam")
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(ca_pem())
+    cfg = ProbeConfig(c2pa_trust_anchors=str(anchors))
+    cc = probe_file(still, "image", cfg).metadata.content_credentials
+    assert cc is not None and cc["state"] == "trusted" and cc["problems"] == []
+    assert probe_file(still, "image", ProbeConfig()).metadata.content_credentials["state"] == (
+        "valid"  # the same file without the anchors
+    )
+    other = tmp_path / "other.pem"  # a real certificate, but not the signer's root
+    other.write_bytes(_unrelated_root())
+    cc = probe_file(still, "image", ProbeConfig(c2pa_trust_anchors=str(other)))
+    assert cc.metadata.content_credentials["state"] == "valid"
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate"])
+def test_unusable_trust_anchors_are_a_config_error(tmp_path: Path, content: bytes | None) -> None:
+    still = signed(tmp_path / "shot.jpg", "digitalCapture", "cam")
+    anchors = tmp_path / "anchors.pem"
+    if content is not None:
+        anchors.write_bytes(content)
+    with pytest.raises(ConfigError, match="probe.c2pa_trust_anchors"):
+        probe_file(still, "image", ProbeConfig(c2pa_trust_anchors=str(anchors)))
+
+
+def _unrelated_root() -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Someone Else's Root")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW.replace(year=2025))
+        .not_valid_after(NOW.replace(year=2030))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)

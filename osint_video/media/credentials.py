@@ -8,8 +8,9 @@ pixels changed after signing (the manifest's hash no longer matches: `invalid`).
 
 Read with the C2PA reference implementation (c2pa-python, the c2pa-rs library, offline). The
 reader's JSON report is kept verbatim in `metadata.raw["c2pa"]`; `ContentCredentials` is the
-part a verifier reads first. No trust list is configured, so a good signature by an unknown
-certificate is `valid` (with `signingCredential.untrusted`), never `trusted`.
+part a verifier reads first. A good signature is `trusted` only when its certificate chains to
+one of the desk's trust anchors (`[probe] c2pa_trust_anchors`, a PEM file); without them, or by
+another certificate, it is `valid` (with `signingCredential.untrusted`).
 
 The reader never goes on the network. By default it fetches a manifest the file says is stored
 elsewhere, and checks certificates online (OCSP): a hostile file could name a server that then
@@ -24,6 +25,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..errors import ConfigError
 
 # IPTC digital source types that declare a picture made or altered by generative AI.
 AI_SOURCE_TYPES = frozenset(
@@ -80,8 +83,10 @@ class CredentialsRead:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def read_credentials(path: Path) -> CredentialsRead:
+def read_credentials(path: Path, trust_anchors: str = "") -> CredentialsRead:
     """Read and validate the file's C2PA manifest store, if it has one.
+
+    `trust_anchors`: a PEM file of root certificates the desk trusts ("" for none).
 
     A file type the reader does not handle (AVI, MTS...), a file it cannot parse as its type
     (`QuickTime.mov`, whose first box is not `ftyp`) or a file without a manifest gives
@@ -93,7 +98,7 @@ def read_credentials(path: Path) -> CredentialsRead:
 
     err = c2pa.C2paError
     try:
-        reader = c2pa.Reader.try_create(str(path), None, None, _offline(c2pa))
+        reader = c2pa.Reader.try_create(str(path), None, None, _context(c2pa, trust_anchors))
     except (err.NotSupported, err.Other, err.Io, err.FileNotFound, err.ManifestNotFound):
         return CredentialsRead(None)  # nothing to read here, or not as a C2PA asset
     except err as exc:
@@ -114,11 +119,32 @@ def read_credentials(path: Path) -> CredentialsRead:
 _contexts: dict[str, Any] = {}
 
 
-def _offline(c2pa: Any) -> Any:
-    """The reader's context with every network use off (one per process)."""
-    if "offline" not in _contexts:
-        _contexts["offline"] = c2pa.Context(settings=c2pa.Settings.from_dict(OFFLINE))
-    return _contexts["offline"]
+def _context(c2pa: Any, trust_anchors: str) -> Any:
+    """The reader's context: every network use off, and the desk's trust anchors if any (one
+    per anchors file and process).
+
+    Raises:
+        ConfigError: the anchors file cannot be read.
+    """
+    if trust_anchors not in _contexts:
+        settings: dict[str, Any] = {"verify": dict(OFFLINE["verify"])}
+        if trust_anchors:
+            try:
+                pem = Path(trust_anchors).expanduser().read_text("ascii")
+            except (OSError, UnicodeError) as exc:
+                raise ConfigError(
+                    f"probe.c2pa_trust_anchors: cannot read {trust_anchors}: {exc}"
+                ) from None
+            settings["trust"] = {"trust_anchors": pem}
+            settings["verify"]["verify_trust"] = True
+        try:
+            _contexts[trust_anchors] = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
+        except c2pa.C2paError as exc:
+            raise ConfigError(
+                f"probe.c2pa_trust_anchors: {trust_anchors} is not a PEM certificate list: "
+                f"{_first(exc)}"
+            ) from None
+    return _contexts[trust_anchors]
 
 
 def summarise(report: dict[str, Any], state: str) -> ContentCredentials:

@@ -54,7 +54,7 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
     if not path.is_file():
         raise InputError(f"{path} is not a readable file")
     found = _probe_video(path, cfg) if kind == "video" else _probe_image(path)
-    return _with_credentials(found, read_credentials(path))
+    return _with_credentials(found, read_credentials(path, cfg.c2pa_trust_anchors))
 
 
 def _with_credentials(found: ProbeResult, read: CredentialsRead) -> ProbeResult:
