@@ -345,8 +345,8 @@ def _content_credentials(f: _Facts) -> list[Anomaly]:
             )
         )
     if cc.get("ai_generated"):
-        agents = {a.get("software_agent") for a in cc.get("actions") or []} - {None}
-        by = f" ({', '.join(sorted(map(str, agents)))})" if agents else ""
+        agents = cc.get("ai_declared_by") or []
+        by = f" ({', '.join(map(str, agents))})" if agents else ""
         out.append(
             Anomaly(
                 "c2pa_ai_generated",

@@ -149,6 +149,33 @@ def signed(out: Path, source_type: str, agent: str, remote_url: str | None = Non
     return out
 
 
+def edited(out: Path, parent: Path, agent: str) -> Path:
+    """A JPEG signed as opened from `parent` (a signed JPEG, its ingredient) and colour-adjusted
+    by `agent`: the parent's manifest travels inside this one's store."""
+    src = plain(out.with_name("unsigned-" + out.name))
+    actions = [
+        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}},
+        {"action": "c2pa.color_adjustments", "softwareAgent": agent},
+    ]
+    manifest = {
+        "claim_generator_info": [{"name": "PhotoEditor", "version": "9"}],
+        "title": out.name,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}],
+    }
+    parent_info = {"title": parent.name, "relationship": "parentOf", "label": "parent"}
+    with (
+        signer() as s,
+        c2pa.Builder(json.dumps(manifest)) as b,
+        src.open("rb") as fin,
+        out.open("w+b") as fout,
+        parent.open("rb") as ingredient,
+    ):
+        b.add_ingredient(json.dumps(parent_info), MIME[parent.suffix], ingredient)
+        b.sign(s, MIME[out.suffix], fin, fout)
+    src.unlink()
+    return out
+
+
 def tampered(src: Path, out: Path) -> Path:
     """A copy of a signed file with one byte of its picture data changed after signing."""
     data = bytearray(src.read_bytes())

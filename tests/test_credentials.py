@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from c2pa_files import ca_pem, plain, signed, tampered
+from c2pa_files import ca_pem, edited, plain, signed, tampered
 
 from osint_video.annotate.push import metadata_summary
 from osint_video.anomalies import detect_anomalies
 from osint_video.config import ProbeConfig, load_config
 from osint_video.errors import ConfigError
-from osint_video.media.credentials import read_credentials
+from osint_video.media.credentials import describe, read_credentials
 from osint_video.media.probe import probe_file
 from osint_video.report.render import validate_report
 from osint_video.workspace import Workspace
@@ -211,3 +211,35 @@ def _unrelated_root() -> bytes:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_an_edit_of_an_ai_picture_names_its_parent_and_stays_flagged(tmp_path: Path) -> None:
+    """The edit's own actions (opened, colour adjustments) declare no source type; its
+    parent's manifest, carried in the store, does."""
+    parent = signed(tmp_path / "gen.jpg", "trainedAlgorithmicMedia", "ImageGen 3")
+    child = edited(tmp_path / "edited.jpg", parent, "PhotoEditor 9")
+    cc = probe_file(child, "image", ProbeConfig()).metadata.content_credentials
+    assert cc is not None and cc["state"] == "valid" and cc["manifests"] == 2
+    assert [a["action"] for a in cc["actions"]] == ["c2pa.opened", "c2pa.color_adjustments"]
+    assert cc["generator"] == "PhotoEditor 9"
+    assert cc["ingredients"] == [
+        {
+            "title": "gen.jpg",
+            "format": "image/jpeg",
+            "relationship": "parentOf",
+            "signer": "Test Camera",
+            "generator": "osint-video-tests 1",
+        }
+    ]
+    assert cc["ai_generated"] and cc["source_types"] == ["trainedAlgorithmicMedia"]
+    assert "made from: gen.jpg (signed by Test Camera)" in describe(cc)
+    assert cc["ai_declared_by"] == ["ImageGen 3"]  # the parent's tool, not the editor
+    found = detect_anomalies(
+        probe_file(child, "image", ProbeConfig()),
+        decode=None,
+        acquired_at=NOW,
+        now=NOW,
+        cfg=ProbeConfig(),
+    )
+    [ai] = [a for a in found if a.code == "c2pa_ai_generated"]
+    assert "(ImageGen 3)" in ai.message and "PhotoEditor" not in ai.message

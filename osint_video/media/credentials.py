@@ -63,15 +63,19 @@ class ContentCredentials:
     actions: tuple[dict[str, Any], ...] = ()
     source_types: tuple[str, ...] = ()
     ai_generated: bool = False
+    ai_declared_by: tuple[str, ...] = ()  # software agents of the actions that declare it
     problems: tuple[str, ...] = ()
     manifests: int = 0
     remote_url: str | None = None
+    ingredients: tuple[dict[str, Any], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["actions"] = list(self.actions)
         out["source_types"] = list(self.source_types)
         out["problems"] = list(self.problems)
+        out["ingredients"] = list(self.ingredients)
+        out["ai_declared_by"] = list(self.ai_declared_by)
         return out
 
 
@@ -153,8 +157,11 @@ def summarise(report: dict[str, Any], state: str) -> ContentCredentials:
     active = manifests.get(report.get("active_manifest") or "") or {}
     sig = active.get("signature_info") or {}
     actions = [_action(a) for a in _actions(active)]
+    # every manifest of the store: an edit of an AI picture declares its source type only in
+    # the parent's manifest (an ingredient), not in its own "opened" action
+    declared = [_action(a) for m in manifests.values() for a in _actions(m)]
     sources = tuple(
-        dict.fromkeys(a["digital_source_type"] for a in actions if a.get("digital_source_type"))
+        dict.fromkeys(a["digital_source_type"] for a in declared if a.get("digital_source_type"))
     )
     codes = [s.get("code", "") for s in report.get("validation_status") or []]
     problems = tuple(c for c in codes if c and c not in UNTRUSTED_ONLY)
@@ -170,9 +177,29 @@ def summarise(report: dict[str, Any], state: str) -> ContentCredentials:
         actions=tuple(actions),
         source_types=sources,
         ai_generated=any(s in AI_SOURCE_TYPES for s in sources),
+        ai_declared_by=tuple(
+            dict.fromkeys(
+                a["software_agent"]
+                for a in declared
+                if a["digital_source_type"] in AI_SOURCE_TYPES and a["software_agent"]
+            )
+        ),
         problems=problems,
         manifests=len(manifests),
+        ingredients=tuple(_ingredient(i, manifests) for i in active.get("ingredients") or []),
     )
+
+
+def _ingredient(i: dict[str, Any], manifests: dict[str, Any]) -> dict[str, Any]:
+    """An asset this one was made from, and who signed that asset's own manifest if it had one."""
+    m = manifests.get(i.get("active_manifest") or "") or {}
+    return {
+        "title": i.get("title"),
+        "format": i.get("format"),
+        "relationship": i.get("relationship"),
+        "signer": (m.get("signature_info") or {}).get("common_name"),
+        "generator": _generator(m) if m else None,
+    }
 
 
 def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -232,6 +259,12 @@ def describe(cc: dict[str, Any] | None) -> str:
     ]
     if acts:
         parts.append("actions: " + "; ".join(acts))
+    made_from = [
+        str(i.get("title") or "?") + (f" (signed by {i['signer']})" if i.get("signer") else "")
+        for i in cc.get("ingredients") or []
+    ]
+    if made_from:
+        parts.append("made from: " + "; ".join(made_from))
     if cc.get("problems"):
         parts.append("problems: " + ", ".join(cc["problems"]))
     return " \u00b7 ".join(parts)
