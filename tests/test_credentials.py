@@ -7,6 +7,7 @@ goes through the same library's validator, so "invalid" means its hash check fai
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import threading
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from c2pa_files import ca_pem, edited, plain, signed, tampered
+from PIL import Image
 
 from osint_video.annotate.push import metadata_summary
 from osint_video.anomalies import detect_anomalies
 from osint_video.config import ProbeConfig, load_config
 from osint_video.errors import ConfigError
-from osint_video.media.credentials import describe, read_credentials
+from osint_video.media.credentials import describe, read_credentials, signed_thumbnail
 from osint_video.media.probe import probe_file
 from osint_video.report.render import validate_report
 from osint_video.workspace import Workspace
@@ -243,3 +245,24 @@ def test_an_edit_of_an_ai_picture_names_its_parent_and_stays_flagged(tmp_path: P
     )
     [ai] = [a for a in found if a.code == "c2pa_ai_generated"]
     assert "(ImageGen 3)" in ai.message and "PhotoEditor" not in ai.message
+
+
+def test_the_report_shows_the_picture_as_signed(
+    tmp_path: Path, home: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """A still changed after signing: its report carries the thumbnail from its credentials
+    (the picture as signed) beside the keyframes; a file without credentials has none."""
+    good = signed(tmp_path / "shot.jpg", "digitalCapture", "cam")
+    bad = tampered(good, tmp_path / "changed.jpg")
+    thumb = signed_thumbnail(bad)
+    assert thumb is not None and thumb[:2] == b"\xff\xd8"  # a JPEG
+    with Image.open(io.BytesIO(thumb)) as img:
+        assert img.size[0] > 0
+    rc, out, err = cli("triage", str(bad), str(plain(tmp_path / "plain.jpg")), "--json")
+    assert rc == 0, err
+    changed, unsigned = (json.loads(line) for line in out.strip().splitlines())
+    assert changed["metadata"]["content_credentials"]["state"] == "invalid"
+    html = (home / changed["derived"]["html_report"]).read_text()
+    assert '<dt>As signed</dt><dd><img class="match-thumb" src="data:image/jpeg;base64,' in html
+    assert "<dt>As signed</dt>" not in (home / unsigned["derived"]["html_report"]).read_text()
+    assert signed_thumbnail(plain(tmp_path / "p2.jpg")) is None

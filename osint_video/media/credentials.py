@@ -120,6 +120,34 @@ def read_credentials(path: Path, trust_anchors: str = "") -> CredentialsRead:
     return CredentialsRead(summarise(report, state), report)
 
 
+def signed_thumbnail(path: Path, max_bytes: int = 4 << 20) -> bytes | None:
+    """The thumbnail the signer embedded in the active manifest: the picture as it was signed.
+
+    Beside the keyframes it shows at a glance what changed when the credentials are `invalid`.
+    None when there is no manifest or no thumbnail, or it is larger than `max_bytes`.
+    """
+    import io
+
+    import c2pa
+
+    try:
+        reader = c2pa.Reader.try_create(str(path), None, None, _context(c2pa, ""))
+        if reader is None:
+            return None
+        with reader:
+            report = json.loads(reader.json())
+            active = (report.get("manifests") or {}).get(report.get("active_manifest") or "")
+            uri = ((active or {}).get("thumbnail") or {}).get("identifier")
+            if not uri:
+                return None
+            out = io.BytesIO()
+            reader.resource_to_stream(uri, out)
+    except c2pa.C2paError:
+        return None
+    data = out.getvalue()
+    return data if 0 < len(data) <= max_bytes else None
+
+
 _contexts: dict[str, Any] = {}
 
 

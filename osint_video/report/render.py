@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ReportError
-from ..media.credentials import describe
+from ..media.credentials import describe, signed_thumbnail
 
 SCHEMA_VERSION = "1.3"  # what new reports are written as
 # what still validates (published reports stay valid)
@@ -399,7 +399,29 @@ def _view(
         "first_seen": first_seen(report.get("matches") or []),
         "match_thumbs": _match_thumbs(report, workspace, thumb_width // 2),
         "signature": report.get("signature"),
+        "c2pa_thumb": _signed_thumbnail_uri(report, workspace, thumb_width),
     }
+
+
+def _signed_thumbnail_uri(report: dict[str, Any], workspace: Path, width: int) -> str | None:
+    """The Content Credentials' own thumbnail (read from the evidence original), shrunk to
+    `width` as a data URI; None without credentials or thumbnail."""
+    if not (report["metadata"].get("content_credentials") or {}).get("state"):
+        return None
+    from ..store.evidence import EvidenceStore
+
+    original = EvidenceStore(workspace).path_for(report["clip"]["sha256"])
+    data = signed_thumbnail(original) if original.is_file() else None
+    if data is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.thumbnail((width, width))
+            out = io.BytesIO()
+            img.convert("RGB").save(out, "JPEG", quality=85)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def render_html(
