@@ -54,7 +54,9 @@ class ContentCredentials:
     `state`: `valid` (signature and hashes check out), `trusted` (and the signer is on a trust
     list), `invalid` (something changed after signing, or the signature fails: see
     `problems`), `unreadable` (a manifest store is there but cannot be parsed), `remote` (the
-    file points to a manifest stored at `remote_url`, not fetched).
+    file points to a manifest stored at `remote_url`, not fetched). `actions` are the active
+    manifest's; `source_types`, `ai_generated` and `ai_declared_by` cover every manifest of
+    the store, the ingredients' too.
     """
 
     state: str
