@@ -30,7 +30,9 @@ from sqlalchemy.pool import NullPool
 # pg_advisory_lock(key1, key2): key1 names what is locked, so other advisory users never clash.
 _REPORTS = 0x05D2_0001
 
-_threads: dict[tuple[str, int], threading.Lock] = {}
+# Threads of one process: a lock per clip while anyone holds or waits for it, [lock, users]
+# (dropped after, so a worker that runs for months does not keep one per clip it ever saw).
+_threads: dict[tuple[str, int], list] = {}
 _threads_guard = threading.Lock()
 _lockers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
@@ -50,10 +52,7 @@ def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator
                 )
                 conn.commit()
         return
-    key = (str(lock_file), clip_id)
-    with _threads_guard:
-        lock = _threads.setdefault(key, threading.Lock())
-    with lock:
+    with _thread_lock((str(lock_file), clip_id)):
         if lock_file is None:  # an in-memory database lives in this process only
             yield
             return
@@ -66,6 +65,21 @@ def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator
                 fcntl.lockf(fd, fcntl.LOCK_UN, 1, clip_id)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def _thread_lock(key: tuple[str, int]) -> Iterator[None]:
+    with _threads_guard:
+        entry = _threads.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _threads_guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _threads[key]
 
 
 def _locker(engine: Engine) -> Engine:
