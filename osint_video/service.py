@@ -72,7 +72,9 @@ def triage_paths(
             (`desk.pool`); the results are the same as one by one.
     """
     from .desk.pool import default_workers
+    from .media.credentials import check_trust_anchors
 
+    check_trust_anchors(cfg.probe.c2pa_trust_anchors)  # a config error once, before any file
     found = list(expand_paths(paths))
     files = sum(1 for _p, problem in found if not problem)
     n = default_workers(files, cfg.worker.triage_processes if workers is None else workers)

@@ -266,3 +266,22 @@ def test_the_report_shows_the_picture_as_signed(
     assert '<dt>As signed</dt><dd><img class="match-thumb" src="data:image/jpeg;base64,' in html
     assert "<dt>As signed</dt>" not in (home / unsigned["derived"]["html_report"]).read_text()
     assert signed_thumbnail(plain(tmp_path / "p2.jpg")) is None
+
+
+@pytest.mark.parametrize("command", [["triage"], ["queue", "add"]])
+def test_a_bad_anchors_setting_stops_before_any_file(
+    tmp_path: Path,
+    home: Path,
+    cli: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("OSINT_VIDEO__PROBE__C2PA_TRUST_ANCHORS", str(tmp_path / "none.pem"))
+    files = [plain(tmp_path / "a.jpg"), plain(tmp_path / "b.jpg")]
+    rc, out, err = cli(*command, *map(str, files))
+    assert rc != 0 and out == ""
+    assert err.strip().splitlines() == [
+        f"error: probe.c2pa_trust_anchors: cannot read {tmp_path / 'none.pem'}: "
+        f"[Errno 2] No such file or directory: '{tmp_path / 'none.pem'}'"
+    ]
+    assert not (home / "evidence").exists()  # nothing was ingested

@@ -20,6 +20,7 @@ from rich.progress import Progress, TaskID
 
 from ..config import Config
 from ..errors import OsintVideoError, WorkflowError
+from ..media.credentials import check_trust_anchors
 from ..paths import expand_paths, is_url, shown
 from ..store.cases import ClipSummary
 from ..workspace import Workspace
@@ -81,9 +82,11 @@ def add(
 
     Raises:
         WorkflowError: an unknown priority (checked before anything is stored).
+        ConfigError: `[probe] c2pa_trust_anchors` names an unusable file (idem).
     """
     if opts.priority is not None:
         workflow.priority_value(opts.priority)
+    check_trust_anchors(cfg.probe.c2pa_trust_anchors)
     from ..service import progress_bar
 
     ws = Workspace.open(cfg)

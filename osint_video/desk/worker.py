@@ -29,6 +29,7 @@ from procrastinate.worker import Worker
 
 from ..config import Config
 from ..errors import ConflictError, NotFound, StoreError, WorkflowError
+from ..media.credentials import check_trust_anchors
 from . import tasks, workflow
 
 Say = Callable[[str], None]
@@ -74,8 +75,10 @@ def run(cfg: Config, opts: WorkerOptions, say: Say = print) -> None:
 
     Raises:
         StoreError: the database is not PostgreSQL, never answered, or lacks the queue's tables.
+        ConfigError: `[probe] c2pa_trust_anchors` names an unusable file.
     """
     tasks.conninfo(cfg.database_url())  # refuses SQLite before anything starts
+    check_trust_anchors(cfg.probe.c2pa_trust_anchors)  # not one failed job per clip
     tasks.bind(cfg)
     asyncio.run(_serve(cfg, opts, say))
 

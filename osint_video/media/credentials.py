@@ -158,6 +158,15 @@ def signed_thumbnail(path: Path, max_bytes: int = 4 << 20) -> bytes | None:
     return data if 0 < len(data) <= max_bytes else None
 
 
+def check_trust_anchors(trust_anchors: str) -> None:
+    """Raise ConfigError now if the anchors file is unusable (callers check before work starts,
+    so a bad setting is one line, not one per file)."""
+    if trust_anchors:
+        import c2pa
+
+        _context(c2pa, trust_anchors)
+
+
 def _context(c2pa: Any, trust_anchors: str) -> Any:
     """The reader's context: every network use off, and the desk's trust anchors if any (one
     per anchors file and process).
