@@ -42,9 +42,8 @@ UNTRUSTED_ONLY = frozenset({"signingCredential.untrusted"})
 # c2pa-rs settings: no remote manifest fetch, no online certificate status check.
 OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 REMOTE_URL = re.compile(r"from url (\S+)")
-# reader contexts, made once per process: by trust anchors file ("" for none), and unverified
-_contexts: dict[str, Any] = {}
-_UNVERIFIED = "\0unverified"  # a key no anchors path can be
+# reader contexts, made once per process: by (trust anchors file or "", validate after reading)
+_contexts: dict[tuple[str, bool], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -137,17 +136,12 @@ def signed_thumbnail(path: Path, max_bytes: int = 4 << 20) -> bytes | None:
 
     import c2pa
 
-    if _UNVERIFIED not in _contexts:
-        settings = {"verify": {**OFFLINE["verify"], "verify_after_reading": False}}
-        _contexts[_UNVERIFIED] = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
     try:
-        reader = c2pa.Reader.try_create(str(path), None, None, _contexts[_UNVERIFIED])
+        reader = c2pa.Reader.try_create(str(path), None, None, _context(c2pa, "", validate=False))
         if reader is None:
             return None
         with reader:
-            report = json.loads(reader.json())
-            active = (report.get("manifests") or {}).get(report.get("active_manifest") or "")
-            uri = ((active or {}).get("thumbnail") or {}).get("identifier")
+            uri = (_active(json.loads(reader.json())).get("thumbnail") or {}).get("identifier")
             if not uri:
                 return None
             out = io.BytesIO()
@@ -167,15 +161,18 @@ def check_trust_anchors(trust_anchors: str) -> None:
         _context(c2pa, trust_anchors)
 
 
-def _context(c2pa: Any, trust_anchors: str) -> Any:
-    """The reader's context: every network use off, and the desk's trust anchors if any (one
-    per anchors file and process).
+def _context(c2pa: Any, trust_anchors: str, *, validate: bool = True) -> Any:
+    """The reader's context: every network use off, the desk's trust anchors if any, and
+    validation after reading unless `validate` is false (one per such pair and process).
 
     Raises:
         ConfigError: the anchors file cannot be read.
     """
-    if trust_anchors not in _contexts:
-        settings: dict[str, Any] = {"verify": dict(OFFLINE["verify"])}
+    key = (trust_anchors, validate)
+    if key not in _contexts:
+        settings: dict[str, Any] = {
+            "verify": {**OFFLINE["verify"], "verify_after_reading": validate}
+        }
         if trust_anchors:
             try:
                 pem = Path(trust_anchors).expanduser().read_text("ascii")
@@ -186,19 +183,25 @@ def _context(c2pa: Any, trust_anchors: str) -> Any:
             settings["trust"] = {"trust_anchors": pem}
             settings["verify"]["verify_trust"] = True
         try:
-            _contexts[trust_anchors] = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
+            _contexts[key] = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
         except c2pa.C2paError as exc:
             raise ConfigError(
                 f"probe.c2pa_trust_anchors: {trust_anchors} is not a PEM certificate list: "
                 f"{_first(exc)}"
             ) from None
-    return _contexts[trust_anchors]
+    return _contexts[key]
+
+
+def _active(report: dict[str, Any]) -> dict[str, Any]:
+    """The active manifest of a reader report ({} when there is none)."""
+    manifests = report.get("manifests") or {}
+    return manifests.get(report.get("active_manifest") or "") or {}
 
 
 def summarise(report: dict[str, Any], state: str) -> ContentCredentials:
     """The active manifest of a reader report (`Reader.json()`), with its validation state."""
     manifests = report.get("manifests") or {}
-    active = manifests.get(report.get("active_manifest") or "") or {}
+    active = _active(report)
     sig = active.get("signature_info") or {}
     actions = [_action(a) for a in _actions(active)]
     # every manifest of the store: an edit of an AI picture declares its source type only in
