@@ -49,3 +49,28 @@ def guess_language(text: str) -> str | None:
     uk = sum(1 for ch in text if ch in UKRAINIAN_ONLY)
     ru = sum(1 for ch in text if ch in RUSSIAN_ONLY)
     return "uk" if uk > ru else "ru"
+
+
+# Latin letters drawn exactly like Cyrillic ones: tesseract with rus+ukr+eng loaded sometimes
+# returns "HA" for "НА" inside a Russian caption (measured on a burned-in "КОЛОННА НА ДОРОГЕ").
+LOOKALIKES = str.maketrans("ABCEHKMOPTXYaceopxy", "АВСЕНКМОРТХУасеорху")
+_LATIN_WITH_TWIN = frozenset("ABCEHKMOPTXYaceopxy")
+
+
+def cyrillic_lookalikes(words: list[str]) -> list[str]:
+    """Words of a line with all-look-alike Latin words spelt in Cyrillic, when the line is
+    Cyrillic: a word only of such letters in a line with more Cyrillic than Latin letters.
+
+    A word with any other Latin letter (a real English word, a handle like "@kursk_front") is
+    left as read, and so is every word of a mostly Latin line.
+    """
+    line = " ".join(words)
+    if sum(_is_cyrillic(ch) for ch in line) <= sum(_is_latin(ch) for ch in line):
+        return list(words)
+    out = []
+    for word in words:
+        letters = [ch for ch in word if ch.isalpha()]
+        if letters and all(ch in _LATIN_WITH_TWIN for ch in letters):
+            word = word.translate(LOOKALIKES)
+        out.append(word)
+    return out
