@@ -128,6 +128,8 @@ class OcrConfig:
     bright_threshold: int = 180
     workers: int = 0
     timeout_s: float = 60.0
+    sample_fps: float = 4.0
+    min_samples: int = 2
 
 
 @dataclass(frozen=True)

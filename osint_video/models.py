@@ -132,6 +132,39 @@ class KeyframeImage:
 
 
 @dataclass(frozen=True)
+class TextWord:
+    """One word of on-screen text: as read, tesseract's confidence (0-1), its box in pixels
+    of the upright frame it was read from (x, y, width, height)."""
+
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class OnScreenText:
+    """A line of text shown on screen, and when.
+
+    `start_s`..`end_s` is the time it was seen on screen (from the first to the last sample
+    that showed it; a text read at a keyframe only has that keyframe's time). `time_s` is the
+    frame it was read from (`frame` and `keyframe` are that frame's number and keyframe index
+    when it is a keyframe); `box` and the words' boxes are in that frame's upright pixels;
+    `language` is "ru", "uk", "en", "other" or None (no letters).
+    """
+
+    text: str
+    language: str | None
+    start_s: float
+    end_s: float
+    time_s: float
+    frame: int | None
+    keyframe: int | None
+    box: tuple[int, int, int, int]
+    words: tuple[TextWord, ...]
+    confidence: float
+
+
+@dataclass(frozen=True)
 class CustodyEvent:
     """One step of the chain of custody: who did what to which bytes, when, with which tools."""
 
