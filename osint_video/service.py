@@ -17,7 +17,7 @@ from .config import Config
 from .errors import OsintVideoError
 from .paths import expand_paths, shown
 from .pipeline import TriageOutcome, TriageRequest, triage
-from .steps import matched_earlier, refresh_seen_later, write_reports
+from .steps.report import publish
 from .store.cases import ClipSummary
 from .workspace import Workspace
 
@@ -90,30 +90,21 @@ def triage_paths(
                     _triage_one(ws, req, problem, bar)
                     for req, (_, problem) in zip(reqs, found, strict=True)
                 ]
-        _refresh_earlier(ws, items, lambda msg: out.print(f"note: {msg}", markup=False))
-        return items
+        return _reread(ws, items)
     finally:
         ws.close()
 
 
-def _refresh_earlier(ws: Workspace, items: list[TriageItem], note: Any) -> None:
-    """Rewrite the reports of earlier clips this run's clips were matched to, when they do not
-    list them under `seen_later` yet, once every clip is done (`steps.refresh_seen_later`).
-    A failure is a note: the report stays as it was and `report CLIP` writes it again later."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    earlier = sorted({cid for it in items for cid in matched_earlier(it.report)})
-    for cid in earlier:
-        try:
-            if not refresh_seen_later(ws, cid, ws.config.operator()):
-                continue
-        except (OsintVideoError, SQLAlchemyError, OSError, ValueError) as exc:
-            note(f"reports of clip {cid} (seen again in this run) not rewritten: {exc}")
-            continue
-        for i, it in enumerate(items):
-            if it.clip_id == cid and it.report_path:
-                fresh = json.loads((ws.home / it.report_path).read_text("utf-8"))
-                items[i] = dataclasses.replace(it, report=fresh)
+def _reread(ws: Workspace, items: list[TriageItem]) -> list[TriageItem]:
+    """Each item's report as it is now on disk: a later clip of the run that matched an
+    earlier one rewrote the earlier report (its `seen_later`, the `SeenLater` step)."""
+    out = []
+    for it in items:
+        path = ws.home / it.report_path if it.report_path else None
+        if path is not None and path.is_file():
+            it = dataclasses.replace(it, report=json.loads(path.read_text("utf-8")))
+        out.append(it)
+    return out
 
 
 def _triage_one(
@@ -188,7 +179,7 @@ def _triage_parallel(
         outcome, _error = results.get(j, (None, None))
         if outcome is not None and outcome.clip_id is not None and outcome.report_json:
             try:
-                write_reports(ws, outcome.clip_id, ws.config.operator())
+                publish(ws, outcome.clip_id, ws.config.operator())
             except OsintVideoError as exc:  # its first report stands
                 bar.console.print(f"note: reports of clip {outcome.clip_id}: {exc}", markup=False)
     for i, (outcome, error) in results.items():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
 from .store.cases import CaseStore
 from .store.evidence import EvidenceStore
+from .store.locks import exclusive
 
 
 @dataclass
@@ -31,6 +34,12 @@ class Workspace:
     def rel(self, path: Path) -> str:
         """Workspace-relative POSIX path, as stored in the database and reports."""
         return path.resolve().relative_to(self.home).as_posix()
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the named lock against every process (and desk machine) of this workspace."""
+        with exclusive(self.cases.engine, self.home / "locks", name):
+            yield
 
     def close(self) -> None:
         self.cases.close()

@@ -45,6 +45,9 @@ class Item:
     path: Path
     data: dict[str, Any]
     flags: tuple[str, ...] = ()  # `flags` choices the file's Content Credentials suggest
+    # on-screen text triage read on this keyframe (None: the clip's text was never read)
+    text: tuple[dict[str, Any], ...] | None = None
+    text_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
         "filename": clip.filename,
         "case": case,
     }
+    model = _text_model(clip)
     frames = [
         Item(
             keyframe_key(clip.sha256, k.frame),
@@ -183,6 +187,8 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
                 "informative": k.informative,
             },
             flags,
+            _text_at(clip, k.index, k.time_s),
+            model,
         )
         for k in clip.keyframes
         if k.duplicate_of is None and (low_ok or k.informative)
@@ -198,6 +204,28 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
         {**common, "metadata_summary": metadata_summary(clip, case)},
     )
     return frames, verdict
+
+
+def _text_at(clip: ClipRow, index: int, time_s: float) -> tuple[dict[str, Any], ...] | None:
+    """The stored on-screen text read from keyframe `index` or on screen when it was shown
+    (its boxes then come from the frame it was read from: overlays stay in place); None when
+    the clip's text was never read at triage."""
+    if clip.onscreen_text is None:
+        return None
+    return tuple(
+        t
+        for t in clip.onscreen_text
+        if t.get("keyframe") == index or t["start_s"] <= time_s <= t["end_s"]
+    )
+
+
+def _text_model(clip: ClipRow) -> str:
+    """What read the clip's text: the last `text_read` event's engine and languages."""
+    read = [e for e in clip.custody if e.action == "text_read"]
+    if not read:
+        return "tesseract"
+    d = read[-1].details
+    return f"{d.get('engine', 'tesseract')} {d.get('languages', '')} (triage)".strip()
 
 
 def check_images(items: list[Item]) -> None:
@@ -237,17 +265,41 @@ def _predictions(ws: Workspace, batch: list[Item]) -> dict[str, dict[str, Any]]:
     frames = [i for i in batch if i.kind == "keyframe"]
     out: dict[str, dict[str, Any]] = {}
     if ws.config.ocr.enabled and frames:
-        from ..ocr import read_many, to_prediction
-
-        pages = read_many([i.path for i in frames], ws.config.ocr)
-        for item, page in zip(frames, pages, strict=True):
-            pred = to_prediction(page)
-            if pred is not None:
-                out[item.key] = pred
+        out.update(_text_predictions(ws, frames))
     for item in frames:
         if item.flags:
             out[item.key] = _with_flags(out.get(item.key), item.flags)
     return out
+
+
+def _text_predictions(ws: Workspace, frames: list[Item]) -> dict[str, dict[str, Any]]:
+    """On-screen text as predictions: what triage read (stored with the clip), else (a clip
+    triaged before text was read at triage) read now."""
+    from ..ocr import read_many, to_prediction
+    from ..ocr.prediction import stored_prediction
+
+    out: dict[str, dict[str, Any]] = {}
+    unread = [i for i in frames if i.text is None]
+    for item in frames:
+        if item.text is not None:
+            width, height = _image_size(item.path)
+            pred = stored_prediction(item.text, width, height, item.text_model)
+            if pred is not None:
+                out[item.key] = pred
+    if unread:
+        pages = read_many([i.path for i in unread], ws.config.ocr)
+        for item, page in zip(unread, pages, strict=True):
+            pred = to_prediction(page)
+            if pred is not None:
+                out[item.key] = pred
+    return out
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:  # the header only
+        return img.size
 
 
 def _with_flags(pred: dict[str, Any] | None, flags: tuple[str, ...]) -> dict[str, Any]:

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 from ..config import QueueConfig
 from ..errors import InputError, OsintVideoError
 from ..pipeline import Intake, TriageRequest, intake
-from ..steps import tool_versions
 from ..store.cases import NewEvent
 from ..store.evidence import StoredFile
 from ..store.schema import ClipRow
+from ..tools import tool_versions
 from ..workspace import Workspace
 
 Progress = Callable[[str, float], None]

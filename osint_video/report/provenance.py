@@ -184,6 +184,7 @@ def build_report(
         "duplicate_of_clip": clip.duplicate_of,
         "matches": [dict(m.details) for m in clip.matches],
         "seen_later": list(later or []),
+        "onscreen_text": list(clip.onscreen_text or []),
         "custody": [
             {
                 "seq": e.seq,

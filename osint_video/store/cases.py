@@ -8,7 +8,6 @@ again by the next triage.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
@@ -25,8 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
-from ..errors import NotFound, OsintVideoError, StoreError
-from ..version import package_versions
+from ..errors import NotFound, StoreError
+from ..tools import tool_versions
 from . import migrate
 from .mutex import clip_mutex
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
@@ -80,6 +79,19 @@ class ClipSummary:
     assignee: str | None = None
 
 
+# The clip columns processing sets (`save_results`); the rest belong to intake and the desk.
+RESULT_FIELDS = (
+    "media",
+    "meta",
+    "anomalies",
+    "decode",
+    "duration_s",
+    "derived",
+    "onscreen_text",
+    "onscreen_search",
+)
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """A custody event before it gets its sequence number."""
@@ -88,22 +100,11 @@ class NewEvent:
     details: dict[str, Any]
 
 
-@functools.cache
-def _tools() -> dict[str, str]:
-    from ..media import ffmpeg
-
-    try:
-        ff = ffmpeg.ffmpeg_version()
-    except OsintVideoError:
-        ff = "missing"
-    return {"ffmpeg": ff, **package_versions()}
-
-
 def _event_details(details: dict[str, Any]) -> dict[str, Any]:
     """What an event records beyond the step's own details: the host and the tool versions."""
     out = redact_details(details)
     out.setdefault("host", socket.gethostname())
-    out.setdefault("tools", _tools())
+    out.setdefault("tools", tool_versions())
     return normalise(out)
 
 
@@ -255,6 +256,18 @@ class CaseStore:
                 self._append_events(ses, clip_id, actor, [_moved(old, status, note or error)])
             return old
 
+    def record_failure(
+        self, clip_id: int, actor: str, event: NewEvent, error: str | None = None
+    ) -> None:
+        """A step's failure after the clip's results were saved: its event and, when the
+        failure is the clip's (`error`), a line added to the clip's error; status unchanged."""
+        with self.session() as ses:
+            clip = self._get(ses, clip_id)
+            if error is not None:
+                clip.error = "; ".join(e for e in (clip.error, error) if e)
+                clip.updated_at = utcnow()
+            self._append_events(ses, clip_id, actor, [event])
+
     def save_results(
         self,
         clip_id: int,
@@ -267,7 +280,15 @@ class CaseStore:
         events: list[NewEvent],
         error: str | None = None,
     ) -> None:
-        """Replace a clip's derived data and append its custody events, atomically."""
+        """Replace a clip's derived data and append its custody events, atomically.
+
+        Raises:
+            StoreError: a field that is not one of `RESULT_FIELDS` (a step storing what the
+                case store does not know is a bug, not something to set blindly).
+        """
+        unknown = sorted(set(fields) - set(RESULT_FIELDS))
+        if unknown:
+            raise StoreError(f"not a result field of a clip: {', '.join(unknown)}")
         with self.session() as ses:
             clip = self._get(ses, clip_id)
             for key, value in fields.items():
@@ -454,8 +475,15 @@ class CaseStore:
         return ids[0]
 
     def list_clips(
-        self, *, case: str | None = None, status: str | None = None, assignee: str | None = None
+        self,
+        *,
+        case: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        text: str | None = None,
     ) -> list[ClipSummary]:
+        """Clips matching every filter given; `text` is found in the on-screen text whatever
+        its case (compared casefolded, so Cyrillic too)."""
         with self.session() as ses:
             stmt = (
                 select(ClipRow)
@@ -468,6 +496,10 @@ class CaseStore:
                 stmt = stmt.where(ClipRow.acquisitions.any(AcquisitionRow.case == case))
             if assignee:
                 stmt = stmt.where(ClipRow.assignee == assignee)
+            if text:
+                needle = text.casefold().replace("\\", "\\\\").replace("%", "\\%")
+                needle = needle.replace("_", "\\_")
+                stmt = stmt.where(ClipRow.onscreen_search.like(f"%{needle}%", escape="\\"))
             return [self._summary(c) for c in ses.scalars(stmt)]
 
     @staticmethod

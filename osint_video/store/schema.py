@@ -68,6 +68,10 @@ class ClipRow(Base):
     assignee: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     # Platform facts from the first URL intake (yt-dlp info JSON): the report's `source`.
     source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # On-screen text read at triage (models.OnScreenText items), and all of it casefolded for
+    # searching (LIKE is case-blind for ASCII only on SQLite, and Cyrillic matters here).
+    onscreen_text: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    onscreen_search: Mapped[str | None] = mapped_column(Text, default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
