@@ -1,8 +1,11 @@
 """Run the download process (`fetch.py`) with a deadline enforced from outside.
 
 The deadline is the parent's clock, not the download's: at the deadline the child's whole
-process group (yt-dlp and any ffmpeg it started) is killed, whatever it is blocked on. The
-child is reaped with `wait4`, which also says how much memory it used at its peak.
+process group (yt-dlp and any ffmpeg it started) is killed, whatever it is blocked on.
+
+The child's peak memory is its own VmHWM (/proc/PID/status), which it reports with its answer
+or the parent reads before killing it. Not `wait4`'s ru_maxrss: Linux carries the parent's
+resident size at fork into it, so a large parent would look like a large download.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class Fetched:
     returncode: int  # negative: killed by that signal
     timed_out: bool  # killed at the deadline before it answered
     seconds: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the child's own peak resident memory (0: unknown)
     stderr_tail: str
 
 
@@ -97,27 +100,40 @@ class _Pipes:
             self.answer = msg
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A live process's peak resident memory in MB (VmHWM); 0 when it cannot be read."""
+    try:
+        status = open(f"/proc/{pid}/status", encoding="ascii", errors="replace").read()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _finish(proc: subprocess.Popen[bytes], grace_until: float) -> tuple[int, float]:
     """Wait for the child until `grace_until`, kill its process group, reap it.
 
     Returns:
-        (return code, peak RSS in MB).
+        (return code, peak RSS in MB read before a kill; 0 when it exited by itself).
     """
     while time.monotonic() < grace_until:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
             break
         time.sleep(0.02)
     else:
         pid = 0
+    rss = 0.0 if pid else peak_rss_mb(proc.pid)
     try:  # also any ffmpeg left behind; the group exists while the child is unreaped
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     if not pid:
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        _pid, status = os.waitpid(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024
+    return proc.returncode, rss
 
 
 def run_fetch(
@@ -164,6 +180,6 @@ def run_fetch(
         returncode=code,
         timed_out=not pipes.answer and time.monotonic() >= end,
         seconds=time.monotonic() - start,
-        peak_rss_mb=rss,
+        peak_rss_mb=float(pipes.answer.pop("peak_rss_mb", 0) or rss),
         stderr_tail=pipes.err.decode("utf-8", "replace"),
     )

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .addresses import AddressPolicy, AddressRefused
+from .child import peak_rss_mb
 
 _SAY: IO[str] = sys.stdout
 
@@ -247,7 +248,8 @@ def main() -> int:
     _limit(int(req["memory_bytes"]), int(req["max_download_bytes"]) + (16 << 20))
     guard = _Guard(AddressPolicy.from_setting(req["allow_networks"]))
     guard.install()
-    _say(download(req, guard))
+    answer = download(req, guard)
+    _say({**answer, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 
