@@ -92,6 +92,7 @@ PUSH = [
     ("POST", "/api/projects/", 201, {}),
     ("POST", "/api/projects/", 201, {"id": -3}),
     ("POST", "/api/projects/", 201, [{"id": 7}]),
+    ("POST", "/api/projects/", 418, "a teapot\nline two\n  line three"),
     ("POST", "/api/projects/7/import", 201, {"file_upload_ids": "1,2"}),
     ("POST", "/api/projects/7/import", 201, "not json"),
     ("GET", "/api/projects/7/file-uploads", 200, {"file": "x"}),

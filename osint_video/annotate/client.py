@@ -76,8 +76,12 @@ def _body_text(body: Any) -> str:
         for key in ("validation_errors", "detail", "error"):
             if body.get(key):
                 return json.dumps(body[key], ensure_ascii=False)[:300]
-    if isinstance(body, str):
-        return "(an HTML error page)" if body.lstrip().startswith("<") else body[:300]
+    if isinstance(body, str):  # one line, whatever the server sent
+        return (
+            "(an HTML error page)"
+            if body.lstrip().startswith("<")
+            else " ".join(body.split())[:300]
+        )
     return json.dumps(body, ensure_ascii=False)[:300]
 
 
@@ -126,7 +130,7 @@ class Client:
     def _api_error(self, what: str, status: int | None, body: Any) -> AnnotateError:
         detail = _scrub(_body_text(body), self.server.api_key)
         if status is not None and status < 400:  # a 2xx the SDK could not read as JSON
-            return self._unexpected(what, f"status {status}, {detail}")
+            return self._unexpected(what, f"status {status}, {detail.strip('()')}")
         if status == 401 or status == 403 and "token" in detail.lower():
             return AuthError(
                 f"Label Studio at {self.url} refused the API key ({status}) while trying to "
