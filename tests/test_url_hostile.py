@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import socketserver
+import subprocess
 import threading
 import time
 import zlib
@@ -135,13 +137,43 @@ def hostile() -> Iterator[tuple[str, type[_Hostile]]]:
 
 @pytest.fixture(scope="module")
 def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
-    """A file server on 127.0.0.2 (not in the allow-list the tests set) with a real clip."""
+    """A file server on 127.0.0.2 (not in the allow-list the tests set) with a real clip and
+    HLS segments."""
     root = tmp_path_factory.mktemp("www2")
     make_cut_clip(root / "clip.mp4", [10], 20, size=(160, 120))
+    _hls(root)
     seen: list[str] = []
     handler = type("F", (_Files,), {"requests": seen})
     httpd, base = _serve("127.0.0.2", functools.partial(handler, directory=str(root)))
     yield base, seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _hls(root: Path) -> None:
+    """vod.m3u8 with 3 segments of 1 s; live.m3u8: the same without its end (a live stream)."""
+    argv = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120"]
+    argv += ["-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-f", "hls"]
+    argv += ["-hls_time", "1", "-hls_playlist_type", "vod", str(root / "vod.m3u8")]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    vod = (root / "vod.m3u8").read_text()
+    live = [x for x in vod.splitlines() if "ENDLIST" not in x and "PLAYLIST-TYPE" not in x]
+    (root / "live.m3u8").write_text("\n".join(live) + "\n")
+
+
+@pytest.fixture(scope="module")
+def streams(
+    tmp_path_factory: pytest.TempPathFactory, other_host: tuple[str, list[str]]
+) -> Iterator[str]:
+    """HLS on 127.0.0.1: vod.m3u8, live.m3u8, and away.m3u8 whose segments are on 127.0.0.2."""
+    root = tmp_path_factory.mktemp("hls")
+    _hls(root)
+    vod = (root / "vod.m3u8").read_text()
+    away = re.sub(r"^(vod\d+\.ts)$", rf"{other_host[0]}/\1", vod, flags=re.M)
+    (root / "away.m3u8").write_text(away)
+    handler = type("S", (_Files,), {"requests": []})
+    httpd, base = _serve("127.0.0.1", functools.partial(handler, directory=str(root)))
+    yield base
     httpd.shutdown()
     httpd.server_close()
 
@@ -289,3 +321,22 @@ def test_a_bad_allow_list_is_one_config_error(cli: Callable, monkeypatch) -> Non
         "error: config option queue.allow_networks: '10.0.0.0/33' is not a network "
         "(e.g. 10.1.2.0/24)"
     )
+
+
+def test_hls_is_fetched_by_yt_dlp_itself_and_its_segments_are_checked(
+    cli: Callable, streams: str, other_host: tuple[str, list[str]]
+) -> None:
+    """HLS is downloaded by yt-dlp's own downloader, whose every segment request goes through
+    the address checks; a live stream (which yt-dlp gives to ffmpeg, outside the checks) is
+    refused, and so are segments on a refused address."""
+    _, seen = other_host
+    before = len(seen)
+    rc, out, err = cli("queue", "add", f"{streams}/vod.m3u8", "--json")
+    assert rc == 0 and json.loads(out)["status"] == "queued", err
+    lines, _, _ = _add(cli, f"{streams}/live.m3u8", f"{streams}/away.m3u8")
+    assert [x["error"] for x in lines] == [
+        "not downloaded: a live stream, which only an external program (ffmpeg) could fetch",
+        "refused: 127.0.0.2 is a loopback address; "
+        "URL intake fetches public addresses only; see [queue] allow_networks",
+    ]
+    assert len(seen) == before  # no segment was fetched from 127.0.0.2

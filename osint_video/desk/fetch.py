@@ -30,6 +30,8 @@ from .addresses import AddressPolicy, AddressRefused
 from .child import peak_rss_mb
 
 _SAY: IO[str] = sys.stdout
+# yt-dlp's own downloaders: their requests go through this process's checked sockets.
+NATIVE_DOWNLOADERS = {"HttpFD", "HlsFD", "DashSegmentsFD"}
 
 
 def _say(message: dict[str, Any]) -> None:
@@ -154,6 +156,7 @@ def _options(req: dict[str, Any], hook: Callable[[dict[str, Any]], None]) -> dic
         "extractor_retries": 0,
         "cachedir": False,
         "fixup": "never",  # the bytes as the platform served them: no container rewrites
+        "hls_prefer_native": True,  # HLS by yt-dlp itself, not by an ffmpeg we cannot check
         "logger": _Log(),
         "progress_hooks": [hook],
     }
@@ -178,6 +181,20 @@ def _hook(media: int) -> Callable[[dict[str, Any]], None]:
     return hook
 
 
+def _native_only(info: dict[str, Any], params: dict[str, Any], name: str) -> None:
+    """Refuse a download yt-dlp would hand to ffmpeg or rtmpdump: those programs open their
+    own connections, outside this process's address checks, caps and counting."""
+    from yt_dlp.downloader import get_suitable_downloader
+    from yt_dlp.utils import DownloadCancelled
+
+    fd = get_suitable_downloader(info, params, to_stdout=(name == "-"))
+    if fd is None or fd.__name__ not in NATIVE_DOWNLOADERS:
+        what = "a live stream" if info.get("is_live") else f"served as {info.get('protocol')}"
+        raise DownloadCancelled(
+            f"not downloaded: {what}, which only an external program (ffmpeg) could fetch"
+        )
+
+
 def download(req: dict[str, Any], guard: _Guard) -> dict[str, Any]:
     """Run yt-dlp on `req["url"]`; what it wrote, or {"error": reason}."""
     import yt_dlp
@@ -191,6 +208,10 @@ def download(req: dict[str, Any], guard: _Guard) -> dict[str, Any]:
             resp = super().urlopen(req)
             resp.read = _capped(resp.read, page, media)
             return resp
+
+        def dl(self, name: str, info: dict[str, Any], *args: Any, **kw: Any) -> Any:
+            _native_only(info, self.params, name)
+            return super().dl(name, info, *args, **kw)
 
     try:
         with Capped(_options(req, _hook(media))) as ydl:  # type: ignore[arg-type]
