@@ -29,7 +29,7 @@ T = TypeVar("T")
 TIMEOUT_S = 120.0
 UPLOAD_MAX_FILES = 50  # per request; Django refuses more than 100
 UPLOAD_MAX_BYTES = 64 << 20
-MAX_PAGES = 10  # pages of 100 projects read from a title search (the SDK reads until empty)
+MAX_LISTED = 1000  # projects read from a title search
 MAX_TASK_PAGES = 1000  # pages of 1000 tasks read for reconciliation (a server that never ends)
 # What a malformed answer raises while the SDK or `shapes` reads it (ShapeError, pydantic's
 # ValidationError and json's JSONDecodeError are ValueErrors).
@@ -197,12 +197,15 @@ class Client:
         """The id of a project with exactly this title (another desk member's push), or None."""
 
         def read() -> list[int]:
-            listed: Any = self.sdk.projects.list(title=title, page_size=100)
+            # The SDK's pager reads until a page is empty or 404 (it ends on that 404 itself):
+            # a server whose pages never end is cut off after MAX_LISTED projects.
+            pager: Any = self.sdk.projects.list(title=title, page_size=100)
             ids = []
-            for page in itertools.islice(listed.iter_pages(), MAX_PAGES):  # pages may never end
-                for p in shapes.as_list(page.items or [], "the project list's results"):
-                    if getattr(p, "title", None) == title:
-                        ids.append(shapes.get_id(p, "a project"))
+            for p in itertools.islice(pager, MAX_LISTED):
+                if isinstance(p, str | bytes | int | float | list | dict | None):  # not a model
+                    raise shapes.ShapeError(f"a listed project is {type(p).__name__} {p!r:.60}")
+                if getattr(p, "title", None) == title:
+                    ids.append(shapes.get_id(p, "a project"))
             return ids
 
         ids = sorted(self._call("list projects", read))
