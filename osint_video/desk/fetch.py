@@ -10,7 +10,9 @@ kills at the deadline whatever it is doing, and inside it:
 - the kernel caps the process's address space (RLIMIT_AS) and the files it writes
   (RLIMIT_FSIZE, inherited by an ffmpeg yt-dlp may run);
 - every name resolution and every socket connection goes through the address policy
-  (`addresses.py`), so a redirect to a private address is refused at the connection it makes.
+  (`addresses.py`), so a redirect to a private address is refused at the connection it makes;
+- only request handlers and downloaders that use this process's Python sockets run (no
+  curl_cffi, no ffmpeg or rtmpdump fetching on their own).
 
 Protocol: one JSON request on stdin; JSON lines on stdout: `{"progress": 0.42}` while bytes
 arrive, then `{"ok": {"media", "info_json", "type", "version"}}` or `{"error": "one line"}`.
@@ -32,6 +34,8 @@ from .child import peak_rss_mb
 _SAY: IO[str] = sys.stdout
 # yt-dlp's own downloaders: their requests go through this process's checked sockets.
 NATIVE_DOWNLOADERS = {"HttpFD", "HlsFD", "DashSegmentsFD"}
+# Request handlers that connect through Python sockets (curl_cffi, if installed, would not).
+PYTHON_HANDLERS = {"Urllib", "Requests", "Websockets"}
 
 
 def _say(message: dict[str, Any]) -> None:
@@ -208,6 +212,10 @@ def download(req: dict[str, Any], guard: _Guard) -> dict[str, Any]:
             resp = super().urlopen(req)
             resp.read = _capped(resp.read, page, media)
             return resp
+
+        def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
+            ours = [h for h in handlers if h.RH_KEY in PYTHON_HANDLERS]
+            return super().build_request_director(ours, preferences)
 
         def dl(self, name: str, info: dict[str, Any], *args: Any, **kw: Any) -> Any:
             _native_only(info, self.params, name)
