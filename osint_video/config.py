@@ -138,6 +138,10 @@ class QueueConfig:
 
     download_timeout_s: float = 60.0
     socket_timeout_s: float = 20.0
+    max_download_mb: float = 2048.0
+    max_page_mb: float = 32.0
+    max_memory_mb: float = 1024.0
+    allow_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,9 @@ def _check_choices(cfg: Config) -> None:
             raise ConfigError(
                 f"config option {section}.{key}: {value!r} is not one of {', '.join(allowed)}"
             )
+    from .desk.addresses import parse_networks
+
+    parse_networks(cfg.queue.allow_networks)  # a typo is refused here, not on every URL
 
 
 def default_toml_text() -> str:
