@@ -22,7 +22,7 @@ from .case import build_case_report, case_dir, case_file_name, render_case_html
 from .markdown import render_case_markdown, render_markdown
 from .pdf import html_to_pdf
 from .provenance import _write_atomic, keys_dir, write_signed_json
-from .render import render_html
+from .render import render_html, template_cache_dir
 
 FORMATS = ("html", "pdf", "md", "json")
 
@@ -64,7 +64,10 @@ def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, acto
     report: dict[str, Any] = json.loads(report_json.read_text("utf-8"))
     target = report_json.with_name(f"report.{fmt}")
     if fmt == "pdf":
-        html_to_pdf(render_html(report, ws.home, print_layout=True), target)
+        html = render_html(
+            report, ws.home, print_layout=True, cache_dir=template_cache_dir(ws.home)
+        )
+        html_to_pdf(html, target)
     else:
         _write_atomic(target, render_markdown(report).encode("utf-8"))
     details = {
@@ -99,18 +102,17 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
             data["signature"] = signature_block(key, out.name) if key else None
         target = out or case_dir(ws) / case_file_name(case, fmt)
         target.parent.mkdir(parents=True, exist_ok=True)
+        html = render_case_html(data, template_cache_dir(ws.home))  # validates
         if fmt == "json":
             if out is None and key is not None:
                 data["signature"] = signature_block(key, target.name)
-            render_case_html(data)  # validates
-            write_signed_json(data, target, key)
+            write_signed_json(data, target, key, cfg.custody)
         elif fmt == "md":
-            render_case_html(data)
             _write_atomic(target, render_case_markdown(data).encode("utf-8"))
         elif fmt == "html":
-            _write_atomic(target, render_case_html(data).encode("utf-8"))
+            _write_atomic(target, html.encode("utf-8"))
         else:
-            html_to_pdf(render_case_html(data), target)
+            html_to_pdf(html, target)
         return target
     finally:
         ws.close()
