@@ -84,7 +84,7 @@ def report_lines(check: ReportCheck) -> list[str]:
     pin = "pinned" if check.pinned else "unpinned"
     lines = [f"{head}: {check.report} ({who}, {pin})"]
     lines += _head_lines(check.heads, check.kind == "case")
-    if check.fingerprint:
+    if check.fingerprint and not any(p.startswith("timestamp:") for p in check.problems):
         lines.append(_stamp_line(check.timestamp))
     lines += [f"  {p}" for p in check.problems]
     return lines + [f"  warning: {w}" for w in check.warnings]

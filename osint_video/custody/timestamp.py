@@ -200,7 +200,9 @@ def _openssl(args: list[str]) -> str:
 def _reason(stderr: str) -> str:
     """The reason in openssl's first error line (`...:ts_check_imprints:message imprint
     mismatch:../crypto/...`, `...:Verify error:self-signed certificate`)."""
-    for line in stderr.splitlines():
+    errors = [x for x in stderr.splitlines() if ":error:" in x]
+    errors.sort(key=lambda x: "time stamp routines" not in x)  # the TSA-level reason first
+    for line in errors:
         if ":error:" in line:
             parts = line.split(":")
             reason = parts[5] if len(parts) > 5 else line.strip()

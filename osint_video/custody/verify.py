@@ -7,7 +7,9 @@ Where the expected hashes come from:
 - the original: the clip's SHA-256 (its name in the evidence store), recorded by `acquired`;
 - derived files: the `outputs` of custody events ({name or workspace path: sha256}); a later
   event recording the same file wins, and files recorded before the latest processing run
-  (`probed` event) are superseded because that run replaced the derived folder;
+  (`probed` event) are superseded because that run replaced the derived folder; likewise each
+  `report_generated` event lists every report file it left (a timestamp token removed because
+  the TSA was down when the report was re-signed is no longer expected);
 - every keyframe row must point at a file some event recorded;
 - the chain is checked on its own, then against the journal and the clip's own report.json
   (outside records of its hashes: a log cut at its end is only visible against those), and
@@ -109,6 +111,9 @@ def expected_files(sha256: str, evidence_rel: str, events: Iterable[Event]) -> l
     for ev in events:
         if ev.action == "probed":
             out = {k: v for k, v in out.items() if v.action == "acquired"}
+        elif ev.action == "report_generated":
+            # each lists every report file it left: a stale timestamp token is gone for good
+            out = {k: v for k, v in out.items() if v.action != "report_generated"}
         outputs = ev.details.get("outputs")
         if ev.action == "acquired" or not isinstance(outputs, dict):
             continue
