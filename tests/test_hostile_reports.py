@@ -1,4 +1,5 @@
-"""`verify-report` on reports crafted to stall or crash it: one line, exit code 2, under 2 s.
+"""`verify-report` on reports crafted to stall or crash it: one line, exit code 2, under 2 s
+of CPU (wall time is checked too, loosely: the test machine is shared).
 
 Each file is thrown at the real CLI in a subprocess (the way a reader runs it), next to a report
 that is well formed and signed, so every case differs from a valid report by the one thing it
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,9 +63,16 @@ def signed(key: Any, **extra: Any) -> dict[str, Any]:
 
 
 def verify_report(tmp_path: Path, report: Path, *args: str) -> tuple[int, str, str, float]:
+    """Run the CLI; returns the CPU seconds it used (the work, whatever else loads the
+    machine) after checking that its wall time shows no wait (a FIFO, a lock, a network)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = run(tmp_path / "no-workspace", "verify-report", str(report), *args, check=False)
-    return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert wall < 5 * BUDGET_S, f"{report.name}: {wall:.1f} s wall, {cpu:.1f} s CPU"
+    return proc.returncode, proc.stdout, proc.stderr, cpu
 
 
 def write(folder: Path, data: bytes, sig: bytes | None = None) -> Path:
@@ -195,6 +205,21 @@ def test_hostile_signature_file(key: Any, tmp_path: Path, sig: bytes) -> None:
     assert rc == 2 and out == "" and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and "signature file" in err
     assert seconds < BUDGET_S
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device", "absent"])
+def test_report_that_is_no_file(tmp_path: Path, kind: str) -> None:
+    """A FIFO would block a plain open() until someone writes to it; /dev/zero never ends."""
+    path = tmp_path / "report.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        path = Path("/dev/zero")
+    rc, out, err, seconds = verify_report(tmp_path, path)
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and seconds < BUDGET_S
 
 
 def test_key_of_another_type_is_exit_2(key: Any, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,19 +41,29 @@ _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 def read_bounded(path: Path, limit: int, what: str = "report") -> bytes:
     """The bytes of `path`, refused before reading when larger than `limit`.
 
+    Opened without blocking and refused unless it is a regular file: a FIFO would hold the
+    checker until someone writes to it, /dev/zero would never end.
+
     Raises:
         MalformedReport: unreadable, not a regular file, or over the limit.
     """
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size > limit:
-                raise MalformedReport(
-                    f"{path}: {st.st_size:,} bytes is over the {limit:,}-byte limit for a {what}"
-                )
-            data = fh.read(limit + 1)  # a file that grows (or a FIFO) is cut here
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise MalformedReport(f"cannot read {path}: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        os.close(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise MalformedReport(f"{path} is not a regular file")
+        raise MalformedReport(
+            f"{path}: {st.st_size:,} bytes is over the {limit:,}-byte limit for a {what}"
+        )
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(limit + 1)  # a file that grows while read is cut here
+        except OSError as exc:
+            raise MalformedReport(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
         raise MalformedReport(f"{path}: more than the {limit:,}-byte limit for a {what}")
     return data

@@ -288,7 +288,7 @@ def _chain_problems(report: dict[str, Any]) -> list[str]:
     sha = report["clip"]["sha256"]
     events = [Event.from_report(e) for e in report["custody"]]
     found = [f"custody event {p.seq}: {p.kind}: {p.message}" for p in check_chain(sha, events)]
-    head, last = report.get("custody_head"), events[-1] if events else None
+    head, last = report.get("custody_head"), max(events, key=lambda e: e.seq, default=None)
     if head is not None and (
         last is None or (head["seq"], head["hash"], head["at"]) != (last.seq, last.hash, last.at)
     ):
@@ -304,18 +304,28 @@ def report_heads(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The custody heads a (shape-checked) report commits to, one per clip it covers."""
     if report.get("report_type") == "case":
         return [
-            {"clip_sha256": c["sha256"], **c["custody_head"], "recorded": True}
+            _head(c["sha256"], c["custody_head"], True)
             for c in report["clips"]
             if c.get("custody_head")
         ]
     sha, head = report["clip"]["sha256"], report.get("custody_head")
     if head is not None:
-        return [{"clip_sha256": sha, **head, "recorded": True}]
-    last = report["custody"][-1] if report["custody"] else None
+        return [_head(sha, head, True)]
+    last = max(report["custody"], key=lambda e: e["seq"], default=None)
     if last is None or last.get("hash") is None:
         return []
-    implied = {"seq": last["seq"], "hash": last["hash"], "at": last["at"]}
-    return [{"clip_sha256": sha, **implied, "recorded": False}]
+    return [_head(sha, last, False)]
+
+
+def _head(sha: str, entry: dict[str, Any], recorded: bool) -> dict[str, Any]:
+    """Only the fields a head has (a hostile report may add megabytes beside them)."""
+    return {
+        "clip_sha256": sha,
+        "seq": entry["seq"],
+        "hash": entry["hash"],
+        "at": entry["at"],
+        "recorded": recorded,
+    }
 
 
 def _timestamp(
