@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from custody_helpers import clip_sha, copy_workspace, make_workspace, run, sql
 
 from osint_video.custody.chain import (
     GENESIS,
+    MAX_PROBLEMS,
     Event,
     canonical_bytes,
     check_chain,
@@ -74,6 +76,21 @@ def test_reordered_events_are_named() -> None:
     first = check_chain(SHA, evs)[0]
     assert (first.seq, first.kind) == (2, "reordered")
     assert "recorded as event 3" in first.message
+
+
+def test_chain_check_is_bounded_by_the_log_not_by_its_seqs() -> None:
+    """A seq of a billion used to drive the search for a moved event (about 40 minutes)."""
+    evs = chain(5)
+    evs[4] = replace(evs[4], seq=1_000_000_000)
+    start = time.perf_counter()
+    found = check_chain(SHA, evs)
+    assert time.perf_counter() - start < 0.5
+    assert [(p.seq, p.kind) for p in found] == [(5, "deleted"), (1_000_000_000, "reordered")]
+    assert "recorded as event 5" in found[1].message
+    broken = [replace(e, actor="mallory") for e in chain(300)]
+    found = check_chain(SHA, broken)
+    assert len(found) == MAX_PROBLEMS + 1 and found[-1].kind == "unchecked"
+    assert found[0].kind == "edited" and found[-1].seq == MAX_PROBLEMS + 1
 
 
 def test_event_moved_to_another_clip_breaks() -> None:

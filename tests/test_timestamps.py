@@ -83,6 +83,14 @@ def test_signed_report_is_timestamped_and_recorded(desk: Path, tsa: Tsa, tmp_pat
     assert f"timestamp: {stamp['time']} by " in text
 
 
+def test_report_out_carries_its_token(desk: Path, tsa: Tsa, tmp_path: Path) -> None:
+    out = tmp_path / "sent.json"
+    run(desk, "report", "1", "--format", "json", "--out", str(out))
+    assert (tmp_path / "sent.json.tsr").is_file()
+    rc, result, _ = check(tmp_path, out, "--tsa-ca", str(tsa.ca))
+    assert rc == 0 and result["timestamp"]["file"] == "sent.json.tsr"
+
+
 def test_token_of_another_report_fails(desk: Path, tsa: Tsa, tmp_path: Path) -> None:
     report = published(desk, tmp_path, 1)
     other = report_of(desk, 2).with_name("report.json.tsr")

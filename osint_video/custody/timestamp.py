@@ -144,6 +144,8 @@ def describe(token: Path) -> Stamp:
 
 
 def _post(url: str, body: bytes, timeout_s: float) -> bytes:
+    if not url.startswith(("http://", "https://")):
+        raise TimestampError(f"[custody] tsa_url {url!r} is not an http(s) URL")
     req = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/timestamp-query"}
     )

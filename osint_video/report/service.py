@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Config
 from ..custody.signing import load_private, signature_block
+from ..custody.timestamp import token_path
 from ..errors import InputError
 from ..store.cases import NewEvent
 from ..store.evidence import sha256_file
@@ -80,10 +81,17 @@ def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, acto
 
 
 def _copy_out(path: Path, out: Path) -> Path:
+    """Copy a report out, with its signature and timestamp token beside a JSON copy."""
     shutil.copyfile(path, out)
     sig = path.with_name(path.name + ".sig")
     if path.suffix == ".json" and sig.is_file():
-        shutil.copyfile(sig, out.with_name(out.name + ".sig"))
+        out_sig = out.with_name(out.name + ".sig")
+        shutil.copyfile(sig, out_sig)
+        token, out_token = token_path(sig), token_path(out_sig)
+        if token.is_file():
+            shutil.copyfile(token, out_token)
+        else:
+            out_token.unlink(missing_ok=True)  # an older token would not match this signature
     return out
 
 
