@@ -70,6 +70,16 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class CustodyConfig:
+    """Checking reports handed to us, and RFC 3161 timestamps of the ones we sign."""
+
+    max_report_mb: float = 10.0
+    tsa_url: str = ""
+    tsa_ca_file: str = ""
+    tsa_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class MatchingConfig:
     enabled: bool = True
     sample_fps: float = 4.0
@@ -160,6 +170,7 @@ class Config:
     keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
     hashing: HashingConfig = field(default_factory=HashingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    custody: CustodyConfig = field(default_factory=CustodyConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)

@@ -397,21 +397,11 @@ def write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
 def _write_reports(ws: Workspace, clip_id: int, operator: str) -> str:
     from .report.provenance import write_clip_reports
 
-    rel, outputs = write_clip_reports(ws, clip_id)
-    ws.cases.append_events(
-        clip_id,
-        operator,
-        [
-            NewEvent(
-                "report_generated",
-                {
-                    "outputs": outputs,
-                    "generated_at": utcnow().isoformat(),
-                    "tools": tool_versions(),
-                },
-            )
-        ],
-    )
+    rel, outputs, stamp = write_clip_reports(ws, clip_id)
+    details = {"outputs": outputs, "generated_at": utcnow().isoformat(), "tools": tool_versions()}
+    if stamp is not None:
+        details["timestamp"] = stamp  # the RFC 3161 token, or why there is none
+    ws.cases.append_events(clip_id, operator, [NewEvent("report_generated", details)])
     return rel
 
 

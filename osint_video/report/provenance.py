@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..config import CustodyConfig
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
+from ..custody.timestamp import stamp_outcome, token_path
 from ..store.cases import CaseStore, iso, utcnow
 from ..store.evidence import sha256_file
 from ..store.schema import AcquisitionRow, ClipRow, MatchRow
@@ -150,6 +152,18 @@ def build_report(
     """
     labels = labels or {"annotations": [], "verdict": None}
     derived = dict(clip.derived or {})
+    custody = [
+        {
+            "seq": e.seq,
+            "at": iso(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "details": e.details,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in clip.custody
+    ]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(utcnow()),
@@ -184,22 +198,21 @@ def build_report(
         "duplicate_of_clip": clip.duplicate_of,
         "matches": [dict(m.details) for m in clip.matches],
         "seen_later": list(later or []),
-        "custody": [
-            {
-                "seq": e.seq,
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "details": e.details,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in clip.custody
-        ],
+        "custody": custody,
+        "custody_head": custody_head(custody),
         "signature": signature,
         "annotations": labels["annotations"],
         "verdict": labels["verdict"],
     }
+
+
+def custody_head(custody: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """{seq, hash, at} of the last custody entry: the head this report commits to (signed with
+    it), so a published copy shows how far the log reached when it was written."""
+    last = custody[-1] if custody else None
+    if last is None or not last["hash"]:
+        return None
+    return {"seq": last["seq"], "hash": last["hash"], "at": last["at"]}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -245,13 +258,16 @@ def _swapped(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]]:
+def write_clip_reports(
+    ws: Workspace, clip_id: int
+) -> tuple[str, dict[str, str], dict[str, Any] | None]:
     """Render every report file of a clip into its derived folder.
 
     Returns:
-        report.json's workspace-relative path, and {relpath: sha256} of every file written.
+        report.json's workspace-relative path, {relpath: sha256} of every file written, and
+        the outcome of the RFC 3161 timestamp request (None when no TSA is configured).
     """
-    from .render import make_contact_sheet, render_html, validate_report
+    from .render import make_contact_sheet, render_html, template_cache_dir, validate_report
 
     clip = ws.cases.load(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
@@ -286,12 +302,13 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
         seen_later(ws.cases, clip.id),
     )
     validate_report(report)
-    write_signed_json(report, paths["report_json"], key)
-    _write_atomic(paths["html_report"], render_html(report, ws.home).encode("utf-8"))
+    stamp = write_signed_json(report, paths["report_json"], key, ws.config.custody)
+    html = render_html(report, ws.home, cache_dir=template_cache_dir(ws.home))
+    _write_atomic(paths["html_report"], html.encode("utf-8"))
     sig = paths["report_json"].with_name("report.json.sig")
-    files = [*paths.values(), sig]
+    files = [*paths.values(), sig, token_path(sig)]
     written = {ws.rel(p): sha256_file(p) for p in files if p.exists()}
-    return ws.rel(paths["report_json"]), written
+    return ws.rel(paths["report_json"]), written, stamp
 
 
 def keys_dir(ws: Workspace) -> Path:
@@ -299,14 +316,27 @@ def keys_dir(ws: Workspace) -> Path:
     return ws.home / "keys"
 
 
-def write_signed_json(report: dict[str, Any], path: Path, key: Any | None) -> None:
-    """Write report JSON and, with a key, its detached signature (a stale one is removed)."""
+def write_signed_json(
+    report: dict[str, Any], path: Path, key: Any | None, custody: CustodyConfig | None = None
+) -> dict[str, Any] | None:
+    """Write report JSON and, with a key, its detached signature and (when `[custody] tsa_url`
+    is set) an RFC 3161 timestamp of that signature. A stale signature or token is removed: an
+    old token would vouch for a signature that is no longer there.
+
+    Returns:
+        The timestamp outcome to record in custody ({tsa_url, file, time, ...} or {tsa_url,
+        error}); None when no timestamp was asked for.
+    """
     sig = path.with_name(path.name + ".sig")
     _write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    token_path(sig).unlink(missing_ok=True)
     if key is None:
         sig.unlink(missing_ok=True)
-    else:
-        _write_atomic(sig, sign_report(report, key).encode("ascii"))
+        return None
+    _write_atomic(sig, sign_report(report, key).encode("ascii"))
+    if custody is None or not custody.tsa_url:
+        return None
+    return stamp_outcome(sig, custody)
 
 
 def _timecode(seconds: float) -> str:
