@@ -37,10 +37,8 @@ COLUMNS = (
 
 
 def _text(value: str) -> str:
-    """A URL or message safe on one line (as `paths.shown`, without Path's `//` folding)."""
-    if any(ord(c) < 32 or c == "\x7f" for c in value):
-        return repr(value)[1:-1]
-    return value
+    """A URL or message safe on one line (`paths.shown` of the str: no Path `//` folding)."""
+    return shown(value)
 
 
 def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
@@ -86,10 +84,12 @@ def _add_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         for r in results:
             if r.error:
                 where = f" (kept as failed item {r.item})" if r.item else ""
-                err.print(f"error: {_text(r.input)}: {r.error}{where}", markup=False)
+                err.print(f"error: {_text(r.input)}: {_text(r.error)}{where}", markup=False)
             elif not as_json:
                 known = ", already known" if r.already_known else ""
-                err.print(f"ok: {_text(r.input)} -> clip {r.clip_id} ({r.status}{known})")
+                err.print(
+                    f"ok: {_text(r.input)} -> clip {r.clip_id} ({r.status}{known})", markup=False
+                )
             if as_json:
                 sys.stdout.write(json.dumps(r.as_json(), ensure_ascii=False) + "\n")
         raise typer.Exit(1 if any(r.error for r in results) else 0)
@@ -209,7 +209,10 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         from ..desk import queue as desk
 
         clip_id, old = desk.give(cfg(), clip, who, note=note)
-        err.print(f"ok: clip {clip_id}: assignee {old or '-'} -> {who or '-'}")
+        err.print(
+            f"ok: clip {clip_id}: assignee {_text(old or '-')} -> {_text(who or '-')}",
+            markup=False,
+        )
 
     @q.command("priority")
     def priority(
@@ -239,6 +242,9 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         r = desk.retry(cfg(), ref, note=note)
         if r.error:
-            err.print(f"error: {r.input}: {r.error} (still failed item {r.item})", markup=False)
+            err.print(
+                f"error: {_text(r.input)}: {_text(r.error or '')} (still failed item {r.item})",
+                markup=False,
+            )
             raise typer.Exit(1)
-        err.print(f"ok: {ref} -> clip {r.clip_id} ({r.status})")
+        err.print(f"ok: {_text(ref)} -> clip {r.clip_id} ({r.status})", markup=False)

@@ -30,9 +30,9 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import ReportError
 from ..media.credentials import describe, signed_thumbnail
 
-SCHEMA_VERSION = "1.3"  # what new reports are written as
+SCHEMA_VERSION = "1.4"  # what new reports are written as
 # what still validates (published reports stay valid)
-SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")
 RAW_TAGS_LIMIT = 200_000  # characters of raw tags shown inline; report.json keeps them all
 THUMB_QUALITY = 80
 
