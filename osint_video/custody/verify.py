@@ -251,10 +251,13 @@ class VerifyRun:
 
     clips: list[ClipCheck]
     seconds: float
+    # `verify --all` only (custody/strays.py): files of no clip (fail), work files (warnings)
+    strays: list[str] = field(default_factory=list)
+    stray_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.clips)
+        return all(c.ok for c in self.clips) and not self.strays
 
     @property
     def bytes_hashed(self) -> int:
