@@ -57,7 +57,7 @@ class _Walk:
         self.top, self.follow = top, follow
         self.root = os.path.realpath(top)
         self.dirs: set[str] = set()  # real paths of folders walked (links may lead back)
-        self.files: set[str] = set()  # real paths of files reached through followed links
+        self.files: set[str] = set()  # real paths of the files yielded
 
     def run(self) -> Iterator[tuple[Path, str | None]]:
         found = False
@@ -70,27 +70,31 @@ class _Walk:
     def _inside(self, real: str) -> bool:
         return os.path.commonpath([self.root, real]) == self.root
 
-    def _folder(self, folder: Path, real: str) -> Iterator[tuple[Path, str | None]]:
-        if real in self.dirs:
-            return
-        self.dirs.add(real)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            yield folder, f"cannot read folder: {exc.strerror or exc}"
-            return
-        subfolders: list[tuple[Path, str]] = []
-        for entry in entries:
-            path = Path(entry.path)
-            if entry.is_symlink():
-                yield from self._link(path, subfolders)
-            elif entry.is_dir(follow_symlinks=False):
-                subfolders.append((path, os.path.realpath(path)))
-            else:
-                yield path, None
-        for path, sub in subfolders:
-            yield from self._folder(path, sub)
+    def _folder(self, top: Path, top_real: str) -> Iterator[tuple[Path, str | None]]:
+        """Depth first, each folder's files before its subfolders (no recursion: a crafted
+        tree thousands of folders deep must not exhaust Python's stack)."""
+        stack = [(top, top_real)]
+        while stack:
+            folder, real = stack.pop()
+            if real in self.dirs:
+                continue
+            self.dirs.add(real)
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                yield folder, f"cannot read folder: {exc.strerror or exc}"
+                continue
+            subfolders: list[tuple[Path, str]] = []
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    yield from self._link(path, subfolders)
+                elif entry.is_dir(follow_symlinks=False):
+                    subfolders.append((path, os.path.realpath(path)))
+                else:
+                    yield from self._file(path, os.path.realpath(path))
+            stack.extend(reversed(subfolders))
 
     def _link(
         self, path: Path, subfolders: list[tuple[Path, str]]
@@ -106,8 +110,13 @@ class _Walk:
             yield path, OUTSIDE
         elif os.path.isdir(target):
             subfolders.append((path, target))
-        elif target not in self.files:
-            self.files.add(target)
+        else:
+            yield from self._file(path, target)
+
+    def _file(self, path: Path, real: str) -> Iterator[tuple[Path, str | None]]:
+        """A file, unless a followed link already led to it."""
+        if real not in self.files:
+            self.files.add(real)
             yield path, None
 
 
