@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
@@ -126,7 +127,7 @@ def _triage_one(
 ) -> TriageItem:
     if problem:
         return TriageItem(req.path, error=problem)
-    task = bar.add_task(shown(Path(req.path.name))[:40], total=1.0, stage="")
+    task = bar.add_task(escape(shown(Path(req.path.name))[:40]), total=1.0, stage="")
     item = _one(
         ws,
         req,
@@ -154,7 +155,7 @@ def _triage_parallel(
     def moved(index: int, stage: str, frac: float) -> None:
         if index not in tasks:
             name = shown(Path(reqs[index].path.name))[:40]
-            tasks[index] = bar.add_task(name, total=1.0, stage="")
+            tasks[index] = bar.add_task(escape(name), total=1.0, stage="")
         bar.update(tasks[index], completed=frac, stage=stage)
         if stage == "done":
             bar.remove_task(tasks.pop(index))

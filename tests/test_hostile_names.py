@@ -303,3 +303,22 @@ def test_notes_and_names_with_bytes_in_other_commands(tmp_path: Path, clips: lis
     assert base64.b64decode(last["original_bytes"]["note"]) == NOTE
     verified = run(home, "verify", "--all")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_names_that_look_like_terminal_markup_are_shown_as_they_are(
+    tmp_path: Path, clips: list[Path]
+) -> None:
+    """Square brackets are rich markup on the terminal: "[/c]" as a case once stopped
+    `queue list` with a MarkupError, and "[bold]" vanished from names."""
+    home, folder = tmp_path / "ws", tmp_path / "a["
+    folder.mkdir()
+    clip = folder / "bold]x.mp4"  # its path holds "[/bold]"
+    shutil.copyfile(clips[0], clip)
+    added = run(home, "queue", "add", str(clip), "--case", "[/c]", "--note", "[red]n[/red]")
+    assert added.returncode == 0 and f"ok: {clip} -> clip 1" in added.stderr, added.stderr
+    listing = run(home, "queue", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert "bold]x.mp4" in listing.stdout and "[/c]" in listing.stdout
+    tri = run(home, "triage", str(clip), "--case", "[bold]k")
+    assert tri.returncode == 0 and f"ok: {clip} -> clip 1" in tri.stderr, tri.stderr
+    assert "[/c], [bold]k" in run(home, "queue", "list").stdout

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..config import Config
 from ..paths import shown
@@ -121,25 +122,27 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
             table.add_column(name, **kw)  # type: ignore[arg-type]
         for r in clips:
             dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
-            table.add_row(
+            _row(
+                table,
                 str(r.id),
                 r.sha256[:8],
                 shown(Path(r.filename)),
                 r.status + (f" (dup of #{r.duplicate_of})" if r.duplicate_of else ""),
-                ", ".join(r.cases) or "-",
+                _text(", ".join(r.cases)) or "-",
                 r.acquired_at[:16].replace("T", " "),
                 dur,
                 f"{r.unique_keyframes}/{r.keyframes}",
                 r.priority,
-                r.assignee or "-",
+                _text(r.assignee or "-"),
             )
         for f in fails:
-            table.add_row(
+            _row(
+                table,
                 f.item,
                 "-",
                 f"{_text(f.url)}\n{_text(f.error)}",
                 "failed",
-                f.case or "-",
+                _text(f.case or "-"),
                 f.last_at[:16].replace("T", " "),
                 "-",
                 "-",
@@ -148,6 +151,12 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
             )
         # Piped output has no terminal width: do not squeeze columns into 80 characters.
         (out if out.is_terminal else Console(highlight=False, width=160)).print(table)
+
+
+def _row(table: Table, *cells: str) -> None:
+    """A row of plain text: names, cases and notes are never read as rich markup (a case
+    named "[/x]" would stop the listing)."""
+    table.add_row(*(Text(c) for c in cells))
 
 
 def _failed_json(f: FailedUrl) -> dict:

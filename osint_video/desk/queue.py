@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from ..config import Config
@@ -104,7 +105,7 @@ def add(
                 if problem:
                     results.append(AddResult(text, error=problem))
                     continue
-                task = bar.add_task(shown(text)[-40:], total=1.0, stage="")
+                task = bar.add_task(escape(shown(text)[-40:]), total=1.0, stage="")
                 say = functools.partial(_update, bar, task)
                 results.append(_add_one(ws, text, path, opts, say))
                 bar.remove_task(task)
