@@ -163,6 +163,12 @@ def test_triage_keeps_names_losslessly_and_goes_on(
         assert_no_evidence_without_clip(ws)
     finally:
         ws.close()
+    if processes == "1":  # what the outputs show does not depend on how the clips ran
+        shown_everywhere(home)
+
+
+def shown_everywhere(home: Path) -> None:
+    """`queue list` (text, JSON, --case filter), the clip's and the case's reports."""
     listing = run(home, "queue", "list", "--case", arg(CASE))
     assert listing.returncode == 0 and "a_\\xcf\\xf0\\xe8.mp4" in listing.stdout
     assert "kursk-\\xfe" in listing.stdout
@@ -174,6 +180,12 @@ def test_triage_keeps_names_losslessly_and_goes_on(
     assert md.returncode == html.returncode == 0, md.stderr + html.stderr
     for text in (md.stdout, Path(html.stdout.strip()).read_text("utf-8")):
         assert "xcf" in text and "xe0/1" in text and "\ufffd" not in text
+    case = run(home, "report", "--case", arg(CASE), "--format", "json")
+    assert case.returncode == 0, case.stderr
+    assert json.loads(case.stdout)["case"] == "kursk-\\xfe"
+    for ref in (["--case", arg(CASE)], [str(bad["id"])]):
+        pdf = run(home, "report", *ref, "--format", "pdf")
+        assert pdf.returncode == 0 and Path(pdf.stdout.strip()).stat().st_size > 1000
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
