@@ -298,7 +298,8 @@ def test_notes_and_names_with_bytes_in_other_commands(tmp_path: Path, clips: lis
     """Free text of the desk's commands (status notes, assignees) and the terminal lines."""
     home, folder = tmp_path / "ws", tmp_path / "in"
     files = hostile_folder(folder, clips)
-    assert run(home, "queue", "add", str(files[arg(NAME)])).returncode == 0
+    operator = {"OSINT_VIDEO_OPERATOR": arg(b"op\xe9rateur")}  # latin-1, from the environment
+    assert run(home, "queue", "add", str(files[arg(NAME)]), env=operator).returncode == 0
     moved = run(home, "queue", "status", "1", "failed", "--note", arg(NOTE))
     assert moved.returncode == 0, moved.stderr
     given = run(home, "queue", "assign", "1", arg(b"ol\xe5na"), "--note", arg(NOTE))
@@ -310,11 +311,16 @@ def test_notes_and_names_with_bytes_in_other_commands(tmp_path: Path, clips: lis
         _sha, events = ws.cases.custody_events(1)
     finally:
         ws.close()
+    assert events[0].actor == "op\\xe9rateur"
     last = events[-1].details
     assert last["note"] == "from \\xcf\\xf0\\xe8 channel"
     assert base64.b64decode(last["original_bytes"]["note"]) == NOTE
     verified = run(home, "verify", "--all")
     assert verified.returncode == 0, verified.stdout
+    report = json.loads(run(home, "report", "1", "--format", "json").stdout)
+    acq = report["acquisitions"][0]
+    assert acq["operator"] == "op\\xe9rateur"
+    assert base64.b64decode(acq["original_bytes"]["operator"]) == b"op\xe9rateur"
 
 
 def test_names_that_look_like_terminal_markup_are_shown_as_they_are(

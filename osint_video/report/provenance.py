@@ -87,6 +87,7 @@ def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
     pub = public_path(src) if src else None
     fields, originals = lossless.split(
         {
+            "operator": original("operator"),
             "case": original("case"),
             "source_name": pub["name"] if pub else None,
             "source_url": original("source_url"),
@@ -95,7 +96,6 @@ def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
     )
     out: dict[str, Any] = {
         "at": iso(a.at),
-        "operator": a.operator,
         **fields,
         "source_path_sha256": pub["path_sha256"] if pub else None,
     }

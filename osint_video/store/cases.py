@@ -338,6 +338,7 @@ class CaseStore:
         clip_sha = _lock_clip(ses, clip_id)
         if clip_sha is None:
             raise NotFound(f"no clip with id {clip_id}")
+        actor = lossless.readable(actor)  # an operator name from the environment, as stored
         last = ses.execute(
             select(CustodyRow.seq, CustodyRow.hash)
             .where(CustodyRow.clip_id == clip_id)
