@@ -340,3 +340,15 @@ def test_names_that_look_like_terminal_markup_are_shown_as_they_are(
     tri = run(home, "triage", str(clip), "--case", "[bold]k")
     assert tri.returncode == 0 and f"ok: {clip} -> clip 1" in tri.stderr, tri.stderr
     assert "[/c], [bold]k" in run(home, "queue", "list").stdout
+
+
+def test_a_url_with_bytes_that_are_not_utf8_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    proc = run(home, "queue", "add", arg(b"https://example.org/\xff.mp4"), "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "error: https://example.org/\\xff.mp4: the URL has bytes that are not UTF-8: "
+        "percent-encode them"
+    )
+    got = json.loads(proc.stdout)
+    assert base64.b64decode(got["original_bytes"]["input"]) == b"https://example.org/\xff.mp4"

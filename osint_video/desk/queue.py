@@ -22,7 +22,7 @@ from rich.progress import Progress, TaskID
 from ..config import Config
 from ..errlog import one_line
 from ..errors import OsintVideoError, WorkflowError
-from ..lossless import original_b64, readable
+from ..lossless import is_exact, original_b64, readable
 from ..media.credentials import check_trust_anchors
 from ..paths import expand_paths, is_url, shown
 from ..store.cases import ClipSummary
@@ -132,6 +132,8 @@ def _add_url(ws: Workspace, url: str, opts: AddOptions, say: Say) -> AddResult:
     """Download and intake; a failure becomes a failed item (priority, note and case kept)."""
     from .intake import intake_url
 
+    if not is_exact(url):  # not a URL anyone can fetch, nor one `queue retry` could try again
+        return AddResult(url, error="the URL has bytes that are not UTF-8: percent-encode them")
     try:
         got = intake_url(ws, url, case=opts.case, note=opts.note, progress=say)
     except OsintVideoError as exc:
