@@ -241,3 +241,24 @@ def test_verify_all_names_files_of_no_clip_and_deletes_nothing(
     assert data["ok"] is False and len(data["strays"]) == 2 and len(data["stray_warnings"]) == 1
     assert cli("verify", "1").returncode == 0  # one clip: only that clip's files
     assert all(p.exists() for p in planted)
+
+
+def test_verify_waits_for_an_intake_in_progress_instead_of_reporting_it(
+    desk: dict, clips: list[Path], monkeypatch
+) -> None:
+    """An original stored a moment ago whose clip is being recorded is not "evidence without
+    a clip": `verify --all` waits for that intake (its lock), then looks again."""
+    stuck = StuckProbe(monkeypatch)
+    thread_a, _errors = stuck.start(desk["open"](), clips[0])
+    proc = subprocess.Popen(
+        [*CLI, "verify", "--all"], env=desk["env"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        stuck.release.set()
+        thread_a.join(30)
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "FAILED" not in out, out
+    assert evidence_files(desk["home"]) == set()
