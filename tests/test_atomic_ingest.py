@@ -144,7 +144,12 @@ def test_another_process_waits_for_the_lock(
         text=True,
     )
     try:
-        time.sleep(3)  # the CLI starts (~1.5 s), stages the copy, then waits for the lock
+        incoming = desk["home"] / "evidence" / "sha256"
+        for _ in range(300):  # B has staged its copy: next it waits for the lock
+            if any(incoming.glob(".incoming-*")) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        time.sleep(1.5)
         assert proc.poll() is None, proc.communicate()
         ws = desk["open"]()
         assert ws.cases.list_clips() == []
@@ -254,7 +259,7 @@ def test_verify_waits_for_an_intake_in_progress_instead_of_reporting_it(
         [*CLI, "verify", "--all"], env=desk["env"], stdout=subprocess.PIPE, text=True
     )
     try:
-        time.sleep(3)
+        time.sleep(5)  # the CLI starts (1.5-3 s on a loaded machine), then waits for the lock
         assert proc.poll() is None, proc.communicate()
     finally:
         stuck.release.set()
