@@ -143,6 +143,13 @@ class OcrConfig:
 
 
 @dataclass(frozen=True)
+class IntakeConfig:
+    """How files are taken in (`triage`, `queue add`)."""
+
+    follow_symlinks: bool = False
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     """The desk's queue workflow and URL intake."""
 
@@ -175,6 +182,7 @@ class Config:
     labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 

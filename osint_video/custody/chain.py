@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..lossless import to_bytes
+
 GENESIS = "0" * 64
 # How far from its place a moved event's original seq is searched for (each try is one hash):
 # the search is bounded by this window, never by a seq the log states.
@@ -43,20 +45,31 @@ def public_path(path: str) -> dict[str, str]:
 
     Absolute paths tell a reader the operator's home directory and folder names; the name is
     what a reader needs, and a desk that kept the full path can still prove it matches.
+    The hash is over the path's own bytes: its UTF-8, or for a name that is not UTF-8 the
+    bytes it had on disk (`lossless.to_bytes`); the name keeps them too (surrogateescape).
     """
     name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return {"name": name, "path_sha256": hashlib.sha256(path.encode("utf-8")).hexdigest()}
+    return {"name": name, "path_sha256": hashlib.sha256(to_bytes(path)).hexdigest()}
+
+
+# Absolute paths an event may record, and the keys of their public form.
+_PATH_KEYS = {
+    "source_path": ("source_name", "source_path_sha256"),
+    "link_target": ("link_target_name", "link_target_path_sha256"),
+}
 
 
 def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
-    """Event details with `source_path` replaced by `source_name` + `source_path_sha256`."""
+    """Event details with `source_path` replaced by `source_name` + `source_path_sha256` (and a
+    symbolic link's `link_target` by `link_target_name` + `link_target_path_sha256`)."""
     out = dict(details)
-    src = out.pop("source_path", None)
-    if isinstance(src, str):
-        pub = public_path(src)
-        out["source_name"], out["source_path_sha256"] = pub["name"], pub["path_sha256"]
-    elif src is not None:
-        out["source_path"] = src
+    for key, (name_key, sha_key) in _PATH_KEYS.items():
+        src = out.pop(key, None)
+        if isinstance(src, str):
+            pub = public_path(src)
+            out[name_key], out[sha_key] = pub["name"], pub["path_sha256"]
+        elif src is not None:
+            out[key] = src
     return out
 
 

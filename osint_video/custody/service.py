@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +27,20 @@ def init_desk_keys(cfg: Config) -> KeyInfo:
 
 
 def verify_clips(cfg: Config, ref: str | None, against: list[Path] | None = None) -> VerifyRun:
-    """Verify one clip (`ref`) or every clip (None), also against the custody heads of signed
-    reports published out of the workspace (`against`). Read-only."""
+    """Verify one clip (`ref`) or every clip (None: also files that belong to no clip,
+    `strays.find_strays`), also against the custody heads of signed reports published out of
+    the workspace (`against`). Read-only."""
     from ..workspace import Workspace
+    from .strays import find_strays
     from .verify import verify
 
     ws = Workspace.open(cfg)
     try:
-        ids = [ws.cases.resolve(ref)] if ref else [c.id for c in ws.cases.list_clips()]
-        return verify(ws, ids, against or [])
+        if ref:
+            return verify(ws, [ws.cases.resolve(ref)], against or [])
+        run = verify(ws, [c.id for c in ws.cases.list_clips()], against or [])
+        found = find_strays(ws)
+        return dataclasses.replace(run, strays=found.problems, stray_warnings=found.warnings)
     finally:
         ws.close()
 
@@ -55,6 +61,8 @@ def run_json(run: VerifyRun) -> dict[str, Any]:
         "ok": run.ok,
         "problems": run.problems,
         "clips": [c.as_json() for c in run.clips],
+        "strays": run.strays,
+        "stray_warnings": run.stray_warnings,
         "bytes_hashed": run.bytes_hashed,
         "seconds": round(run.seconds, 3),
     }
@@ -68,11 +76,14 @@ def run_lines(run: VerifyRun) -> list[str]:
         lines += [f"  {m}" for m in c.messages()]
         lines += [f"  warning: {w}" for w in c.warnings]
     lines += [f"FAILED: {p}" for p in run.problems]
+    lines += [f"FAILED: {s}" for s in run.strays]
+    lines += [f"warning: {w}" for w in run.stray_warnings]
     mb = run.bytes_hashed / 1e6
     rate = mb / run.seconds if run.seconds > 0 else 0.0
     bad = sum(1 for c in run.clips if not c.ok)
+    strays = f", {len(run.strays)} file(s) of no clip" if run.strays else ""
     lines.append(
-        f"{len(run.clips)} clip(s), {bad} with differences; {mb:.1f} MB re-hashed in "
+        f"{len(run.clips)} clip(s), {bad} with differences{strays}; {mb:.1f} MB re-hashed in "
         f"{run.seconds:.2f} s ({rate:.0f} MB/s)"
     )
     return lines

@@ -284,10 +284,13 @@ class VerifyRun:
     clips: list[ClipCheck]
     seconds: float
     problems: list[str] = field(default_factory=list)  # signed reports that could not be used
+    # `verify --all` only (custody/strays.py): files of no clip (fail), work files (warnings)
+    strays: list[str] = field(default_factory=list)
+    stray_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(c.ok for c in self.clips)
+        return not self.problems and not self.strays and all(c.ok for c in self.clips)
 
     @property
     def bytes_hashed(self) -> int:

@@ -5,7 +5,10 @@ Keys are stable: later issues (Label Studio, matches, signatures) and external c
 
 Nothing published names a directory of the desk's machines: paths are workspace-relative, and
 an acquisition's source path becomes `source_name` (the file name) plus `source_path_sha256`
-(SHA-256 of the full path as UTF-8), so a desk that kept the path can still prove it. When the
+(SHA-256 of the full path as UTF-8, or of its bytes when it is not UTF-8), so a desk that kept
+the path can still prove it; a symbolic link's target likewise (`link_target_name`,
+`link_target_path_sha256`). Names and text that were not UTF-8 are readable (`\\xNN`), with
+their exact bytes in `original_bytes` (osint_video/lossless.py). When the
 desk has a key (`keys init`), report.json is signed: the public facts go in `signature`, the
 detached signature in report.json.sig beside it.
 """
@@ -18,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .. import lossless
 from ..config import CustodyConfig
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
@@ -73,16 +77,39 @@ def _keyframe(k: Any) -> dict[str, Any]:
 
 
 def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
-    pub = public_path(a.source_path) if a.source_path else None
-    return {
+    """One acquisition as published: names readable, their bytes in `original_bytes` when
+    they were not UTF-8 (`lossless`), a symbolic link's target beside its own name."""
+    kept = a.original_bytes or {}
+
+    def original(key: str) -> str | None:
+        value = getattr(a, key)
+        return None if value is None else lossless.restore(value, kept.get(key))
+
+    src = original("source_path")
+    pub = public_path(src) if src else None
+    fields, originals = lossless.split(
+        {
+            "operator": original("operator"),
+            "case": original("case"),
+            "source_name": pub["name"] if pub else None,
+            "source_url": original("source_url"),
+            "note": original("note"),
+        }
+    )
+    out: dict[str, Any] = {
         "at": iso(a.at),
-        "operator": a.operator,
-        "case": a.case,
-        "source_name": pub["name"] if pub else None,
+        **fields,
         "source_path_sha256": pub["path_sha256"] if pub else None,
-        "source_url": a.source_url,
-        "note": a.note,
     }
+    target = original("link_target")
+    if target:
+        link = public_path(target)
+        name, name_bytes = lossless.split({"link_target_name": link["name"]})
+        out.update(name, link_target_path_sha256=link["path_sha256"])
+        originals.update(name_bytes)
+    if originals:
+        out["original_bytes"] = originals
+    return out
 
 
 SOURCE_KEYS = ("url", "platform", "uploader", "uploaded_at", "title", "platform_id")
@@ -175,6 +202,7 @@ def build_report(
             "filename": clip.filename,
             "kind": clip.kind,
             "evidence_path": clip.evidence_path,
+            **({"original_bytes": dict(clip.original_bytes)} if clip.original_bytes else {}),
         },
         "status": clip.status,
         "error": clip.error,

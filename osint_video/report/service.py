@@ -16,6 +16,7 @@ from ..config import Config
 from ..custody.signing import load_private, signature_block
 from ..custody.timestamp import token_path
 from ..errors import InputError
+from ..lossless import readable
 from ..store.cases import NewEvent
 from ..store.evidence import sha256_file
 from ..workspace import Workspace
@@ -102,6 +103,7 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
         InputError: unknown format. NotFound: no clip in that case.
     """
     _check_format(fmt)
+    case = readable(case)  # as stored: bytes that are not UTF-8 as \xNN (osint_video/lossless.py)
     ws = Workspace.open(cfg)
     try:
         key = load_private(keys_dir(ws))
