@@ -13,9 +13,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .config import load_config
 from .errors import OsintVideoError
+from .lossless import readable
 from .paths import shown
 
 app = typer.Typer(
@@ -89,7 +91,8 @@ def triage(
     for item in results:
         if item.error:
             failures += 1
-            err.print(f"[red]error[/red]: {shown(item.path)}: {item.error}", markup=True)
+            what = escape(f"{shown(item.path)}: {readable(item.error)}")
+            err.print(f"[red]error[/red]: {what}", markup=True)
         if as_json:
             sys.stdout.write(json.dumps(item.as_json(), ensure_ascii=False) + "\n")
         elif not item.error:
@@ -134,7 +137,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False, prog_name="osint-video")
     except OsintVideoError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {readable(str(exc))}", markup=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -70,6 +70,16 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class CustodyConfig:
+    """Checking reports handed to us, and RFC 3161 timestamps of the ones we sign."""
+
+    max_report_mb: float = 10.0
+    tsa_url: str = ""
+    tsa_ca_file: str = ""
+    tsa_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class MatchingConfig:
     enabled: bool = True
     sample_fps: float = 4.0
@@ -133,11 +143,22 @@ class OcrConfig:
 
 
 @dataclass(frozen=True)
+class IntakeConfig:
+    """How files are taken in (`triage`, `queue add`)."""
+
+    follow_symlinks: bool = False
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     """The desk's queue workflow and URL intake."""
 
     download_timeout_s: float = 60.0
     socket_timeout_s: float = 20.0
+    max_download_mb: float = 2048.0
+    max_page_mb: float = 32.0
+    max_memory_mb: float = 1024.0
+    allow_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,10 +177,12 @@ class Config:
     keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
     hashing: HashingConfig = field(default_factory=HashingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    custody: CustodyConfig = field(default_factory=CustodyConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
@@ -274,6 +297,9 @@ def _check_choices(cfg: Config) -> None:
             raise ConfigError(
                 f"config option {section}.{key}: {value!r} is not one of {', '.join(allowed)}"
             )
+    from .desk.addresses import parse_networks
+
+    parse_networks(cfg.queue.allow_networks)  # a typo is refused here, not on every URL
 
 
 def default_toml_text() -> str:

@@ -29,6 +29,16 @@ class InputError(OsintVideoError):
     """The input path cannot be read or is not media (zero bytes, junk, unreadable)."""
 
 
+class MalformedReport(InputError):
+    """A report, its signature or a key given to check it is not what it claims to be (too
+    large, not strict JSON, nested too deep, a value of the wrong type): nothing was checked.
+
+    Exit code 2, apart from 1 (the report was checked and something in it does not hold).
+    """
+
+    exit_code = 2
+
+
 class ProbeError(OsintVideoError):
     """The container could not be parsed at all (no metadata could be read)."""
 

@@ -6,7 +6,8 @@ Intake (`intake`, what `queue add` does before any worker touches the clip; func
 1. sniff    refuse what is not a video or an image before anything is stored;
 2. ingest   stream the original into the content-addressed evidence store (read-only);
 3. probe    read every piece of metadata from the evidentiary copy;
-4. acquire  record the clip and this acquisition in the case store.
+4. acquire  record the clip and this acquisition in the case store (2-4 are atomic: when 3 or
+            4 fails, the file 2 stored is removed again).
 
 Processing (`process_clip`, what a worker does): the steps of `STEPS`, in that order, on the
 seam of `steps/base.py`, which gives every step the same progress, failure records, commit
@@ -121,32 +122,48 @@ class Intake:
 def intake(ws: Workspace, req: TriageRequest, progress: Progress | None = None) -> Intake:
     """Steps 1-4: what `queue add` does before any worker touches the clip.
 
+    Atomic: an evidence file exists only with its clip. The original is hashed into a
+    temporary file first; storing it, probing the stored copy and recording the clip then run
+    under the original's ingest lock (`CaseStore.ingest_lock`, shared by every process of the
+    desk), and if anything fails in between (a probe that raises, the database, Ctrl-C) the
+    file this intake stored is removed again (`steps.undo_store`: never one another clip owns,
+    and no other intake of the same bytes can be between its store and its record meanwhile).
+
     Raises:
         InputError: the file is not a readable video or image (nothing is recorded).
+        Exception: whatever a step raised, after the store was undone.
     """
     say = progress or (lambda _stage, _frac: None)
     acquired_at = utcnow()
     say("sniff", 0.0)
     kind = intake_steps.sniff(req.path)
     say("ingest", 0.02)
-    stored, probe = intake_steps.ingest_and_probe(ws, req.path, kind)
-    acq = Acquisition(
-        operator=ws.config.operator(),
-        at=acquired_at,
-        case=req.case,
-        source_path=str(req.path.resolve()),
-        source_url=req.source_url,
-        note=req.note,
-    )
-    clip_id, is_new = ws.cases.acquire(
-        sha256=stored.sha256,
-        size_bytes=stored.size_bytes,
-        kind=kind,
-        filename=req.path.name,
-        evidence_path=stored.relpath,
-        acquisition=acq,
-        event=intake_steps.acquired_event(req, stored),
-    )
+    given, target = intake_steps.source_of(req.path)
+    with ws.evidence.stage(req.path) as staged, ws.cases.ingest_lock(staged.sha256):
+        stored = ws.evidence.commit(staged)
+        try:
+            probe = intake_steps.probe_stored(ws, stored, kind)
+            acq = Acquisition(
+                operator=ws.config.operator(),
+                at=acquired_at,
+                case=req.case,
+                source_path=given,
+                source_url=req.source_url,
+                note=req.note,
+                link_target=target,
+            )
+            clip_id, is_new = ws.cases.acquire(
+                sha256=stored.sha256,
+                size_bytes=stored.size_bytes,
+                kind=kind,
+                filename=req.path.name,
+                evidence_path=stored.relpath,
+                acquisition=acq,
+                event=intake_steps.acquired_event(req, stored),
+            )
+        except BaseException:
+            intake_steps.undo_store(ws, stored)
+            raise
     return Intake(clip_id, stored.sha256, kind, probe, is_new)
 
 

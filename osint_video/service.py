@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Config
-from .errors import OsintVideoError
+from .errlog import one_line
+from .lossless import original_b64, readable
 from .paths import expand_paths, shown
 from .pipeline import TriageOutcome, TriageRequest, triage
 from .steps.report import publish
@@ -34,9 +36,15 @@ class TriageItem:
     report: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
+        """The report (if any) with `input` and `error`; an input name that is not UTF-8 is
+        readable, with its bytes in `original_bytes.input` (`lossless`)."""
+        name = str(self.path)
+        head: dict[str, Any] = {"input": readable(name)}
+        if (b64 := original_b64(name)) is not None:
+            head["original_bytes"] = {"input": b64}
         if self.report is not None:
-            return {**self.report, "input": str(self.path), "error": self.error}
-        return {"input": str(self.path), "status": self.status, "error": self.error}
+            return {**self.report, **head, "error": self.error}
+        return {**head, "status": self.status, "error": self.error}
 
 
 def progress_bar(console: Console, quiet: bool) -> Progress:
@@ -75,7 +83,7 @@ def triage_paths(
     from .media.credentials import check_trust_anchors
 
     check_trust_anchors(cfg.probe.c2pa_trust_anchors)  # a config error once, before any file
-    found = list(expand_paths(paths))
+    found = list(expand_paths(paths, cfg.intake.follow_symlinks))
     files = sum(1 for _p, problem in found if not problem)
     n = default_workers(files, cfg.worker.triage_processes if workers is None else workers)
     reqs = [TriageRequest(path, case, source_url, note, reprocess) for path, _ in found]
@@ -112,12 +120,12 @@ def _triage_one(
 ) -> TriageItem:
     if problem:
         return TriageItem(req.path, error=problem)
-    task = bar.add_task(shown(Path(req.path.name))[:40], total=1.0, stage="")
+    task = bar.add_task(escape(shown(Path(req.path.name))[:40]), total=1.0, stage="")
     item = _one(
         ws,
         req,
         lambda s, f, t=task: bar.update(t, completed=f, stage=s),
-        lambda msg: bar.console.print(f"note: {msg}", markup=False),
+        lambda msg: bar.console.print(f"note: {readable(msg)}", markup=False),
     )
     bar.remove_task(task)
     return item
@@ -140,7 +148,7 @@ def _triage_parallel(
     def moved(index: int, stage: str, frac: float) -> None:
         if index not in tasks:
             name = shown(Path(reqs[index].path.name))[:40]
-            tasks[index] = bar.add_task(name, total=1.0, stage="")
+            tasks[index] = bar.add_task(escape(name), total=1.0, stage="")
         bar.update(tasks[index], completed=frac, stage=stage)
         if stage == "done":
             bar.remove_task(tasks.pop(index))
@@ -148,7 +156,9 @@ def _triage_parallel(
     items: dict[int, TriageItem] = {}
     first: dict[int, int] = {}  # clip id -> index of the input that processes it
     again: dict[int, int] = {}  # index of a repeated input -> index of its first
-    pool = LocalPool(ws.config, workers, moved, lambda m: bar.console.print(f"note: {m}"))
+    pool = LocalPool(
+        ws.config, workers, moved, lambda m: bar.console.print(f"note: {readable(m)}", markup=False)
+    )
     try:
         for i, (req, (_path, problem)) in enumerate(zip(reqs, found, strict=True)):
             if problem:
@@ -180,8 +190,9 @@ def _triage_parallel(
         if outcome is not None and outcome.clip_id is not None and outcome.report_json:
             try:
                 publish(ws, outcome.clip_id, ws.config.operator())
-            except OsintVideoError as exc:  # its first report stands
-                bar.console.print(f"note: reports of clip {outcome.clip_id}: {exc}", markup=False)
+            except Exception as exc:  # noqa: BLE001 - its first report stands
+                why = one_line(ws.home, f"reports of clip {outcome.clip_id}", exc)
+                bar.console.print(f"note: reports of clip {outcome.clip_id}: {why}", markup=False)
     for i, (outcome, error) in results.items():
         items[i] = _item(ws, reqs[i].path, outcome) if outcome else TriageItem(reqs[i].path)
         items[i] = items[i] if outcome else dataclasses.replace(items[i], error=error)
@@ -191,7 +202,12 @@ def _triage_parallel(
 
 
 def _item(ws: Workspace, path: Path, res: TriageOutcome) -> TriageItem:
-    data = json.loads((ws.home / res.report_json).read_text("utf-8")) if res.report_json else None
+    try:
+        data = (
+            json.loads((ws.home / res.report_json).read_text("utf-8")) if res.report_json else None
+        )
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+        return _error_item(ws, path, exc)
     return TriageItem(path, res.clip_id, res.status, res.error, res.report_json, data)
 
 
@@ -205,25 +221,7 @@ def _one(ws: Workspace, req: TriageRequest, progress: Any, notify: Any = None) -
 
 def _error_item(ws: Workspace, path: Path, exc: Exception) -> TriageItem:
     """A failed input as one line (an unexpected error also leaves its traceback in a log)."""
-    if isinstance(exc, OsintVideoError):
-        return TriageItem(path, error=str(exc))
-    if isinstance(exc, OSError):
-        return TriageItem(path, error=f"cannot read: {exc.strerror or exc}")
-    log = _log_internal_error(ws, path)
-    return TriageItem(path, error=f"internal error ({type(exc).__name__}: {exc}); details in {log}")
-
-
-def _log_internal_error(ws: Workspace, path: Path) -> Path:
-    """Keep the traceback of an unexpected failure for a bug report; the user sees one line."""
-    import traceback
-
-    from .store.cases import iso, utcnow
-
-    log = ws.home / "logs" / "errors.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"--- {iso(utcnow())} {shown(path)}\n{traceback.format_exc()}\n")
-    return log
+    return TriageItem(path, error=one_line(ws.home, str(path), exc))
 
 
 def list_queue(

@@ -178,7 +178,7 @@ def test_push_annotate_pull_report(ls_server_module, template_ws, annotators) ->
     clip = d.ws.cases.load(1)
     report = json.loads((d.home / "derived" / clip.sha256 / "report.json").read_text())
     validate_report(report)
-    assert report["schema_version"] == "1.3"
+    assert report["schema_version"] == "1.4"
     assert report["verdict"]["value"] == "authentic"
     assert report["verdict"]["agreement"] == 1.0 and len(report["verdict"]["annotators"]) == 2
     levels = sorted(a["level"] for a in report["annotations"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from custody_helpers import clip_sha, copy_workspace, make_workspace, run, sql
 
 from osint_video.custody.chain import (
     GENESIS,
+    MAX_PROBLEMS,
     Event,
     canonical_bytes,
     check_chain,
@@ -74,6 +76,21 @@ def test_reordered_events_are_named() -> None:
     first = check_chain(SHA, evs)[0]
     assert (first.seq, first.kind) == (2, "reordered")
     assert "recorded as event 3" in first.message
+
+
+def test_chain_check_is_bounded_by_the_log_not_by_its_seqs() -> None:
+    """A seq of a billion used to drive the search for a moved event (about 40 minutes)."""
+    evs = chain(5)
+    evs[4] = replace(evs[4], seq=1_000_000_000)
+    start = time.perf_counter()
+    found = check_chain(SHA, evs)
+    assert time.perf_counter() - start < 0.5
+    assert [(p.seq, p.kind) for p in found] == [(5, "deleted"), (1_000_000_000, "reordered")]
+    assert "recorded as event 5" in found[1].message
+    broken = [replace(e, actor="mallory") for e in chain(300)]
+    found = check_chain(SHA, broken)
+    assert len(found) == MAX_PROBLEMS + 1 and found[-1].kind == "unchecked"
+    assert found[0].kind == "edited" and found[-1].seq == MAX_PROBLEMS + 1
 
 
 def test_event_moved_to_another_clip_breaks() -> None:
@@ -205,3 +222,88 @@ def test_report_custody_shows_the_chain(honest: Path) -> None:
     assert "/" not in report["acquisitions"][0]["source_name"]
     assert len(report["acquisitions"][0]["source_path_sha256"]) == 64
     assert str(honest.parent) not in json.dumps(report)
+
+
+def cut_tail(home: Path, clip_id: int, from_seq: int) -> None:
+    """The attack: delete a clip's last events and their journal lines, leaving no gap."""
+    sha = clip_sha(home, clip_id)
+    sql(home, "DELETE FROM custody_events WHERE clip_id=? AND seq>=?", clip_id, from_seq)
+    journal = home / "cases.sqlite.custody.jsonl"
+    keep = [
+        x
+        for x in journal.read_text().splitlines()
+        if not (json.loads(x)["clip_sha256"] == sha and json.loads(x)["seq"] >= from_seq)
+    ]
+    journal.write_text("".join(k + "\n" for k in keep))
+
+
+def head_hashes(home: Path, clip_id: int) -> dict[int, str]:
+    return dict(sql(home, "SELECT seq, hash FROM custody_events WHERE clip_id=?", clip_id))
+
+
+def test_cut_tail_caught_by_signed_case_report(ws: Path) -> None:
+    """The last event (report_generated) is in no clip report: the signed case report, written
+    after it, committed to it."""
+    run(ws, "report", "--case", "kursk", "--format", "json")
+    hashes = head_hashes(ws, 1)
+    last = max(hashes)
+    assert run(ws, "verify", "--all").returncode == 0
+    cut_tail(ws, 1, last)
+    result = verify_fails(ws, f"custody event {last}: truncated")
+    text = " ".join(result["clips"][0]["problems"])
+    assert "reports/case-kursk.json" in text
+    assert hashes[last] in text and hashes[last - 1] in text  # both hashes named
+
+
+def test_cut_and_regrown_tail_caught_by_published_report(ws: Path, tmp_path: Path) -> None:
+    """Cut the log and journal, then rewrite every report in the workspace (the desk key is
+    there): the workspace is consistent again; only the copy already published shows it."""
+    published = tmp_path / "sent" / "report.json"
+    published.parent.mkdir()
+    run(ws, "report", "1", "--format", "json", "--out", str(published))
+    head = json.loads(published.read_text())["custody_head"]
+    cut_tail(ws, 1, head["seq"] - 1)
+    run(ws, "report", "1", "--format", "json")  # re-signed from the cut log
+    assert run(ws, "verify", "1").returncode == 0  # nothing inside the workspace remembers
+    proc = run(ws, "verify", "1", "--against", str(published), "--json", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = " ".join(json.loads(proc.stdout)["clips"][0]["problems"])
+    assert f"committed to event {head['seq']} ({head['hash']})" in text, text
+    assert str(published) in text
+
+
+def test_published_report_of_an_intact_log_passes(honest: Path, tmp_path: Path) -> None:
+    published = tmp_path / "report.json"
+    run(honest, "report", "1", "--format", "json", "--out", str(published))
+    assert run(honest, "verify", "--all", "--against", str(published)).returncode == 0
+    other = tmp_path / "other.json"
+    run(honest, "report", "2", "--format", "json", "--out", str(other))
+    proc = run(honest, "verify", "1", "--against", str(other), check=False)
+    assert proc.returncode == 1 and "commits to no custody head of the clips" in proc.stdout
+
+
+def test_forged_published_report_is_not_used(honest: Path, tmp_path: Path) -> None:
+    published = tmp_path / "report.json"
+    run(honest, "report", "1", "--format", "json", "--out", str(published))
+    data = json.loads(published.read_text())
+    data["custody_head"]["seq"] += 5  # claims a longer log than there was
+    published.write_text(json.dumps(data))
+    proc = run(honest, "verify", "1", "--against", str(published), check=False)
+    assert proc.returncode == 1 and "bad signature: the report was changed" in proc.stdout
+    assert "its custody heads were not used" in proc.stdout
+    published.write_text("{}")
+    proc = run(honest, "verify", "1", "--against", str(published), check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_commitments_name_seq_and_both_hashes() -> None:
+    from osint_video.custody.heads import Commitment, check_commitments
+
+    evs = chain(5)
+    ok = Commitment("r.json", 5, evs[4].hash or "")
+    assert check_commitments(evs, [ok]) == []
+    (cut,) = check_commitments(evs[:3], [ok])
+    assert (cut.seq, cut.kind) == (4, "truncated")
+    assert evs[4].hash in cut.message and evs[2].hash in cut.message
+    (other,) = check_commitments(evs, [Commitment("r.json", 4, "f" * 64)])
+    assert (other.seq, other.kind) == (4, "diverged") and evs[3].hash in other.message

@@ -58,6 +58,7 @@ def test_queue_url_and_folder_then_a_worker_drains_them(
         "OSINT_VIDEO_HOME": str(tmp_path / "shared"),
         "OSINT_VIDEO_OPERATOR": "editor-1",
         "OSINT_VIDEO_STALLED_AFTER_S": "5",
+        "OSINT_VIDEO__QUEUE__ALLOW_NETWORKS": "127.0.0.1/32",  # the test's own web server
     }
     env.pop("OSINT_VIDEO_CONFIG", None)
     # Before the schema exists a desk is told what to run, in one line.

@@ -45,7 +45,7 @@ def squash(text: str) -> str:
 def test_every_report_validates_against_its_schema(ws: Path) -> None:
     for clip_id in (1, 2):
         report = report_of(ws, clip_id)
-        assert report["schema_version"] == "1.3"
+        assert report["schema_version"] == "1.4"
         validate_report(report)
         assert all(e["hash"] and e["prev_hash"] for e in report["custody"])
 

@@ -76,6 +76,15 @@ def test_pinned_report_verifies_without_workspace(
     report, pub = published
     rc, result, _ = reader(tmp_path, str(report), "--key", str(pub))
     assert rc == 0 and result["ok"] and result["pinned"]
+    data = json.loads(report.read_text())
+    head = data["custody_head"]
+    assert (head["seq"], head["hash"]) == (data["custody"][-1]["seq"], data["custody"][-1]["hash"])
+    assert result["custody_heads"] == [
+        {"clip_sha256": data["clip"]["sha256"], **head, "recorded": True}
+    ]
+    assert result["timestamp"] is None
+    text = run(tmp_path / "nowhere", "verify-report", str(report), cwd=tmp_path).stdout
+    assert f"custody head: event {head['seq']} {head['hash']}" in text and "no timestamp" in text
 
 
 def test_unpinned_report_says_so(published: tuple[Path, Path], tmp_path: Path) -> None:

@@ -6,17 +6,17 @@ thread does the pull (one at a time; events arriving during a pull cause one mor
 one each). It listens on 127.0.0.1 by default: the server runs on the same machine (our own
 `labelstudio start`, which allows webhooks to local addresses). A desk's server elsewhere
 reaches it on `listen_host` / `listen_url`. Each session registers a URL with a fresh secret
-path, and posts to any other path are refused (404), so a stranger who finds the port cannot
-trigger pulls. The webhooks it registers on the case's projects are deleted when it stops.
+path, and posts to any other path are refused (404) before their body is read, so a stranger
+who finds the port can neither trigger pulls nor tie the receiver up (`webhook.py`: bounded
+bodies, socket timeouts, a deadline per connection). The webhooks it registers on the case's
+projects are deleted when it stops.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..config import Config
@@ -24,37 +24,9 @@ from ..errors import OsintVideoError
 from ..store import annotations as db
 from ..workspace import Workspace
 from .client import AnnotateError, Client
+from .webhook import Receiver
 
 ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path != self.server.listener.path:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        try:
-            action = str(json.loads(body or b"{}").get("action", "?"))
-        except (ValueError, AttributeError):
-            action = "?"
-        self.server.listener.wake(action)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
-        return
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    listener: Listener
 
 
 class Listener:
@@ -90,7 +62,7 @@ class Listener:
         self.events: list[str] = []
         self._hooks: list[int] = []
         self._client: Client | None = None
-        self._http: _Server | None = None
+        self._http: Receiver | None = None
         self._threads: list[threading.Thread] = []
 
     @property
@@ -100,7 +72,7 @@ class Listener:
         if self.base_url:
             return self.base_url + self.path
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._http.server_address[1]}{self.path}"
+        return f"http://{host}:{self._http.address[1]}{self.path}"
 
     @property
     def shown_url(self) -> str:
@@ -140,20 +112,18 @@ class Listener:
         if not refs:
             raise AnnotateError("nothing pushed to this server yet: run annotate push first")
         try:
-            self._http = _Server((self.host, self.port), _Handler)
+            self._http = Receiver(self.host, self.port, self.path, self.wake).start()
         except OSError as exc:
             raise AnnotateError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
-        self._http.listener = self
         try:
             for ref in refs:
                 self._hooks.append(self._client.create_webhook(ref.project_id, self.url, ACTIONS))
         except BaseException:
             self.stop()
             raise
-        for target in (self._http.serve_forever, self._worker):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._worker, daemon=True)
+        thread.start()
+        self._threads.append(thread)
         return self
 
     def stop(self) -> None:
@@ -167,8 +137,7 @@ class Listener:
                 pass  # the server is gone: its webhooks went with it
         self._hooks.clear()
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
         for thread in self._threads:
             thread.join(timeout=30)
 

@@ -89,9 +89,10 @@ def key_of(data: dict[str, Any]) -> str | None:
         return None
     if "contact_sheet" in data:
         return clip_key(sha)
-    if "frame" in data:
-        return keyframe_key(sha, int(data["frame"]))
-    return None
+    frame = data.get("frame")
+    if isinstance(frame, int) and not isinstance(frame, bool):
+        return keyframe_key(sha, frame)
+    return None  # no frame, or not one we could have written: not our task
 
 
 def _case_of(clip: ClipRow, default: str) -> str:

@@ -34,15 +34,19 @@ def _interface(kind: str) -> Any:
 
 def _control_problems(control: Any, item: dict[str, Any]) -> list[str]:
     kind, value, name = str(item.get("type", "")), item.get("value") or {}, control.name
+    if not isinstance(value, dict):
+        return [f"{name}: value is not an object"]
     if kind.lower() != control.tag.lower():
         return [f"{name}: type {kind!r} but the control is {control.tag}"]
     if item.get("to_name") not in control.to_name:
         return [f"{name}: to_name {item.get('to_name')!r} is not {control.to_name}"]
     problems = []
     if kind in LABEL_KEYS:
-        allowed = set(control.labels)
-        for v in value.get(LABEL_KEYS[kind]) or []:
-            if v not in allowed:
+        allowed, given = set(control.labels), value.get(LABEL_KEYS[kind]) or []
+        if not isinstance(given, list):
+            return [f"{name}: {LABEL_KEYS[kind]} is not a list"]
+        for v in given:
+            if not isinstance(v, str) or v not in allowed:
                 problems.append(f"{name}: {v!r} is not one of our values")
     elif kind == "rating":
         top = int(control.attr.get("maxRating", 5))
@@ -87,9 +91,12 @@ def values(result: list[Any]) -> dict[str, list[Any]]:
         if not isinstance(item, dict):
             continue
         value = item.get("value") or {}
+        if not isinstance(value, dict):
+            continue
         got: list[Any] = []
         for key in ("rectanglelabels", "labels", "choices", "text"):
-            got.extend(value.get(key) or [])
+            given = value.get(key)
+            got.extend(given if isinstance(given, list) else [given] if given else [])
         if "rating" in value:
             got.append(value["rating"])
         out.setdefault(str(item.get("from_name")), []).extend(got)

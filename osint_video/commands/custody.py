@@ -41,17 +41,26 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
     def verify(
         clip: Annotated[str | None, typer.Argument(help="Clip id or sha256 prefix.")] = None,
         all_clips: Annotated[bool, typer.Option("--all", help="Every clip.")] = False,
+        against: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--against",
+                help="A signed report published out of the workspace: the custody log must "
+                "still reach the head it committed to (repeatable).",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     ) -> None:
         """Re-hash evidence and derived files and check the custody chain; never repairs.
 
         Exit code 1 when anything differs. Example: osint-video verify --all
+        --against sent/report.json
         """
         if (clip is None) == (not all_clips):
             raise InputError("give a clip, or --all (not both)")
         from ..custody import service
 
-        run = service.verify_clips(cfg(), None if all_clips else clip)
+        run = service.verify_clips(cfg(), None if all_clips else clip, against)
         if as_json:
             sys.stdout.write(json.dumps(service.run_json(run), ensure_ascii=False) + "\n")
         for line in service.run_lines(run):
@@ -64,16 +73,24 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         key: Annotated[
             Path | None, typer.Option("--key", help="The desk's published desk.pub.")
         ] = None,
+        tsa_ca: Annotated[
+            Path | None,
+            typer.Option(
+                "--tsa-ca",
+                help="The TSA's CA certificate (PEM) for the timestamp (default: [custody] "
+                "tsa_ca_file, else the system's certificates).",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     ) -> None:
-        """Check a published report's signature and custody chain; needs no workspace.
+        """Check a published report's signature, custody chain and head, and timestamp; needs
+        no workspace. Exit code 1: it does not hold; 2: it is malformed (nothing checked).
 
         Example: osint-video verify-report report.json --key desk.pub
         """
         from ..custody import service
-        from ..custody.signing import verify_report_file
 
-        check = verify_report_file(report, key_path=key)
+        check = service.check_report(cfg(), report, key, tsa_ca)
         if as_json:
             sys.stdout.write(json.dumps(check.as_json(), ensure_ascii=False) + "\n")
         for line in service.report_lines(check):

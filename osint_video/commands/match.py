@@ -26,11 +26,16 @@ def _mmss(t: float) -> str:
     return f"{int(t // 60):02d}:{t % 60:04.1f}"
 
 
+def _note(message: str) -> None:
+    err.print(message, markup=False)
+
+
 def _print(summary: object) -> None:
     data = summary.as_json()  # type: ignore[attr-defined]
     err.print(
         f"{data['status']}: {data['message']} ({data['informative']}/{data['samples']} "
-        f"informative samples, index of {data['index_size']} hashes)"
+        f"informative samples, index of {data['index_size']} hashes)",
+        markup=False,
     )
     for m in data["matches"]:
         print(
@@ -73,13 +78,13 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         try:
             path = Path(ref)
             if path.is_file():
-                summary = match_file(ws, path, notify=err.print)
+                summary = match_file(ws, path, notify=_note)
             else:
                 try:
                     clip_id = ws.cases.resolve(ref)
                 except NotFound as exc:
                     raise NotFound(f"{exc} (and no file {ref!r})") from None
-                summary = match_clip(ws, clip_id, notify=err.print)
+                summary = match_clip(ws, clip_id, notify=_note)
         finally:
             ws.close()
         if as_json:

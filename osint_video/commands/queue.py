@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..config import Config
 from ..paths import shown
@@ -37,10 +38,8 @@ COLUMNS = (
 
 
 def _text(value: str) -> str:
-    """A URL or message safe on one line (as `paths.shown`, without Path's `//` folding)."""
-    if any(ord(c) < 32 or c == "\x7f" for c in value):
-        return repr(value)[1:-1]
-    return value
+    """A URL or message safe on one line (`paths.shown` of the str: no Path `//` folding)."""
+    return shown(value)
 
 
 def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
@@ -86,10 +85,12 @@ def _add_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         for r in results:
             if r.error:
                 where = f" (kept as failed item {r.item})" if r.item else ""
-                err.print(f"error: {_text(r.input)}: {r.error}{where}", markup=False)
+                err.print(f"error: {_text(r.input)}: {_text(r.error)}{where}", markup=False)
             elif not as_json:
                 known = ", already known" if r.already_known else ""
-                err.print(f"ok: {_text(r.input)} -> clip {r.clip_id} ({r.status}{known})")
+                err.print(
+                    f"ok: {_text(r.input)} -> clip {r.clip_id} ({r.status}{known})", markup=False
+                )
             if as_json:
                 sys.stdout.write(json.dumps(r.as_json(), ensure_ascii=False) + "\n")
         raise typer.Exit(1 if any(r.error for r in results) else 0)
@@ -126,25 +127,27 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
             table.add_column(name, **kw)  # type: ignore[arg-type]
         for r in clips:
             dur = f"{r.duration_s:.1f} s" if r.duration_s is not None else "-"
-            table.add_row(
+            _row(
+                table,
                 str(r.id),
                 r.sha256[:8],
                 shown(Path(r.filename)),
                 r.status + (f" (dup of #{r.duplicate_of})" if r.duplicate_of else ""),
-                ", ".join(r.cases) or "-",
+                _text(", ".join(r.cases)) or "-",
                 r.acquired_at[:16].replace("T", " "),
                 dur,
                 f"{r.unique_keyframes}/{r.keyframes}",
                 r.priority,
-                r.assignee or "-",
+                _text(r.assignee or "-"),
             )
         for f in fails:
-            table.add_row(
+            _row(
+                table,
                 f.item,
                 "-",
                 f"{_text(f.url)}\n{_text(f.error)}",
                 "failed",
-                f.case or "-",
+                _text(f.case or "-"),
                 f.last_at[:16].replace("T", " "),
                 "-",
                 "-",
@@ -153,6 +156,12 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
             )
         # Piped output has no terminal width: do not squeeze columns into 80 characters.
         (out if out.is_terminal else Console(highlight=False, width=160)).print(table)
+
+
+def _row(table: Table, *cells: str) -> None:
+    """A row of plain text: names, cases and notes are never read as rich markup (a case
+    named "[/x]" would stop the listing)."""
+    table.add_row(*(Text(c) for c in cells))
 
 
 def _failed_json(f: FailedUrl) -> dict:
@@ -214,7 +223,10 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         from ..desk import queue as desk
 
         clip_id, old = desk.give(cfg(), clip, who, note=note)
-        err.print(f"ok: clip {clip_id}: assignee {old or '-'} -> {who or '-'}")
+        err.print(
+            f"ok: clip {clip_id}: assignee {_text(old or '-')} -> {_text(who or '-')}",
+            markup=False,
+        )
 
     @q.command("priority")
     def priority(
@@ -244,6 +256,9 @@ def _edit_commands(q: typer.Typer, cfg: Callable[[], Config]) -> None:
 
         r = desk.retry(cfg(), ref, note=note)
         if r.error:
-            err.print(f"error: {r.input}: {r.error} (still failed item {r.item})", markup=False)
+            err.print(
+                f"error: {_text(r.input)}: {_text(r.error or '')} (still failed item {r.item})",
+                markup=False,
+            )
             raise typer.Exit(1)
-        err.print(f"ok: {ref} -> clip {r.clip_id} ({r.status})")
+        err.print(f"ok: {_text(ref)} -> clip {r.clip_id} ({r.status})", markup=False)

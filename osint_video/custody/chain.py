@@ -17,9 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..lossless import to_bytes
+
 GENESIS = "0" * 64
-# How far past the end of the log a moved event's original seq is searched for.
+# How far from its place a moved event's original seq is searched for (each try is one hash):
+# the search is bounded by this window, never by a seq the log states.
 _RESEQ_SLACK = 64
+# A chain broken everywhere (a forged log of thousands of events) is named up to here, then cut.
+MAX_PROBLEMS = 20
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -40,20 +45,31 @@ def public_path(path: str) -> dict[str, str]:
 
     Absolute paths tell a reader the operator's home directory and folder names; the name is
     what a reader needs, and a desk that kept the full path can still prove it matches.
+    The hash is over the path's own bytes: its UTF-8, or for a name that is not UTF-8 the
+    bytes it had on disk (`lossless.to_bytes`); the name keeps them too (surrogateescape).
     """
     name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return {"name": name, "path_sha256": hashlib.sha256(path.encode("utf-8")).hexdigest()}
+    return {"name": name, "path_sha256": hashlib.sha256(to_bytes(path)).hexdigest()}
+
+
+# Absolute paths an event may record, and the keys of their public form.
+_PATH_KEYS = {
+    "source_path": ("source_name", "source_path_sha256"),
+    "link_target": ("link_target_name", "link_target_path_sha256"),
+}
 
 
 def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
-    """Event details with `source_path` replaced by `source_name` + `source_path_sha256`."""
+    """Event details with `source_path` replaced by `source_name` + `source_path_sha256` (and a
+    symbolic link's `link_target` by `link_target_name` + `link_target_path_sha256`)."""
     out = dict(details)
-    src = out.pop("source_path", None)
-    if isinstance(src, str):
-        pub = public_path(src)
-        out["source_name"], out["source_path_sha256"] = pub["name"], pub["path_sha256"]
-    elif src is not None:
-        out["source_path"] = src
+    for key, (name_key, sha_key) in _PATH_KEYS.items():
+        src = out.pop(key, None)
+        if isinstance(src, str):
+            pub = public_path(src)
+            out[name_key], out[sha_key] = pub["name"], pub["path_sha256"]
+        elif src is not None:
+            out[key] = src
     return out
 
 
@@ -84,16 +100,21 @@ class Event:
 
 def event_hash(clip_sha256: str, ev: Event, *, seq: int | None = None) -> str:
     """SHA-256 (hex) of an event's canonical form; `seq` overrides the event's own seq."""
+    body = _canonical_body(clip_sha256, ev, ev.seq if seq is None else seq)
+    return hashlib.sha256(body).hexdigest()
+
+
+def _canonical_body(clip_sha256: str, ev: Event, seq: int) -> bytes:
     body = {
         "clip_sha256": clip_sha256,
-        "seq": ev.seq if seq is None else seq,
+        "seq": seq,
         "at": ev.at,
         "actor": ev.actor,
         "action": ev.action,
         "details": ev.details,
         "prev_hash": ev.prev_hash,
     }
-    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+    return canonical_bytes(body)
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,9 @@ def check_chain(clip_sha256: str, events: Sequence[Event]) -> list[ChainProblem]
     by_hash = {e.hash: e for e in events if e.hash}
     prev, expected = GENESIS, 1
     for ev in sorted(events, key=lambda e: e.seq):
+        if len(problems) >= MAX_PROBLEMS:
+            why = f"the chain breaks more than {MAX_PROBLEMS} times; events from {ev.seq} on "
+            return [*problems, ChainProblem(ev.seq, "unchecked", why + "were not checked")]
         problems.extend(_check_one(clip_sha256, ev, prev, expected, by_hash, len(events)))
         prev, expected = ev.hash or GENESIS, ev.seq + 1
     return problems
@@ -139,7 +163,8 @@ def _check_one(
             why = f"event {ev.seq} was recorded as event {moved}"
             out.append(ChainProblem(ev.seq, "reordered", why))
         else:
-            why = f"event {ev.seq} ({ev.action}) no longer matches its hash: its content changed"
+            action = ev.action if len(ev.action) <= 60 else ev.action[:59] + "…"
+            why = f"event {ev.seq} ({action}) no longer matches its hash: its content changed"
             out.append(ChainProblem(ev.seq, "edited", why))
     elif ev.prev_hash != prev and not out:
         out.append(_link_problem(ev, by_hash))
@@ -147,8 +172,22 @@ def _check_one(
 
 
 def _original_seq(sha: str, ev: Event, n: int) -> int | None:
-    for seq in range(1, max(n, ev.seq) + _RESEQ_SLACK):
-        if seq != ev.seq and event_hash(sha, ev, seq=seq) == ev.hash:
+    """The seq an event was hashed under, when it is within the window around its place (a
+    seq stated by a hostile report may be a billion: only the window is ever tried).
+
+    `seq` sorts last in the canonical form, so the bytes before it are hashed once and each
+    try only adds its digits: a try costs the same for a megabyte of details as for none.
+    """
+    body = _canonical_body(sha, ev, 0)
+    head, tail = body[: -len(b"0}")], b"}"
+    if not body.endswith(b',"seq":0}'):  # pragma: no cover - canonical form changed
+        raise AssertionError("seq is no longer the last key of the canonical form")
+    prefix = hashlib.sha256(head)
+    centre = min(ev.seq, n + _RESEQ_SLACK)
+    for seq in range(max(1, centre - _RESEQ_SLACK), centre + _RESEQ_SLACK + 1):
+        digest = prefix.copy()
+        digest.update(str(seq).encode("ascii") + tail)
+        if seq != ev.seq and digest.hexdigest() == ev.hash:
             return seq
     return None
 

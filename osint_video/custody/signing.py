@@ -16,21 +16,23 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..errors import InputError, ReportError
+from ..errors import InputError, MalformedReport, ReportError
 from .chain import Event, canonical_bytes, check_chain
+from .reportfile import KEY_MAX_BYTES, read_bounded, read_report, read_signature, short
 
 ALGORITHM = "Ed25519"
 KEY_NAME, PUB_NAME = "desk.key", "desk.pub"
+DEFAULT_MAX_REPORT_BYTES = 10_000_000  # [custody] max_report_mb
 
 
 @dataclass(frozen=True)
@@ -99,21 +101,19 @@ def load_public(path: Path) -> Ed25519PublicKey:
     """A public key from a PEM file (or a file holding the base64 of its 32 raw bytes).
 
     Raises:
-        InputError: unreadable, or not an Ed25519 public key.
+        MalformedReport: unreadable, too large, or not an Ed25519 public key (exit code 2:
+            nothing could be checked against it).
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the key {path}: {exc.strerror or exc}") from None
+    data = read_bounded(path, KEY_MAX_BYTES, "public key")
     try:
         if b"BEGIN" in data:
             key = serialization.load_pem_public_key(data)
         else:
             key = Ed25519PublicKey.from_public_bytes(base64.b64decode(data.strip(), validate=True))
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InputError(f"{path} is not a public key: {exc}") from None
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm) as exc:
+        raise MalformedReport(f"{path} is not a public key: {short(str(exc), 120)}") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"{path} is not an Ed25519 public key")
+        raise MalformedReport(f"{path} is not an Ed25519 public key ({type(key).__name__})")
     return key
 
 
@@ -135,13 +135,21 @@ def sign_report(report: dict[str, Any], key: Ed25519PrivateKey) -> str:
 
 @dataclass(frozen=True)
 class ReportCheck:
-    """The outcome of `verify-report`; `ok` only when every problem list is empty."""
+    """The outcome of `verify-report`; `ok` only when every problem list is empty.
+
+    `heads` are the custody heads the report commits to ({clip_sha256, seq, hash, at,
+    recorded}: recorded is False when a report older than schema 1.4 only implies it by its last
+    event); `timestamp` is the checked RFC 3161 token ({file, time, tsa, serial}) or None.
+    """
 
     report: str
     fingerprint: str | None
     pinned: bool
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    heads: list[dict[str, Any]] = field(default_factory=list)
+    timestamp: dict[str, str] | None = None
+    kind: str = "clip"  # or "case"
 
     @property
     def ok(self) -> bool:
@@ -155,95 +163,114 @@ class ReportCheck:
             "key_fingerprint": self.fingerprint,
             "problems": self.problems,
             "warnings": self.warnings,
+            "custody_heads": self.heads,
+            "timestamp": self.timestamp,
         }
 
 
+UNPINNED = (
+    "key unpinned: checked against the key inside the report, which anyone re-signing an "
+    "edited report could replace; pass --key desk.pub from the desk to know who signed it"
+)
+
+
 def verify_report_file(
-    path: Path, *, key_path: Path | None = None, sig_path: Path | None = None
+    path: Path,
+    *,
+    key_path: Path | None = None,
+    sig_path: Path | None = None,
+    max_bytes: int = DEFAULT_MAX_REPORT_BYTES,
+    tsa_ca: str = "",
+    timestamps: bool = True,
 ) -> ReportCheck:
-    """Check a published report.json on its own: signature, key, and its custody chain.
+    """Check a published report.json on its own: signature, key, custody chain and head, and
+    its RFC 3161 timestamp. The work is bounded by the file's size (see `reportfile`).
 
     Args:
         path: the report.json file.
         key_path: the desk's published desk.pub; without it the embedded key is used and the
             result says the key is unpinned.
         sig_path: the detached signature (default: `<report>.sig` beside it).
+        max_bytes: larger report files are refused before they are read.
+        tsa_ca: the TSA's CA certificate (PEM) the timestamp must chain to (empty: the
+            system's trusted certificates).
+        timestamps: check the timestamp token beside the signature (`verify` does not: it
+            re-hashes the token instead).
 
     Returns:
         A ReportCheck naming every problem found.
 
     Raises:
-        InputError: the report cannot be read or is not JSON.
+        MalformedReport: the report, its signature file or the key cannot be read as what they
+            claim to be (too large, not strict JSON, wrong types): nothing was checked.
     """
-    report = _read_json(path)
+    pinned = load_public(key_path) if key_path is not None else None
+    report = read_report(path, max_bytes)
+    return check_report(report, path, pinned, sig_path, tsa_ca, timestamps)
+
+
+def check_report(
+    report: dict[str, Any],
+    path: Path,
+    pinned: Ed25519PublicKey | None = None,
+    sig_path: Path | None = None,
+    tsa_ca: str = "",
+    timestamps: bool = True,
+) -> ReportCheck:
+    """`verify_report_file` for a report already read by `reportfile.read_report`.
+
+    Raises:
+        MalformedReport: the signature file is not one Ed25519 signature.
+    """
     sig_path = sig_path or path.with_name(path.name + ".sig")
-    block = report.get("signature") if isinstance(report.get("signature"), dict) else None
-    fp = block.get("key_fingerprint") if block else None
+    signature = read_signature(sig_path)
+    block = report.get("signature")
     problems = _chain_problems(report)
+    heads = report_heads(report)
+    kind = "case" if report.get("report_type") == "case" else "clip"
     if block is None:
         problems.insert(0, "unsigned: the report has no signature block")
-        return ReportCheck(str(path), None, False, problems)
-    key, pinned, key_problems = _pick_key(block, key_path)
+        return ReportCheck(str(path), None, False, problems, heads=heads, kind=kind)
+    key, key_problems = _pick_key(block, pinned)
     problems[:0] = key_problems
     if key is not None:
-        problems[:0] = _signature_problems(report, key, sig_path)
-    warnings = (
-        []
-        if pinned
-        else [
-            "key unpinned: checked against the key inside the report, which anyone re-signing an "
-            "edited report could replace; pass --key desk.pub from the desk to know who signed it"
-        ]
-    )
-    return ReportCheck(str(path), fp, pinned, problems, warnings)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path} is not a report (not a JSON object)")
-    return data
+        problems[:0] = _signature_problems(report, key, signature, sig_path)
+    warnings = [] if pinned else [UNPINNED]
+    stamp = None
+    if timestamps and signature is not None:
+        stamp = _timestamp(sig_path, tsa_ca, problems, warnings)
+    fp = block["key_fingerprint"]
+    return ReportCheck(str(path), fp, pinned is not None, problems, warnings, heads, stamp, kind)
 
 
 def _pick_key(
-    block: dict[str, Any], key_path: Path | None
-) -> tuple[Ed25519PublicKey | None, bool, list[str]]:
-    declared = block.get("key_fingerprint")
+    block: dict[str, Any], pinned: Ed25519PublicKey | None
+) -> tuple[Ed25519PublicKey | None, list[str]]:
+    """The key to check the signature with: the pinned one, else the embedded one (which must
+    match the fingerprint the report declares). Shapes are checked already."""
+    declared = block["key_fingerprint"]
+    if pinned is not None:
+        if fingerprint(pinned) != declared:
+            why = (
+                f"signed by another key: the report names {declared}, the key given is "
+                f"{fingerprint(pinned)}"
+            )
+            return None, [why]
+        return pinned, []
     try:
         embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(block["public_key"]))
-    except (KeyError, ValueError, TypeError, binascii.Error):
-        embedded = None
-    if key_path is not None:
-        pinned = load_public(key_path)
-        if fingerprint(pinned) != declared:
-            return (
-                None,
-                True,
-                [
-                    f"signed by another key: the report names {declared}, the key given is "
-                    f"{fingerprint(pinned)}"
-                ],
-            )
-        return pinned, True, []
-    if embedded is None:
-        return None, False, ["the embedded public key is unreadable"]
+    except ValueError:
+        raise MalformedReport("signature.public_key is not an Ed25519 public key") from None
     if fingerprint(embedded) != declared:
-        return None, False, ["the embedded public key does not match the declared fingerprint"]
-    return embedded, False, []
+        return None, ["the embedded public key does not match the declared fingerprint"]
+    return embedded, []
 
 
-def _signature_problems(report: dict[str, Any], key: Ed25519PublicKey, sig: Path) -> list[str]:
-    try:
-        signature = base64.b64decode(sig.read_text("ascii").strip(), validate=True)
-    except FileNotFoundError:
+def _signature_problems(
+    report: dict[str, Any], key: Ed25519PublicKey, signature: bytes | None, sig: Path
+) -> list[str]:
+    if signature is None:
         return [f"unsigned: no signature file {sig.name} beside the report"]
-    except (OSError, ValueError, binascii.Error) as exc:
-        return [f"the signature file {sig.name} is unreadable: {exc}"]
     try:
         key.verify(signature, canonical_bytes(report))
     except InvalidSignature:
@@ -254,15 +281,68 @@ def _signature_problems(report: dict[str, Any], key: Ed25519PublicKey, sig: Path
 
 
 def _chain_problems(report: dict[str, Any]) -> list[str]:
-    """The custody chain carried in a clip report must hold on its own too."""
+    """The custody chain carried in a clip report must hold on its own, and its declared head
+    must be its last event. Shapes are checked already (`reportfile.shape_problem`)."""
     if report.get("report_type") == "case":
         return []  # a case report summarises clips; each clip's report carries its chain
-    custody = report.get("custody")
-    sha = (report.get("clip") or {}).get("sha256")
-    if not isinstance(custody, list) or not isinstance(sha, str):
-        return ["the report has no custody log or clip sha256"]
+    sha = report["clip"]["sha256"]
+    events = [Event.from_report(e) for e in report["custody"]]
+    found = [f"custody event {p.seq}: {p.kind}: {p.message}" for p in check_chain(sha, events)]
+    head, last = report.get("custody_head"), max(events, key=lambda e: e.seq, default=None)
+    if head is not None and (
+        last is None or (head["seq"], head["hash"], head["at"]) != (last.seq, last.hash, last.at)
+    ):
+        ends = f"event {last.seq} ({last.hash})" if last else "no event"
+        found.append(
+            f"custody_head names event {head['seq']} ({head['hash']}) but the custody log in "
+            f"the report ends at {ends}"
+        )
+    return found
+
+
+def report_heads(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The custody heads a (shape-checked) report commits to, one per clip it covers."""
+    if report.get("report_type") == "case":
+        return [
+            _head(c["sha256"], c["custody_head"], True)
+            for c in report["clips"]
+            if c.get("custody_head")
+        ]
+    sha, head = report["clip"]["sha256"], report.get("custody_head")
+    if head is not None:
+        return [_head(sha, head, True)]
+    last = max(report["custody"], key=lambda e: e["seq"], default=None)
+    if last is None or last.get("hash") is None:
+        return []
+    return [_head(sha, last, False)]
+
+
+def _head(sha: str, entry: dict[str, Any], recorded: bool) -> dict[str, Any]:
+    """Only the fields a head has (a hostile report may add megabytes beside them)."""
+    return {
+        "clip_sha256": sha,
+        "seq": entry["seq"],
+        "hash": entry["hash"],
+        "at": entry["at"],
+        "recorded": recorded,
+    }
+
+
+def _timestamp(
+    sig_path: Path, tsa_ca: str, problems: list[str], warnings: list[str]
+) -> dict[str, str] | None:
+    """Check the RFC 3161 token beside the signature, when there is one."""
+    from .timestamp import TimestampError, check_stamp, token_path
+
+    token = token_path(sig_path)
+    if not token.exists():
+        return None
+    if shutil.which("openssl") is None:
+        warnings.append(f"timestamp {token.name} not checked: openssl is not installed")
+        return None
     try:
-        events = [Event.from_report(e) for e in custody]
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"custody entry malformed: {exc}"]
-    return [f"custody event {p.seq}: {p.kind}: {p.message}" for p in check_chain(sha, events)]
+        stamp = check_stamp(token, sig_path, tsa_ca)
+    except (TimestampError, OSError) as exc:
+        problems.append(f"timestamp: {exc}")
+        return None
+    return {"file": token.name, "time": stamp.time, "tsa": stamp.tsa, "serial": stamp.serial}

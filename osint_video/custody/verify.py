@@ -7,27 +7,34 @@ Where the expected hashes come from:
 - the original: the clip's SHA-256 (its name in the evidence store), recorded by `acquired`;
 - derived files: the `outputs` of custody events ({name or workspace path: sha256}); a later
   event recording the same file wins, and files recorded before the latest processing run
-  (`probed` event) are superseded because that run replaced the derived folder;
+  (`probed` event) are superseded because that run replaced the derived folder; likewise each
+  `report_generated` event lists every report file it left (a timestamp token removed because
+  the TSA was down when the report was re-signed is no longer expected);
 - every keyframe row must point at a file some event recorded;
 - the chain is checked on its own, then against the journal and the clip's own report.json
-  (outside records of its hashes: a log cut at its end is only visible against those).
+  (outside records of its hashes: a log cut at its end is only visible against those), and
+  against the custody heads signed reports committed to (`heads`: the case reports in the
+  workspace and published copies given with `--against`), which whoever cuts the log and the
+  journal cannot rewrite.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import MalformedReport
 from ..store.evidence import sha256_file
 from ..workspace import Workspace
 from .chain import ChainProblem, Event, check_chain, check_head
-from .signing import load_private, verify_report_file
+from .heads import Commitment, SignedHeads, check_commitments, signed_heads
+from .reportfile import read_report
+from .signing import check_report, load_private
 
 HASH_THREADS = 2  # files hashed at once; more only helps on fast SSDs with many cores
 
@@ -104,6 +111,9 @@ def expected_files(sha256: str, evidence_rel: str, events: Iterable[Event]) -> l
     for ev in events:
         if ev.action == "probed":
             out = {k: v for k, v in out.items() if v.action == "acquired"}
+        elif ev.action == "report_generated":
+            # each lists every report file it left: a stale timestamp token is gone for good
+            out = {k: v for k, v in out.items() if v.action != "report_generated"}
         outputs = ev.details.get("outputs")
         if ev.action == "acquired" or not isinstance(outputs, dict):
             continue
@@ -177,7 +187,11 @@ def _check(exp: Expected, actual: str | None) -> FileCheck:
 
 
 def _clip_check(
-    ws: Workspace, facts: ClipFacts, hashed: dict[str, tuple[str | None, int]], journal: Any
+    ws: Workspace,
+    facts: ClipFacts,
+    hashed: dict[str, tuple[str | None, int]],
+    journal: Any,
+    signed: SignedHeads,
 ) -> ClipCheck:
     plan = expected_files(facts.sha256, facts.evidence_path, facts.events)
     files = [_check(exp, hashed[exp.relpath][0]) for exp in plan]
@@ -190,19 +204,22 @@ def _clip_check(
     ]
     chain = check_chain(facts.sha256, facts.events)
     warnings: list[str] = []
-    chain += _anchors(ws, facts.sha256, facts.events, journal.get(facts.sha256), problems, warnings)
+    commits = signed.heads.get(facts.sha256, [])
+    chain += _anchors(ws, facts, journal.get(facts.sha256), commits, problems, warnings)
     return ClipCheck(facts.clip_id, facts.sha256, files, _dedupe(chain), problems, warnings, total)
 
 
 def _anchors(
     ws: Workspace,
-    sha: str,
-    events: list[Event],
+    facts: ClipFacts,
     journal: dict[int, str] | None,
+    commits: list[Commitment],
     problems: list[str],
     warnings: list[str],
 ) -> list[ChainProblem]:
-    """The chain against the journal and the clip's report.json (and that report's signature)."""
+    """The chain against the journal, the heads signed reports committed to, and the clip's
+    report.json (its heads and hashes, and that report's signature)."""
+    sha, events = facts.sha256, facts.events
     found: list[ChainProblem] = []
     if ws.cases.journal is not None:
         found += check_head(events, journal or {})
@@ -210,30 +227,45 @@ def _anchors(
         if unjournaled:
             warnings.append(f"events {unjournaled} are not in the custody journal")
     report = ws.derived_dir(sha) / "report.json"
-    if report.is_file():
-        found += check_head(events, _report_hashes(report, problems))
-        if (report.with_name("report.json.sig")).is_file():
-            key = load_private(ws.home / "keys")
-            check = verify_report_file(report)
-            if key is not None and check.fingerprint != _fp(key):
-                problems.append(f"{ws.rel(report)}: signed by another key than the desk's")
-            problems += [f"{ws.rel(report)}: {p}" for p in check.problems]
-    return found
+    if not report.is_file():
+        return check_commitments(events, commits) + found
+    own = _own_report(ws, report, problems)
+    if own is not None:
+        commits = [*own[0], *commits]
+        found += check_head(events, own[1])
+    return check_commitments(events, commits) + found
+
+
+def _own_report(
+    ws: Workspace, report: Path, problems: list[str]
+) -> tuple[list[Commitment], dict[int, str]] | None:
+    """The head and event hashes the clip's own report.json records (when its signature holds
+    under the desk's key, its head counts as a signed commitment)."""
+    name = ws.rel(report)
+    max_bytes = int(ws.config.custody.max_report_mb * 1_000_000)
+    try:
+        data = read_report(report, max_bytes)
+        check = check_report(data, report, timestamps=False)
+    except MalformedReport as exc:
+        problems.append(f"{name}: unreadable: {exc}")
+        return None
+    hashes = {int(e["seq"]): str(e["hash"]) for e in data.get("custody") or [] if e.get("hash")}
+    if check.fingerprint is None:
+        return [], hashes
+    key = load_private(ws.home / "keys")
+    ours = key is not None and check.fingerprint == _fp(key)
+    if key is not None and not ours:
+        problems.append(f"{name}: signed by another key than the desk's")
+    problems += [f"{name}: {p}" for p in check.problems]
+    if not (ours and check.ok):
+        return [], hashes
+    return [Commitment(name, h["seq"], h["hash"]) for h in check.heads], hashes
 
 
 def _fp(key: Any) -> str:
     from .signing import fingerprint
 
     return fingerprint(key.public_key())
-
-
-def _report_hashes(report: Path, problems: list[str]) -> dict[int, str]:
-    try:
-        data = json.loads(report.read_text("utf-8"))
-        return {int(e["seq"]): str(e["hash"]) for e in data["custody"] if e.get("hash")}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        problems.append(f"{report.name}: unreadable: {exc}")
-        return {}
 
 
 def _dedupe(problems: list[ChainProblem]) -> list[ChainProblem]:
@@ -251,31 +283,45 @@ class VerifyRun:
 
     clips: list[ClipCheck]
     seconds: float
+    problems: list[str] = field(default_factory=list)  # signed reports that could not be used
+    # `verify --all` only (custody/strays.py): files of no clip (fail), work files (warnings)
+    strays: list[str] = field(default_factory=list)
+    stray_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.clips)
+        return not self.problems and not self.strays and all(c.ok for c in self.clips)
 
     @property
     def bytes_hashed(self) -> int:
         return sum(c.bytes_hashed for c in self.clips)
 
 
-def verify(ws: Workspace, clip_ids: Iterable[int]) -> VerifyRun:
+def verify(ws: Workspace, clip_ids: Iterable[int], against: Sequence[Path] = ()) -> VerifyRun:
     """Verify the given clips (read-only). Files are hashed on a small thread pool: hashlib
     releases the GIL, so reading and hashing overlap.
 
+    Args:
+        ws: the workspace.
+        clip_ids: the clips to verify.
+        against: signed reports published out of the workspace, whose custody heads the logs
+            must still reach.
+
     Returns:
         A VerifyRun; `ok` is False when any file or chain differs.
+
+    Raises:
+        MalformedReport: a report given in `against` cannot be read as a report.
     """
     start = time.perf_counter()
     journal = ws.cases.journal_heads()
     facts = _load_facts(ws, list(clip_ids))
+    signed = signed_heads(ws, against, {f.sha256 for f in facts})
     paths = sorted(
         {e.relpath for f in facts for e in expected_files(f.sha256, f.evidence_path, f.events)}
     )
     workers = max(1, min(HASH_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         hashed = dict(zip(paths, pool.map(lambda p: _hash(ws.home, p), paths), strict=True))
-    results = [_clip_check(ws, f, hashed, journal) for f in facts]
-    return VerifyRun(results, time.perf_counter() - start)
+    results = [_clip_check(ws, f, hashed, journal, signed) for f in facts]
+    return VerifyRun(results, time.perf_counter() - start, signed.problems)

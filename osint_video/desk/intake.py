@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +30,8 @@ from ..store.evidence import StoredFile
 from ..store.schema import ClipRow
 from ..tools import tool_versions
 from ..workspace import Workspace
-
-Progress = Callable[[str, float], None]
+from .addresses import AddressPolicy, AddressRefused, parse_networks
+from .child import Fetched, Progress, run_fetch
 
 
 class DownloadFailed(OsintVideoError):
@@ -70,114 +69,86 @@ def check_url(url: str) -> str:
     return url
 
 
-class _Log:
-    """yt-dlp's logger: keep the last error for our message, print nothing."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def debug(self, msg: str) -> None:
-        pass
-
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        pass
-
-    def error(self, msg: str) -> None:
-        self.errors.append(msg)
-
-
-def _options(dest: Path, cfg: QueueConfig, hook: Callable[[dict[str, Any]], None]) -> dict:
-    return {
-        "outtmpl": str(dest / "%(id).80B.%(ext)s"),
-        "writeinfojson": True,
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "noplaylist": True,
-        "socket_timeout": cfg.socket_timeout_s,
-        "retries": 0,
-        "fragment_retries": 0,
-        "extractor_retries": 0,
-        "cachedir": False,
-        "fixup": "never",  # the bytes as the platform served them: no container rewrites
-        "logger": _Log(),
-        "progress_hooks": [hook],
-    }
-
-
 def download(url: str, dest: Path, cfg: QueueConfig, progress: Progress | None = None) -> Download:
-    """Download the best video at `url` into `dest` with its info JSON.
+    """Download the best video at `url` into `dest` with its info JSON, in a child process.
+
+    The child (`fetch.py`) is killed at `cfg.download_timeout_s` whatever it is doing, runs
+    under memory and file-size limits, reads at most `max_page_mb` of a page and
+    `max_download_mb` of a file, and connects only to addresses `cfg.allow_networks` permits.
 
     Args:
         url: an http(s) page or file yt-dlp understands (a direct file uses its generic
             extractor).
-        dest: an empty folder for the files.
-        cfg: the [queue] section (socket timeout and overall download deadline).
+        dest: an empty folder for the files (the caller removes it, partial files included).
+        cfg: the [queue] section (timeouts, size caps, allowed networks).
         progress: called with ("download", fraction) while bytes arrive.
 
     Raises:
-        DownloadFailed: a one-line reason (HTTP status, not a video, timeout, malformed URL).
+        DownloadFailed: a one-line reason (HTTP status, not a video, timeout, too large,
+            refused address, malformed URL).
     """
-    import yt_dlp
-    from yt_dlp.utils import DownloadCancelled, DownloadError
-    from yt_dlp.version import __version__ as version
-
     check_url(url)
-    deadline = time.monotonic() + cfg.download_timeout_s
-    say = progress or (lambda _s, _f: None)
+    policy = AddressPolicy(parse_networks(cfg.allow_networks))
+    _check_host(url, policy)
+    run = run_fetch(fetch_request(url, dest, cfg), cfg.download_timeout_s, progress)
+    if run.timed_out:
+        raise DownloadFailed(f"download took longer than {cfg.download_timeout_s:g} s")
+    if "error" in run.answer:
+        raise DownloadFailed(str(run.answer["error"]))
+    if "ok" not in run.answer:
+        raise DownloadFailed(_crash(run, cfg))
+    return _result(url, run.answer["ok"], cfg)
 
-    def hook(d: dict[str, Any]) -> None:
-        if time.monotonic() > deadline:
-            raise DownloadCancelled(f"timed out after {cfg.download_timeout_s:g} s")
-        total = d.get("total_bytes") or d.get("total_bytes_estimate")
-        if total:
-            say("download", min(1.0, (d.get("downloaded_bytes") or 0) / total))
 
+def _check_host(url: str, policy: AddressPolicy) -> None:
+    """Refuse a URL whose host resolves to any refused address, before anything is started."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     try:
-        with yt_dlp.YoutubeDL(_options(dest, cfg, hook)) as ydl:  # type: ignore[arg-type]
-            info = ydl.sanitize_info(ydl.extract_info(url, download=True))
-    except DownloadCancelled as exc:
-        raise DownloadFailed(f"download {exc.msg}") from None
-    except DownloadError as exc:
-        raise DownloadFailed(_reason(exc, cfg)) from None
-    except yt_dlp.utils.YoutubeDLError as exc:  # RequestError for e.g. "http://"
-        raise DownloadFailed(f"malformed URL: {exc}") from None
-    return _result(url, info, version)
+        policy.check_host(host, parts.port or (443 if parts.scheme.lower() == "https" else 80))
+    except AddressRefused as exc:
+        raise DownloadFailed(str(exc)) from None
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise DownloadFailed(f"cannot connect: {host}: {reason}") from None
 
 
-def _result(url: str, info: Any, version: str) -> Download:
-    if not isinstance(info, dict) or info.get("_type", "video") != "video":
+def fetch_request(url: str, dest: Path, cfg: QueueConfig) -> dict[str, Any]:
+    """What the download process (`fetch.main`) is told: the URL, where, and its limits."""
+    mb = 1 << 20
+    return {
+        "url": url,
+        "dest": str(dest),
+        "socket_timeout_s": cfg.socket_timeout_s,
+        "max_page_bytes": int(cfg.max_page_mb * mb),
+        "max_download_bytes": int(cfg.max_download_mb * mb),
+        "memory_bytes": int(cfg.max_memory_mb * mb),
+        "allow_networks": list(cfg.allow_networks),
+    }
+
+
+def _crash(run: Fetched, cfg: QueueConfig) -> str:
+    """The download process ended without an answer: killed by a limit, or a bug."""
+    if run.returncode == -signal.SIGXFSZ:
+        return f"file larger than {cfg.max_download_mb:g} MB"
+    if "MemoryError" in run.stderr_tail:
+        return f"download needed more than {cfg.max_memory_mb:g} MB of memory"
+    last = (run.stderr_tail.strip().splitlines() or ["no message"])[-1]
+    return f"download process failed (exit code {run.returncode}): {last[:200]}"
+
+
+def _result(url: str, ok: dict[str, Any], cfg: QueueConfig) -> Download:
+    if ok.get("type", "video") != "video":
         raise DownloadFailed("not a single video (a playlist or channel page)")
-    got = (info.get("requested_downloads") or [{}])[0]
-    media = Path(got.get("filepath") or "")
-    info_json = Path(got.get("infojson_filename") or "")
+    media, info_json = Path(ok.get("media") or ""), Path(ok.get("info_json") or "")
     if not media.is_file() or not info_json.is_file():
         raise DownloadFailed("yt-dlp reported success but wrote no video file")
+    if media.stat().st_size > cfg.max_download_mb * (1 << 20):
+        raise DownloadFailed(f"file larger than {cfg.max_download_mb:g} MB")
+    if info_json.stat().st_size > cfg.max_page_mb * (1 << 20):
+        raise DownloadFailed(f"info JSON larger than {cfg.max_page_mb:g} MB")
     saved = json.loads(info_json.read_text("utf-8"))
-    return Download(url, media, info_json, saved, version)
-
-
-def _reason(exc: Exception, cfg: QueueConfig) -> str:
-    """yt-dlp's error as one line a desk editor understands."""
-    from yt_dlp.networking.exceptions import HTTPError, TransportError
-    from yt_dlp.utils import UnsupportedError
-
-    cause = (getattr(exc, "exc_info", None) or (None, None))[1]
-    text = str(exc).removeprefix("ERROR: ").splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(cause, HTTPError):
-        return f"HTTP error {cause.status}: {cause.reason or 'request refused'}"
-    if isinstance(cause, UnsupportedError):
-        return "not a video: no video found on that page (unsupported URL)"
-    if isinstance(cause, TransportError):
-        if "timed out" in str(cause).lower():
-            return f"timed out: no answer within {cfg.socket_timeout_s:g} s"
-        return f"cannot connect: {str(cause).split(': ', 1)[-1][:200]}"
-    if "is not a valid URL" in text:
-        return "malformed URL"
-    return text[:300]
+    return Download(url, media, info_json, saved, str(ok.get("version") or ""))
 
 
 def source_fields(info: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..config import Config
-from ..errors import OsintVideoError
+from ..errlog import one_line
 from ..models import ProbeResult
 from ..pipeline import TriageOutcome, process_clip
 from ..workspace import Workspace
@@ -99,13 +99,8 @@ def _run(job: PoolJob) -> tuple[int, TriageOutcome | None, str | None]:
 
     try:
         return job.index, process_clip(_ws, job.clip_id, say, note, probe=job.probe), None
-    except OsintVideoError as exc:
-        return job.index, None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the others
-        from ..service import _log_internal_error
-
-        log = _log_internal_error(_ws, Path(f"clip {job.clip_id}"))
-        return job.index, None, f"internal error ({type(exc).__name__}: {exc}); details in {log}"
+        return job.index, None, one_line(_ws.home, f"clip {job.clip_id}", exc)
 
 
 # -- in the parent --------------------------------------------------------------------------------
@@ -137,6 +132,9 @@ class LocalPool:
                 index, outcome, error = fut.result()
             except BrokenProcessPool as exc:
                 index, outcome, error = job.index, None, f"worker process died: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a result that did not come back
+                error = f"clip {job.clip_id}: {type(exc).__name__}: {exc}"
+                index, outcome = job.index, None
             self.results[index] = (outcome, error)
         self._drain()
 

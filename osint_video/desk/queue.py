@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from ..config import Config
+from ..errlog import one_line
 from ..errors import OsintVideoError, WorkflowError
+from ..lossless import is_exact, original_b64, readable
 from ..media.credentials import check_trust_anchors
 from ..paths import expand_paths, is_url, shown
 from ..store.cases import ClipSummary
@@ -42,7 +45,11 @@ class AddResult:
     source: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; an input that is not UTF-8 is readable, its bytes in `original_bytes`."""
+        out = {**asdict(self), "input": readable(self.input)}
+        if (b64 := original_b64(self.input)) is not None:
+            out["original_bytes"] = {"input": b64}
+        return out
 
 
 @dataclass(frozen=True)
@@ -59,14 +66,15 @@ def _update(bar: Progress, task: TaskID, stage: str, fraction: float) -> None:
     bar.update(task, completed=fraction, stage=stage)
 
 
-def _inputs(raw: Sequence[str]) -> list[tuple[str, Path | None, str | None]]:
-    """(shown input, path or None for a URL, problem) for every input, folders expanded."""
+def _inputs(raw: Sequence[str], follow: bool) -> list[tuple[str, Path | None, str | None]]:
+    """(input, path or None for a URL, problem) for every input, folders expanded (symbolic
+    links followed out of a folder only with `follow`: `paths.expand_paths`)."""
     out: list[tuple[str, Path | None, str | None]] = []
     for text in raw:
         if is_url(text):
             out.append((text, None, None))
         else:
-            out += [(shown(p), p, err) for p, err in expand_paths([Path(text)])]
+            out += [(str(p), p, err) for p, err in expand_paths([Path(text)], follow)]
     return out
 
 
@@ -93,11 +101,11 @@ def add(
     results: list[AddResult] = []
     try:
         with progress_bar(console or Console(stderr=True), quiet) as bar:
-            for text, path, problem in _inputs(raw):
+            for text, path, problem in _inputs(raw, cfg.intake.follow_symlinks):
                 if problem:
                     results.append(AddResult(text, error=problem))
                     continue
-                task = bar.add_task(text[-40:], total=1.0, stage="")
+                task = bar.add_task(escape(shown(text)[-40:]), total=1.0, stage="")
                 say = functools.partial(_update, bar, task)
                 results.append(_add_one(ws, text, path, opts, say))
                 bar.remove_task(task)
@@ -116,16 +124,16 @@ def _add_one(ws: Workspace, text: str, path: Path | None, opts: AddOptions, say:
         req = TriageRequest(path, opts.case, opts.source_url, opts.note)
         taken = intake(ws, req, say)
         return _accepted(ws, text, taken.clip_id, not taken.is_new, opts.priority)
-    except OsintVideoError as exc:
-        return AddResult(text, error=str(exc))
-    except OSError as exc:
-        return AddResult(text, error=f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
+        return AddResult(text, error=one_line(ws.home, text, exc))
 
 
 def _add_url(ws: Workspace, url: str, opts: AddOptions, say: Say) -> AddResult:
     """Download and intake; a failure becomes a failed item (priority, note and case kept)."""
     from .intake import intake_url
 
+    if not is_exact(url):  # not a URL anyone can fetch, nor one `queue retry` could try again
+        return AddResult(url, error="the URL has bytes that are not UTF-8: percent-encode them")
     try:
         got = intake_url(ws, url, case=opts.case, note=opts.note, progress=say)
     except OsintVideoError as exc:

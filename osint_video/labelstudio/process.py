@@ -189,9 +189,10 @@ def health(url: str, timeout: float = 2.0) -> bool:
     """True when `GET /health` answers `{"status": "UP"}` (no auth needed)."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:
-            return json.loads(resp.read() or b"{}").get("status") == "UP"
+            answer = json.loads(resp.read(65536) or b"{}")
     except (OSError, ValueError):
         return False
+    return isinstance(answer, dict) and answer.get("status") == "UP"  # not: another service
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:

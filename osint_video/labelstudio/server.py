@@ -33,6 +33,7 @@ from ..errors import LabelStudioError
 from . import process
 from .process import Credentials, Layout
 
+MAX_ANSWER = 1 << 20  # the whoami and token answers are a few hundred bytes
 NO_SERVER = (
     "no Label Studio server: run `osint-video labelstudio start` "
     "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
@@ -113,7 +114,10 @@ def auth_header(conn: Connection, timeout: float = 10.0) -> str:
         return f"Token {conn.api_key}"
     body = json.dumps({"refresh": conn.api_key}).encode()
     data = _request(conn, "POST", "/api/token/refresh/", body, None, timeout)
-    return f"Bearer {data['access']}"
+    access = data.get("access")
+    if not isinstance(access, str) or not access:
+        raise LabelStudioError(_odd(conn, "POST /api/token/refresh/", "no access token"))
+    return f"Bearer {access}"
 
 
 def ping(conn: Connection, timeout: float = 10.0) -> dict[str, Any]:
@@ -140,7 +144,7 @@ def _request(
     req = urllib.request.Request(conn.url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return dict(json.loads(resp.read()))
+            raw = resp.read(MAX_ANSWER)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403) or (exc.code == 400 and path.startswith("/api/token/")):
             detail = _detail(exc).replace(conn.api_key, "***")
@@ -153,6 +157,21 @@ def _request(
         ) from None
     except (OSError, ValueError) as exc:
         raise LabelStudioError(f"Label Studio at {conn.url} is not reachable ({exc})") from None
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        shown = "an HTML page" if raw.lstrip()[:1] == b"<" else "not JSON"
+        raise LabelStudioError(_odd(conn, f"{method} {path}", shown)) from None
+    if not isinstance(answer, dict):
+        raise LabelStudioError(_odd(conn, f"{method} {path}", f"a {type(answer).__name__}"))
+    return answer
+
+
+def _odd(conn: Connection, call: str, what: str) -> str:
+    return (
+        f"Label Studio at {conn.url} gave an unexpected answer to {call} ({what}): "
+        "is it a Label Studio server of a supported version?"
+    )
 
 
 def _detail(exc: urllib.error.HTTPError) -> str:

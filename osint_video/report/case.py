@@ -22,7 +22,7 @@ from ..version import __version__
 from ..workspace import Workspace
 from .render import _environment
 
-CASE_SCHEMA_VERSION = "1.0"
+CASE_SCHEMA_VERSION = "1.1"
 
 
 @functools.cache
@@ -86,7 +86,17 @@ def _clip_entry(ws: Workspace, clip: ClipRow) -> dict[str, Any]:
         "duplicate_of_clip": clip.duplicate_of,
         "report": derived.get("report_json"),
         "error": clip.error,
+        "custody_head": _head(clip),
     }
+
+
+def _head(clip: ClipRow) -> dict[str, Any] | None:
+    """The clip's last custody event as this report commits to it (`verify` checks the log
+    still reaches it)."""
+    last = clip.custody[-1] if clip.custody else None
+    if last is None or not last.hash:
+        return None
+    return {"seq": last.seq, "hash": last.hash, "at": iso(last.at)}
 
 
 def build_case_report(ws: Workspace, case: str, signature: dict[str, str] | None) -> dict[str, Any]:
@@ -114,11 +124,12 @@ def build_case_report(ws: Workspace, case: str, signature: dict[str, str] | None
     }
 
 
-def render_case_html(case: dict[str, Any]) -> str:
-    """The self-contained HTML case report (no script, nothing fetched)."""
+def render_case_html(case: dict[str, Any], cache_dir: Path | None = None) -> str:
+    """The self-contained HTML case report (no script, nothing fetched); compiled templates are
+    kept in `cache_dir` when given (`render.template_cache_dir` of the workspace)."""
     validate_case_report(case)
     try:
-        return _environment().get_template("case.html.j2").render(c=case)
+        return _environment(cache_dir).get_template("case.html.j2").render(c=case)
     except jinja2.TemplateError as exc:
         raise ReportError(f"could not render the case report: {exc}") from exc
 

@@ -27,6 +27,13 @@ def esc(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def _source_name(a: dict[str, Any]) -> str | None:
+    """The file name an acquisition was given as, and a symbolic link's target after it."""
+    name = a.get("source_name")
+    target = a.get("link_target_name")
+    return f"{name} (symbolic link to {target})" if target else name
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -64,7 +71,7 @@ def _sections(r: dict[str, Any]) -> list[str]:
     out += _table(
         ["At (UTC)", "Operator", "Case", "Source file", "Source URL"],
         [
-            [a["at"], a["operator"], a["case"], a.get("source_name"), a["source_url"]]
+            [a["at"], a["operator"], a["case"], _source_name(a), a["source_url"]]
             for a in r["acquisitions"]
         ],
     )

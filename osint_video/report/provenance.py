@@ -5,7 +5,10 @@ Keys are stable: later issues (Label Studio, matches, signatures) and external c
 
 Nothing published names a directory of the desk's machines: paths are workspace-relative, and
 an acquisition's source path becomes `source_name` (the file name) plus `source_path_sha256`
-(SHA-256 of the full path as UTF-8), so a desk that kept the path can still prove it. When the
+(SHA-256 of the full path as UTF-8, or of its bytes when it is not UTF-8), so a desk that kept
+the path can still prove it; a symbolic link's target likewise (`link_target_name`,
+`link_target_path_sha256`). Names and text that were not UTF-8 are readable (`\\xNN`), with
+their exact bytes in `original_bytes` (osint_video/lossless.py). When the
 desk has a key (`keys init`), report.json is signed: the public facts go in `signature`, the
 detached signature in report.json.sig beside it.
 """
@@ -18,8 +21,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .. import lossless
+from ..config import CustodyConfig
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
+from ..custody.timestamp import stamp_outcome, token_path
 from ..store.cases import CaseStore, iso, utcnow
 from ..store.evidence import sha256_file
 from ..store.schema import AcquisitionRow, ClipRow, MatchRow
@@ -71,16 +77,39 @@ def _keyframe(k: Any) -> dict[str, Any]:
 
 
 def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
-    pub = public_path(a.source_path) if a.source_path else None
-    return {
+    """One acquisition as published: names readable, their bytes in `original_bytes` when
+    they were not UTF-8 (`lossless`), a symbolic link's target beside its own name."""
+    kept = a.original_bytes or {}
+
+    def original(key: str) -> str | None:
+        value = getattr(a, key)
+        return None if value is None else lossless.restore(value, kept.get(key))
+
+    src = original("source_path")
+    pub = public_path(src) if src else None
+    fields, originals = lossless.split(
+        {
+            "operator": original("operator"),
+            "case": original("case"),
+            "source_name": pub["name"] if pub else None,
+            "source_url": original("source_url"),
+            "note": original("note"),
+        }
+    )
+    out: dict[str, Any] = {
         "at": iso(a.at),
-        "operator": a.operator,
-        "case": a.case,
-        "source_name": pub["name"] if pub else None,
+        **fields,
         "source_path_sha256": pub["path_sha256"] if pub else None,
-        "source_url": a.source_url,
-        "note": a.note,
     }
+    target = original("link_target")
+    if target:
+        link = public_path(target)
+        name, name_bytes = lossless.split({"link_target_name": link["name"]})
+        out.update(name, link_target_path_sha256=link["path_sha256"])
+        originals.update(name_bytes)
+    if originals:
+        out["original_bytes"] = originals
+    return out
 
 
 SOURCE_KEYS = ("url", "platform", "uploader", "uploaded_at", "title", "platform_id")
@@ -150,6 +179,18 @@ def build_report(
     """
     labels = labels or {"annotations": [], "verdict": None}
     derived = dict(clip.derived or {})
+    custody = [
+        {
+            "seq": e.seq,
+            "at": iso(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "details": e.details,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in clip.custody
+    ]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(utcnow()),
@@ -161,6 +202,7 @@ def build_report(
             "filename": clip.filename,
             "kind": clip.kind,
             "evidence_path": clip.evidence_path,
+            **({"original_bytes": dict(clip.original_bytes)} if clip.original_bytes else {}),
         },
         "status": clip.status,
         "error": clip.error,
@@ -185,22 +227,21 @@ def build_report(
         "matches": [dict(m.details) for m in clip.matches],
         "seen_later": list(later or []),
         "onscreen_text": list(clip.onscreen_text or []),
-        "custody": [
-            {
-                "seq": e.seq,
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "details": e.details,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in clip.custody
-        ],
+        "custody": custody,
+        "custody_head": custody_head(custody),
         "signature": signature,
         "annotations": labels["annotations"],
         "verdict": labels["verdict"],
     }
+
+
+def custody_head(custody: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """{seq, hash, at} of the last custody entry: the head this report commits to (signed with
+    it), so a published copy shows how far the log reached when it was written."""
+    last = custody[-1] if custody else None
+    if last is None or not last["hash"]:
+        return None
+    return {"seq": last["seq"], "hash": last["hash"], "at": last["at"]}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -246,13 +287,16 @@ def _swapped(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]]:
+def write_clip_reports(
+    ws: Workspace, clip_id: int
+) -> tuple[str, dict[str, str], dict[str, Any] | None]:
     """Render every report file of a clip into its derived folder.
 
     Returns:
-        report.json's workspace-relative path, and {relpath: sha256} of every file written.
+        report.json's workspace-relative path, {relpath: sha256} of every file written, and
+        the outcome of the RFC 3161 timestamp request (None when no TSA is configured).
     """
-    from .render import make_contact_sheet, render_html, validate_report
+    from .render import make_contact_sheet, render_html, template_cache_dir, validate_report
 
     clip = ws.cases.load(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
@@ -287,12 +331,13 @@ def write_clip_reports(ws: Workspace, clip_id: int) -> tuple[str, dict[str, str]
         seen_later(ws.cases, clip.id),
     )
     validate_report(report)
-    write_signed_json(report, paths["report_json"], key)
-    _write_atomic(paths["html_report"], render_html(report, ws.home).encode("utf-8"))
+    stamp = write_signed_json(report, paths["report_json"], key, ws.config.custody)
+    html = render_html(report, ws.home, cache_dir=template_cache_dir(ws.home))
+    _write_atomic(paths["html_report"], html.encode("utf-8"))
     sig = paths["report_json"].with_name("report.json.sig")
-    files = [*paths.values(), sig]
+    files = [*paths.values(), sig, token_path(sig)]
     written = {ws.rel(p): sha256_file(p) for p in files if p.exists()}
-    return ws.rel(paths["report_json"]), written
+    return ws.rel(paths["report_json"]), written, stamp
 
 
 def keys_dir(ws: Workspace) -> Path:
@@ -300,14 +345,27 @@ def keys_dir(ws: Workspace) -> Path:
     return ws.home / "keys"
 
 
-def write_signed_json(report: dict[str, Any], path: Path, key: Any | None) -> None:
-    """Write report JSON and, with a key, its detached signature (a stale one is removed)."""
+def write_signed_json(
+    report: dict[str, Any], path: Path, key: Any | None, custody: CustodyConfig | None = None
+) -> dict[str, Any] | None:
+    """Write report JSON and, with a key, its detached signature and (when `[custody] tsa_url`
+    is set) an RFC 3161 timestamp of that signature. A stale signature or token is removed: an
+    old token would vouch for a signature that is no longer there.
+
+    Returns:
+        The timestamp outcome to record in custody ({tsa_url, file, time, ...} or {tsa_url,
+        error}); None when no timestamp was asked for.
+    """
     sig = path.with_name(path.name + ".sig")
     _write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    token_path(sig).unlink(missing_ok=True)
     if key is None:
         sig.unlink(missing_ok=True)
-    else:
-        _write_atomic(sig, sign_report(report, key).encode("ascii"))
+        return None
+    _write_atomic(sig, sign_report(report, key).encode("ascii"))
+    if custody is None or not custody.tsa_url:
+        return None
+    return stamp_outcome(sig, custody)
 
 
 def _timecode(seconds: float) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import platformdirs
 from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw, ImageFont
 
@@ -260,26 +259,26 @@ def _chunks(text: str, size: int = 64) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _template_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept in the user's cache folder: compiling the report's templates
-    costs ~0.13 s in every process that writes a report (each `triage`)."""
-    folder = Path(platformdirs.user_cache_dir("osint-video")) / "templates"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+TEMPLATE_CACHE = "cache/templates"  # inside the workspace: nothing is written under ~/.cache
+
+
+def template_cache_dir(workspace: Path) -> Path:
+    """Where a workspace keeps its compiled templates (WORKSPACE/cache/templates)."""
+    return workspace / TEMPLATE_CACHE
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def _environment(cache_dir: Path | None = None) -> jinja2.Environment:
+    """The Jinja2 environment; with `cache_dir`, compiled templates are kept there: compiling
+    the report's templates costs ~0.1 s in every process that writes a report (each `triage`).
+    Without it they are compiled once per process and never written anywhere."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("osint_video.report", "templates"),
         autoescape=True,  # every template, whatever its extension: file metadata is hostile
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=_template_cache(),
+        bytecode_cache=_bytecode_cache(cache_dir),
     )
     env.filters["timecode"] = timecode
     env.filters["show"] = _show
@@ -287,6 +286,16 @@ def _environment() -> jinja2.Environment:
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str, sort_keys=True)
     env.filters["chunks"] = _chunks
     return env
+
+
+def _bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only workspace compiles in memory
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def _nearest_keyframe(keyframes: Sequence[dict[str, Any]], t: float) -> str | None:
@@ -425,7 +434,12 @@ def _signed_thumbnail_uri(report: dict[str, Any], workspace: Path, width: int) -
 
 
 def render_html(
-    report: dict[str, Any], workspace: Path, *, thumb_width: int = 320, print_layout: bool = False
+    report: dict[str, Any],
+    workspace: Path,
+    *,
+    thumb_width: int = 320,
+    print_layout: bool = False,
+    cache_dir: Path | None = None,
 ) -> str:
     """The self-contained HTML report of one clip.
 
@@ -434,6 +448,7 @@ def render_html(
         workspace: the folder that keyframe paths in the report are relative to.
         thumb_width: width in pixels of the inlined keyframe thumbnails.
         print_layout: lay keyframes out for a PDF (a table rather than a CSS grid).
+        cache_dir: keep compiled templates here (`template_cache_dir` of the workspace).
 
     Returns:
         One HTML document (UTF-8 text) with no script and nothing fetched from anywhere.
@@ -443,7 +458,7 @@ def render_html(
     """
     validate_report(report)
     try:
-        template = _environment().get_template("report.html.j2")
+        template = _environment(cache_dir).get_template("report.html.j2")
         view = _view(report, workspace, thumb_width, print_layout)
         return template.render(r=report, report=report, v=view)
     except jinja2.TemplateError as exc:

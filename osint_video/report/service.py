@@ -14,7 +14,9 @@ from typing import Any
 
 from ..config import Config
 from ..custody.signing import load_private, signature_block
+from ..custody.timestamp import token_path
 from ..errors import InputError
+from ..lossless import readable
 from ..store.cases import NewEvent
 from ..store.evidence import sha256_file
 from ..workspace import Workspace
@@ -22,7 +24,7 @@ from .case import build_case_report, case_dir, case_file_name, render_case_html
 from .markdown import render_case_markdown, render_markdown
 from .pdf import html_to_pdf
 from .provenance import _write_atomic, keys_dir, write_signed_json
-from .render import render_html
+from .render import render_html, template_cache_dir
 
 FORMATS = ("html", "pdf", "md", "json")
 
@@ -64,7 +66,10 @@ def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, acto
     report: dict[str, Any] = json.loads(report_json.read_text("utf-8"))
     target = report_json.with_name(f"report.{fmt}")
     if fmt == "pdf":
-        html_to_pdf(render_html(report, ws.home, print_layout=True), target)
+        html = render_html(
+            report, ws.home, print_layout=True, cache_dir=template_cache_dir(ws.home)
+        )
+        html_to_pdf(html, target)
     else:
         _write_atomic(target, render_markdown(report).encode("utf-8"))
     details = {
@@ -77,10 +82,17 @@ def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, acto
 
 
 def _copy_out(path: Path, out: Path) -> Path:
+    """Copy a report out, with its signature and timestamp token beside a JSON copy."""
     shutil.copyfile(path, out)
     sig = path.with_name(path.name + ".sig")
     if path.suffix == ".json" and sig.is_file():
-        shutil.copyfile(sig, out.with_name(out.name + ".sig"))
+        out_sig = out.with_name(out.name + ".sig")
+        shutil.copyfile(sig, out_sig)
+        token, out_token = token_path(sig), token_path(out_sig)
+        if token.is_file():
+            shutil.copyfile(token, out_token)
+        else:
+            out_token.unlink(missing_ok=True)  # an older token would not match this signature
     return out
 
 
@@ -91,6 +103,7 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
         InputError: unknown format. NotFound: no clip in that case.
     """
     _check_format(fmt)
+    case = readable(case)  # as stored: bytes that are not UTF-8 as \xNN (osint_video/lossless.py)
     ws = Workspace.open(cfg)
     try:
         key = load_private(keys_dir(ws))
@@ -99,18 +112,17 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
             data["signature"] = signature_block(key, out.name) if key else None
         target = out or case_dir(ws) / case_file_name(case, fmt)
         target.parent.mkdir(parents=True, exist_ok=True)
+        html = render_case_html(data, template_cache_dir(ws.home))  # validates
         if fmt == "json":
             if out is None and key is not None:
                 data["signature"] = signature_block(key, target.name)
-            render_case_html(data)  # validates
-            write_signed_json(data, target, key)
+            write_signed_json(data, target, key, cfg.custody)
         elif fmt == "md":
-            render_case_html(data)
             _write_atomic(target, render_case_markdown(data).encode("utf-8"))
         elif fmt == "html":
-            _write_atomic(target, render_case_html(data).encode("utf-8"))
+            _write_atomic(target, html.encode("utf-8"))
         else:
-            html_to_pdf(render_case_html(data), target)
+            html_to_pdf(html, target)
         return target
     finally:
         ws.close()

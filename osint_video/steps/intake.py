@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OsintVideoError
+from ..errors import InputError
 from ..media.probe import probe_file
 from ..media.sniff import sniff_kind
 from ..models import MediaKind, ProbeResult
@@ -32,28 +34,49 @@ def sniff(path: Path) -> MediaKind:
     return kind
 
 
-def ingest_and_probe(ws: Workspace, path: Path, kind: MediaKind) -> tuple[StoredFile, ProbeResult]:
-    """Store the original, then probe the stored copy; undo the store if nothing is readable."""
-    stored = ws.evidence.put(path)
+def source_of(path: Path) -> tuple[str, str | None]:
+    """The path as given (absolute, a symbolic link's own name), and where it leads when it is
+    a symbolic link (fully resolved), else None. A link is recorded as a link: the clip's
+    file name and the acquisition's source are the name the user gave, the target beside it."""
+    given = os.path.abspath(path)
+    return given, os.path.realpath(given) if os.path.islink(given) else None
+
+
+def probe_stored(ws: Workspace, stored: StoredFile, kind: MediaKind) -> ProbeResult:
+    """Probe the evidentiary copy (never the source, which may change meanwhile)."""
+    return probe_file(ws.evidence.path_for(stored.sha256), kind, ws.config.probe)
+
+
+def undo_store(ws: Workspace, stored: StoredFile) -> None:
+    """After a failed intake: remove the evidence file it stored, so none exists without its
+    clip. Called under the original's ingest lock. Never raises (the intake's own error is
+    what the user must see).
+
+    Only a file this intake stored newly is removed, and only when no clip owns those bytes
+    (one whose evidence had gone missing and was stored again here keeps it). When the case
+    store cannot say (the failure was the database's, and a commit may have landed), the file
+    is kept: a file without a clip is reported by `verify --all`; a clip without its original
+    could not be repaired.
+    """
+    if not stored.newly_stored:
+        return
     try:
-        probe = probe_file(ws.evidence.path_for(stored.sha256), kind, ws.config.probe)
-    except OsintVideoError:
-        if stored.newly_stored:
-            _remove_evidence(ws.evidence.path_for(stored.sha256))
-        raise
-    return stored, probe
-
-
-def _remove_evidence(path: Path) -> None:
-    path.chmod(0o600)
-    path.unlink(missing_ok=True)
+        owner = ws.cases.clip_with_sha(stored.sha256)
+    except Exception:  # noqa: BLE001 - cannot tell: keep the file
+        return
+    if owner is None:
+        with suppress(OSError):
+            ws.evidence.remove(stored.sha256)
 
 
 def acquired_event(req: Any, stored: StoredFile) -> NewEvent:
+    given, target = source_of(req.path)
+    link = {"link_target": target} if target is not None else {}
     return NewEvent(
         "acquired",
         {
-            "source_path": str(req.path.resolve()),
+            "source_path": given,
+            **link,
             "source_url": req.source_url,
             "case": req.case,
             "note": req.note,

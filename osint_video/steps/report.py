@@ -32,12 +32,14 @@ def publish(ws: Workspace, clip_id: int, actor: str) -> str:
 def _publish(ws: Workspace, clip_id: int, actor: str, run: str | None = None) -> str:
     from ..report.provenance import write_clip_reports
 
-    rel, outputs = write_clip_reports(ws, clip_id)
+    rel, outputs, stamp = write_clip_reports(ws, clip_id)
     details: dict[str, Any] = {
         "outputs": outputs,
         "generated_at": utcnow().isoformat(),
         "tools": tool_versions(REPORT_TOOLS),
     }
+    if stamp is not None:
+        details["timestamp"] = stamp  # the RFC 3161 token, or why there is none
     if run is not None:
         details["run"] = run
     ws.cases.append_events(clip_id, actor, [NewEvent("report_generated", details)])

@@ -23,11 +23,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from .. import lossless
 from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
 from ..errors import NotFound, StoreError
 from ..tools import tool_versions
 from . import migrate
-from .mutex import clip_mutex
+from .mutex import clip_mutex, ingest_mutex
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
@@ -46,7 +47,12 @@ def iso(value: datetime) -> str:
 
 @dataclass(frozen=True)
 class Acquisition:
-    """Who brought a file, from where, when, and why."""
+    """Who brought a file, from where, when, and why.
+
+    Text may carry bytes that are not UTF-8 (file names, arguments: Python's surrogateescape
+    form); `CaseStore.acquire` stores it readable with the exact bytes beside it (`lossless`).
+    `source_path` is the path as given; `link_target` where it led when it was a symlink.
+    """
 
     operator: str
     at: datetime
@@ -54,6 +60,20 @@ class Acquisition:
     source_path: str | None = None
     source_url: str | None = None
     note: str | None = None
+    link_target: str | None = None
+
+    def stored_fields(self) -> tuple[dict[str, str | None], dict[str, str]]:
+        """The text fields as stored (readable) and {field: base64} of those not UTF-8."""
+        return lossless.split(
+            {
+                "operator": self.operator,
+                "case": self.case,
+                "source_path": self.source_path,
+                "source_url": self.source_url,
+                "note": self.note,
+                "link_target": self.link_target,
+            }
+        )
 
 
 _PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}  # desk/workflow.PRIORITIES
@@ -77,6 +97,8 @@ class ClipSummary:
     duplicate_of: int | None = None
     priority: str = "normal"
     assignee: str | None = None
+    # {"filename": base64} when the file name was not valid UTF-8 (`lossless`).
+    original_bytes: dict[str, str] | None = None
 
 
 # The clip columns processing sets (`save_results`); the rest belong to intake and the desk.
@@ -101,8 +123,12 @@ class NewEvent:
 
 
 def _event_details(details: dict[str, Any]) -> dict[str, Any]:
-    """What an event records beyond the step's own details: the host and the tool versions."""
-    out = redact_details(details)
+    """What an event records beyond the step's own details: the host and the tool versions.
+
+    Text that is not valid UTF-8 (a file name, a note) is stored readable, its exact bytes in
+    the details' `original_bytes` (`lossless.keep_originals`), so the event can be hashed.
+    """
+    out = lossless.keep_originals(redact_details(details))
     out.setdefault("host", socket.gethostname())
     out.setdefault("tools", tool_versions())
     return normalise(out)
@@ -162,6 +188,7 @@ class CaseStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.journal = _beside_db(url, ".custody.jsonl")
         self._lock_file = _beside_db(url, ".locks")
+        self._ingest_lock_file = _beside_db(url, ".ingest-locks")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -188,6 +215,18 @@ class CaseStore:
         with clip_mutex(self.engine, self._lock_file, clip_id):
             yield
 
+    @contextmanager
+    def ingest_lock(self, sha256: str) -> Iterator[None]:
+        """One intake at a time of these bytes, from storing to recording (`store/mutex.py`)."""
+        with ingest_mutex(self.engine, self._ingest_lock_file, sha256):
+            yield
+
+    def clip_with_sha(self, sha256: str) -> int | None:
+        """The id of the clip whose original has this SHA-256, or None."""
+        with self.session() as ses:
+            found: int | None = ses.scalar(select(ClipRow.id).where(ClipRow.sha256 == sha256))
+            return found
+
     # -- writes -----------------------------------------------------------------------------
 
     def acquire(
@@ -202,6 +241,8 @@ class CaseStore:
         event: NewEvent,
     ) -> tuple[int, bool]:
         """Record an acquisition, creating the clip on first sight. Returns (clip id, is new)."""
+        name, name_bytes = lossless.split({"filename": filename})
+        fields, originals = acquisition.stored_fields()
         with self.session() as ses:
             clip = ses.scalar(select(ClipRow).where(ClipRow.sha256 == sha256))
             is_new = clip is None
@@ -211,23 +252,18 @@ class CaseStore:
                     sha256=sha256,
                     size_bytes=size_bytes,
                     kind=kind,
-                    filename=filename,
+                    filename=name["filename"],
                     evidence_path=evidence_path,
                     status="queued",
                     created_at=now,
                     updated_at=now,
+                    original_bytes=name_bytes or None,
                 )
                 ses.add(clip)
                 ses.flush()
             ses.add(
                 AcquisitionRow(
-                    clip_id=clip.id,
-                    at=acquisition.at,
-                    operator=acquisition.operator,
-                    case=acquisition.case,
-                    source_path=acquisition.source_path,
-                    source_url=acquisition.source_url,
-                    note=acquisition.note,
+                    clip_id=clip.id, at=acquisition.at, original_bytes=originals or None, **fields
                 )
             )
             self._append_events(ses, clip.id, acquisition.operator, [event])
@@ -323,6 +359,7 @@ class CaseStore:
         clip_sha = _lock_clip(ses, clip_id)
         if clip_sha is None:
             raise NotFound(f"no clip with id {clip_id}")
+        actor = lossless.readable(actor)  # an operator name from the environment, as stored
         last = ses.execute(
             select(CustodyRow.seq, CustodyRow.hash)
             .where(CustodyRow.clip_id == clip_id)
@@ -522,4 +559,5 @@ class CaseStore:
             clip.duplicate_of,
             _PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
             clip.assignee,
+            clip.original_bytes or None,
         )

@@ -29,10 +29,11 @@ from sqlalchemy.pool import NullPool
 
 # pg_advisory_lock(key1, key2): key1 names what is locked, so other advisory users never clash.
 _REPORTS = 0x05D2_0001
+_INGEST = 0x05D2_0002
 
 # Threads of one process: a lock per clip while anyone holds or waits for it, [lock, users]
 # (dropped after, so a worker that runs for months does not keep one per clip it ever saw).
-_threads: dict[tuple[str, int], list] = {}
+_threads: dict[tuple[str, int, int], list] = {}
 _threads_guard = threading.Lock()
 _lockers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
@@ -40,35 +41,53 @@ _lockers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary(
 @contextmanager
 def clip_mutex(engine: Engine, lock_file: Path | None, clip_id: int) -> Iterator[None]:
     """Hold the clip's report lock inside the block (waits for the current holder)."""
+    with _mutex(engine, lock_file, _REPORTS, clip_id):
+        yield
+
+
+@contextmanager
+def ingest_mutex(engine: Engine, lock_file: Path | None, sha256: str) -> Iterator[None]:
+    """Hold the lock of one original's intake: storing it, probing it and recording its clip.
+
+    Why: an intake that fails removes the evidence file it stored, and must not remove one
+    that another intake of the same bytes (another editor, another process) is recording at
+    that moment. Keyed by the first 31 bits of the SHA-256 (two different originals sharing a
+    key only wait for each other).
+    """
+    key = int(sha256[:8], 16) >> 1
+    with _mutex(engine, lock_file, _INGEST, key):
+        yield
+
+
+@contextmanager
+def _mutex(engine: Engine, lock_file: Path | None, space: int, key: int) -> Iterator[None]:
     if engine.dialect.name == "postgresql":
         with _locker(engine).connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k, :c)"), {"k": _REPORTS, "c": clip_id})
+            conn.execute(text("SELECT pg_advisory_lock(:k, :c)"), {"k": space, "c": key})
             conn.commit()  # the lock is the session's: no transaction stays open meanwhile
             try:
                 yield
             finally:
-                conn.execute(
-                    text("SELECT pg_advisory_unlock(:k, :c)"), {"k": _REPORTS, "c": clip_id}
-                )
+                conn.execute(text("SELECT pg_advisory_unlock(:k, :c)"), {"k": space, "c": key})
                 conn.commit()
         return
-    with _thread_lock((str(lock_file), clip_id)):
+    with _thread_lock((str(lock_file), space, key)):
         if lock_file is None:  # an in-memory database lives in this process only
             yield
             return
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 1, clip_id)
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, key)
             try:
                 yield
             finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 1, clip_id)
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, key)
         finally:
             os.close(fd)
 
 
 @contextmanager
-def _thread_lock(key: tuple[str, int]) -> Iterator[None]:
+def _thread_lock(key: tuple[str, int, int]) -> Iterator[None]:
     with _threads_guard:
         entry = _threads.setdefault(key, [threading.Lock(), 0])
         entry[1] += 1

@@ -19,9 +19,13 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..lossless import readable
 
 STATUSES = (
     "queued",
@@ -33,6 +37,34 @@ STATUSES = (
     "rejected",
     "failed",
 )
+
+
+class _Readable(TypeDecorator[str]):
+    impl: type[String] = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else readable(value)
+
+
+class ReadableText(_Readable):
+    """Text that is always written as valid UTF-8 (`lossless.readable`), whatever it was given.
+
+    File names and command-line text arrive with undecodable bytes as lone surrogates, which
+    neither SQLite nor PostgreSQL can store. Writers keep the exact bytes in `original_bytes`
+    themselves; this is the safety net for every other path (an error message naming a file, a
+    note given to `queue status`), and it makes filters (`--case`) compare like with like.
+    """
+
+    impl = Text
+    cache_ok = True
+
+
+class ReadableString(_Readable):
+    """`ReadableText` for a bounded column (VARCHAR(n))."""
+
+    impl = String
+    cache_ok = True
 
 
 class Base(DeclarativeBase):
@@ -47,10 +79,10 @@ class ClipRow(Base):
     # BIGINT: originals over 2 GiB (PostgreSQL's INTEGER is 32-bit; SQLite's is 64-bit anyway).
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
-    filename: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(ReadableText)
     evidence_path: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(ReadableText, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -65,9 +97,11 @@ class ClipRow(Base):
     )
     # The desk's workflow (osint_video/desk/workflow.py): 0 low, 1 normal, 2 high, 3 urgent.
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1", index=True)
-    assignee: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    assignee: Mapped[str | None] = mapped_column(ReadableString(200), default=None, index=True)
     # Platform facts from the first URL intake (yt-dlp info JSON): the report's `source`.
     source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # {"filename": base64} when the file name was not valid UTF-8 (osint_video/lossless.py).
+    original_bytes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # On-screen text read at triage (models.OnScreenText items), and all of it casefolded for
     # searching (LIKE is case-blind for ASCII only on SQLite, and Cyrillic matters here).
     onscreen_text: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
@@ -98,11 +132,16 @@ class AcquisitionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    operator: Mapped[str] = mapped_column(Text)
-    case: Mapped[str | None] = mapped_column(String(200), index=True, default=None)
-    source_path: Mapped[str | None] = mapped_column(Text, default=None)
-    source_url: Mapped[str | None] = mapped_column(Text, default=None)
-    note: Mapped[str | None] = mapped_column(Text, default=None)
+    operator: Mapped[str] = mapped_column(ReadableText)
+    case: Mapped[str | None] = mapped_column(ReadableString(200), index=True, default=None)
+    # The path as given (a symbolic link's own name, not its target's), absolute.
+    source_path: Mapped[str | None] = mapped_column(ReadableText, default=None)
+    source_url: Mapped[str | None] = mapped_column(ReadableText, default=None)
+    note: Mapped[str | None] = mapped_column(ReadableText, default=None)
+    # Where `source_path` led when it was a symbolic link (absolute, fully resolved).
+    link_target: Mapped[str | None] = mapped_column(ReadableText, default=None)
+    # {field: base64 of the original bytes} for the fields above that were not valid UTF-8.
+    original_bytes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     clip: Mapped[ClipRow] = relationship(back_populates="acquisitions")
 
@@ -146,7 +185,7 @@ class CustodyRow(Base):
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(ReadableText)
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -180,10 +219,10 @@ class LsProjectRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     server: Mapped[str] = mapped_column(String(500))
-    case: Mapped[str] = mapped_column(String(200))
+    case: Mapped[str] = mapped_column(ReadableString(200))
     kind: Mapped[str] = mapped_column(String(16))
     project_id: Mapped[int] = mapped_column(Integer)
-    title: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(ReadableString(100))
     storage_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -221,7 +260,7 @@ class LsAnnotationRow(Base):
     clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     frame: Mapped[int | None] = mapped_column(Integer, default=None)
-    annotator: Mapped[str] = mapped_column(String(320))
+    annotator: Mapped[str] = mapped_column(ReadableString(320))
     annotator_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[str | None] = mapped_column(String(40), default=None)
     updated_at: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -258,12 +297,12 @@ class IntakeFailureRow(Base):
     __tablename__ = "intake_failures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    url: Mapped[str] = mapped_column(Text)
-    case: Mapped[str | None] = mapped_column(String(200), index=True, default=None)
+    url: Mapped[str] = mapped_column(ReadableText)
+    case: Mapped[str | None] = mapped_column(ReadableString(200), index=True, default=None)
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    note: Mapped[str | None] = mapped_column(Text, default=None)
-    error: Mapped[str] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(ReadableText, default=None)
+    error: Mapped[str] = mapped_column(ReadableText)
+    actor: Mapped[str] = mapped_column(ReadableText)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
