@@ -18,7 +18,7 @@ from ..errors import ExtractionError
 from ..hashing.hashes import FrameHash, compute_hashes, texture_std
 from ..keyframes.extract import extract_keyframes, taps_samples
 from ..media.decode import SampleTap
-from ..media.images import load_upright
+from ..media.images import load_upright, require_pixels_within
 from ..media.probe import require_decodable
 from ..models import DecodeStats, KeyframeImage, Shot
 from ..store.evidence import sha256_file
@@ -62,9 +62,12 @@ class Keyframes(Step[Frames]):
     def run(self, job: Job) -> Frames:
         out = job.work / "keyframes"
         out.mkdir(parents=True, exist_ok=True)
+        cap = job.ws.config.probe.max_pixels
+        m = job.probe.media
+        require_pixels_within(m.width, m.height, cap, still=job.kind == "image")
         if job.kind == "image":
             job.untap()
-            return _still(job.evidence, out)
+            return _still(job.evidence, out, cap)
         require_decodable(job.probe.media)
         cfg = job.ws.config
         if not taps_samples(cfg.keyframes):
@@ -121,8 +124,8 @@ class Keyframes(Step[Frames]):
         return Stored(fields=fields, shots=[dataclasses.asdict(s) for s in result.shots])
 
 
-def _still(evidence: Path, out: Path) -> Frames:
-    img = load_upright(evidence)
+def _still(evidence: Path, out: Path, max_pixels: int) -> Frames:
+    img = load_upright(evidence, max_pixels)
     dst = out / "kf_0000_f000000.png"
     img.save(dst, format="PNG")
     kf = KeyframeImage(index=0, shot=0, frame=0, time_s=0.0, path=str(dst))

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..keyframes.extract import taps_samples
+from ..media.images import require_pixels_within
 from ..matching.match import Found, SampledFingerprints, find_matches, found_details, record_matches
 from ..store.cases import NewEvent
 from .base import Job, Step
@@ -36,6 +37,8 @@ class Match(Step[Found]):
         return job.ws.lock("archive-index")
 
     def run(self, job: Job) -> Found:
+        m = job.probe.media  # a clip over the pixel cap is not decoded here either
+        require_pixels_within(m.width, m.height, job.ws.config.probe.max_pixels, still=False)
         sampler = job.sampled(Match)
         fps = sampler.result() if isinstance(sampler, SampledFingerprints) else None
         return find_matches(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..media.images import require_pixels_within
 from ..media.strip import strip_metadata, stripped_suffix
 from ..store.evidence import sha256_file
 from .base import Job, Step, Stored
@@ -29,10 +30,15 @@ class Strip(Step[Stripped]):
     background = True
 
     def run(self, job: Job) -> Stripped:
-        timeout = job.ws.config.probe.timeout_s
-        suffix = stripped_suffix(job.evidence, job.kind, timeout=timeout)
+        cfg = job.ws.config.probe
+        media = job.probe.media
+        # a still whose header the bounded probe could not read is not opened here, unbounded
+        require_pixels_within(media.width, media.height, None, still=job.kind == "image")
+        suffix = stripped_suffix(job.evidence, job.kind, timeout=cfg.timeout_s)
         dst = job.work / f"stripped{suffix}"
-        strip_metadata(job.evidence, dst, job.kind, timeout=timeout * 5)
+        strip_metadata(
+            job.evidence, dst, job.kind, timeout=cfg.timeout_s * 5, max_pixels=cfg.max_pixels
+        )
         return Stripped(dst, sha256_file(dst))
 
     def event(self, job: Job, result: Stripped) -> dict[str, Any]:
