@@ -4,6 +4,7 @@ a stall or a blow-up. Files are made by patching real bytes (`hostile.py`)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import subprocess
 import sys
@@ -267,3 +268,32 @@ def test_a_second_xmp_packet_is_a_conflict(tmp_path: Path, shared_media: Path) -
     assert conflict["field"] == "xmp" and "planted!" in conflict["other"]
     assert "keyword1" in conflict["used"] and conflict["other_at"].startswith("uuid XMP at byte")
     assert "conflicting_boxes" in _anomalies(probe)
+
+
+# --- class 10: nothing on the terminal but our own lines ---------------------------------------
+
+
+def test_parser_warnings_go_to_the_log_not_the_terminal(tmp_path: Path, shared_media: Path) -> None:
+    """exifread printed 'PNG file does not have exif data.' and 'IFD loop detected.', Pillow
+    one UserWarning per damaged TIFF tag (65,535 lines for the IFD bomb), on the terminal."""
+    Image.new("RGB", (32, 24)).save(tmp_path / "plain.png")
+    files = [
+        tmp_path / "plain.png",
+        exif_ifd_loop(shared_media / "Apple_iPhone_4.jpg", tmp_path / "loop.jpg"),
+        tiff_ifd_bomb(tmp_path / "bomb.tif", entries=2000),
+    ]
+    env = {**os.environ, "OSINT_VIDEO_HOME": str(tmp_path / "ws"), "PYTHONPATH": os.getcwd()}
+    argv = [sys.executable, "-c", "from osint_video.cli import main; main()", "triage"]
+    proc = subprocess.run(
+        [*argv, *map(str, files)], env=env, capture_output=True, text=True, timeout=180
+    )
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 3 and all(ln.startswith("ok: ") for ln in lines), lines
+
+
+def test_exifread_warnings_are_logged(
+    tmp_path: Path, shared_media: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="osint_video.media.bounded")
+    _probe(exif_ifd_loop(shared_media / "Apple_iPhone_4.jpg", tmp_path / "loop.jpg"))
+    assert "EXIF (exifread): exifread: IFD loop detected." in caplog.text

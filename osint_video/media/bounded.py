@@ -335,6 +335,7 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _lower(resource.RLIMIT_CPU, cpu_s)
+    _lower(resource.RLIMIT_CORE, 0)  # a parser crashing on a crafted file leaves no core file
     try:
         with open("/proc/self/statm") as f:
             now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")

@@ -109,10 +109,9 @@ def read_exif(path: Path) -> ExifRead:
     Raises:
         InputError: the file cannot be opened.
     """
-    warned = _Warnings()
+    warned = _Warnings()  # the records still reach the root logger: bounded.py logs them
     logger = logging.getLogger("exifread")
     logger.addHandler(warned)
-    propagate, logger.propagate = logger.propagate, False
     try:
         with open(path, "rb") as f:
             tags = exifread.process_file(
@@ -126,7 +125,6 @@ def read_exif(path: Path) -> ExifRead:
         return ExifRead(damage=(*warned.lines(), f"exifread stopped: {_one_line(exc)}"))
     finally:
         logger.removeHandler(warned)
-        logger.propagate = propagate
     kept = {k: str(v) for k, v in tags.items() if not isinstance(v, bytes) and "Thumbnail" not in k}
     return ExifRead(kept, warned.lines())
 
