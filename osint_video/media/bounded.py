@@ -78,11 +78,13 @@ class LimitHit:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the stages returned (by stage name), the limits hit, and the captured messages."""
+    """What the stages returned (by stage name), the limits hit, the captured messages, and
+    the largest peak RSS a child reported (KB; a child killed at the deadline reports none)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     hits: tuple[LimitHit, ...] = ()
     messages: dict[str, list[str]] = field(default_factory=dict)
+    peak_rss_kb: int = 0
 
 
 class ParserBug(RuntimeError):
@@ -119,7 +121,14 @@ def run_stages(stages: Sequence[Stage], *, time_s: float, memory_mb: int) -> Out
     pending = list(stages)
     while pending:
         pending = _one_child(pending, deadline, out)
-    return Outcome(out.values, tuple(out.hits), out.messages)
+    _last.peak_rss_kb = out.peak_rss_kb
+    log.debug("parser child peak RSS %d KB", out.peak_rss_kb)
+    return Outcome(out.values, tuple(out.hits), out.messages, out.peak_rss_kb)
+
+
+def last_peak_rss_kb() -> int:
+    """Peak RSS (KB) of the child of this thread's last `run_stages` (for tests and benches)."""
+    return int(getattr(_last, "peak_rss_kb", 0))
 
 
 @dataclass
@@ -129,6 +138,7 @@ class _Collect:
     values: dict[str, Any] = field(default_factory=dict)
     messages: dict[str, list[str]] = field(default_factory=dict)
     hits: list[LimitHit] = field(default_factory=list)
+    peak_rss_kb: int = 0
 
 
 def _one_child(pending: list[Stage], deadline: float, out: _Collect) -> list[Stage]:
@@ -166,20 +176,21 @@ def _fork(pending: list[Stage], out: _Collect) -> tuple[Connection, _Child]:
 
 
 def _take(reply: tuple[Any, ...], stage: Stage, out: _Collect) -> None:
-    kind, said = reply[0], reply[1]
+    kind, said, rss_kb = reply[0], reply[1], reply[2]
+    out.peak_rss_kb = max(out.peak_rss_kb, rss_kb)
     if said:
         out.messages[stage.name] = said
         for line in said:
             log.info("%s: %s", stage.name, line)
     if kind == "done":
-        out.values[stage.name] = reply[2]
+        out.values[stage.name] = reply[3]
     elif kind == "memory":
         out.hits.append(LimitHit("memory", stage.name, f"{out.memory_mb} MB"))
     elif kind == "error":
-        raise reply[2]
+        raise reply[3]
     else:
-        bug = ParserBug(f"{stage.name}: {reply[2]}")
-        bug.add_note(f"in the probe's child process:\n{reply[3]}")
+        bug = ParserBug(f"{stage.name}: {reply[3]}")
+        bug.add_note(f"in the probe's child process:\n{reply[4]}")
         raise bug
 
 
@@ -259,6 +270,7 @@ class _Server:
 
 
 _server_lock = threading.Lock()
+_last = threading.local()
 _current: list[_Server] = []
 
 
@@ -314,17 +326,21 @@ def _child(conn: Connection, stages: list[Stage]) -> None:
         try:
             value = stage.fn(*stage.args)
         except OsintVideoError as exc:
-            conn.send(("error", capture.take(), exc))
+            conn.send(("error", capture.take(), _rss_kb(), exc))
             return
         except MemoryError:
-            conn.send(("memory", capture.take()))
+            conn.send(("memory", capture.take(), _rss_kb()))
             continue
         except BaseException as exc:  # noqa: BLE001 - reported to the parent as a bug
             text = " ".join(f"{type(exc).__name__}: {exc}".split())
-            conn.send(("bug", capture.take(), text, traceback.format_exc()))
+            conn.send(("bug", capture.take(), _rss_kb(), text, traceback.format_exc()))
             return
-        conn.send(("done", capture.take(), value))
+        conn.send(("done", capture.take(), _rss_kb(), value))
     conn.close()
+
+
+def _rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _limit(memory_mb: int, cpu_s: int) -> None:
