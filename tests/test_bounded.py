@@ -110,3 +110,16 @@ def test_concurrent_callers_each_get_their_own_child() -> None:
     for t in threads:
         t.join()
     assert results == {i: i for i in range(8)}
+
+
+def test_a_forked_caller_starts_its_own_fork_server() -> None:
+    bounded.warm_up()
+    parent_server = bounded._current[0]
+    pid = os.fork()
+    if pid == 0:  # the copy must not talk on the parent's socket
+        ok = _run(Stage("a", len, ("abc",))).values == {"a": 3}
+        os._exit(0 if ok and bounded._current[0] is not parent_server else 1)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert bounded._current[0] is parent_server and parent_server.alive()
+    assert _run(Stage("b", len, ("ab",))).values == {"b": 2}

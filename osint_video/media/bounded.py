@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import logging
 import os
@@ -201,12 +202,20 @@ class _Child:
     """A child of the fork server: killed through a pidfd, so never a recycled pid."""
 
     def __init__(self, pid: int) -> None:
+        self.pid: int | None = None
         try:
             self.fd: int | None = os.pidfd_open(pid)
-        except OSError:  # already gone (it exits as soon as its stages are done)
+        except OSError as exc:
             self.fd = None
+            if exc.errno != errno.ESRCH:  # no pidfd here (old kernel): the pid then
+                self.pid = pid
+            # ESRCH: already gone (it exits as soon as its stages are done)
 
     def kill(self) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.pid = None
         if self.fd is None:
             return
         with contextlib.suppress(OSError):
@@ -244,9 +253,11 @@ class _Server:
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
+        self.owner = os.getpid()
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        """Running, and ours (a process forked from the caller must start its own)."""
+        return self.owner == os.getpid() and self.proc.poll() is None
 
     def fork(self, stages: list[Stage], memory_mb: int, cpu_s: int) -> tuple[Connection, _Child]:
         """A new child running `stages`; its replies arrive on the returned connection."""
@@ -280,7 +291,9 @@ def _server() -> _Server:
         if _current and _current[0].alive():
             return _current[0]
         if _current:
-            _current.pop().close()
+            old = _current.pop()
+            if old.owner == os.getpid():
+                old.close()
         _current.append(_Server())
         return _current[0]
 

@@ -64,20 +64,23 @@ def _heif_registered() -> bool:
 
 
 def warm_up() -> None:
-    """Load every Pillow plugin and the HEIF opener now (Pillow loads them on the first open,
-    ~10 ms), so the probe's children, forked afterwards, do not each pay for it."""
+    """Set up the probe's fork server (`bounded.py`), never the caller's process: load every
+    Pillow plugin and the HEIF opener now (Pillow loads them on the first open, ~10 ms) so the
+    children do not each pay for it, and lift Pillow's decompression-bomb limit there, so that
+    the header of any picture gives its true size (nothing is decoded in the probe; the
+    desk's `max_pixels` is applied before any decode)."""
     _heif_registered()
     Image.init()
+    Image.MAX_IMAGE_PIXELS = None
 
 
 def read_image_header(path: Path) -> ImageHeader:
     """Open the image lazily for its size, format, text chunks and XMP; decode no pixel.
 
-    Runs in the probe's child process: Pillow's decompression-bomb limit is lifted there so
-    that the true size is known (the desk's own `max_pixels` cap is applied before any decode).
+    In the probe's child Pillow's decompression-bomb limit is lifted (`warm_up`), so a huge
+    picture's size is known; elsewhere the limit stands and such a header is a `problem`.
     """
     _heif_registered()
-    Image.MAX_IMAGE_PIXELS = None  # this process only (bounded.py): no decode happens here
     try:
         with Image.open(path) as img:
             size, fmt, info = img.size, img.format, dict(img.info)
