@@ -159,6 +159,7 @@ def test_real_files_have_none_of_the_new_anomalies(shared_media: Path) -> None:
         new = {"probe_limit", "conflicting_boxes", "exif_damaged", "date_out_of_range"}
         assert not new & set(_anomalies(probe)), name
         assert "probe_limits" not in probe.metadata.raw
+        assert probe.metadata.content_credentials is None, name  # read in the child, no C2PA
 
 
 # --- class 3: bounded work ------------------------------------------------------------------
