@@ -406,7 +406,7 @@ def _probe_image(path: Path, cfg: ProbeConfig) -> ProbeResult:
     read = parsed.values.get(EXIF) or ExifRead()
     exif = read.tags
     if header.size is None and not exif:
-        raise ProbeError(f"{path.name}: not a readable image ({_unreadable(header, parsed)})")
+        raise ProbeError(f"{path.name}: not a readable image ({_unreadable(header, read, parsed)})")
     raw = _image_raw(header, read)
     orientation = _int(exif.get("Image Orientation"))
     fmt = (header.format or "").lower() or None
@@ -422,12 +422,14 @@ def _probe_image(path: Path, cfg: ProbeConfig) -> ProbeResult:
     return _finish(media, _image_metadata(exif, raw), parsed)
 
 
-def _unreadable(header: ImageHeader, parsed: Outcome) -> str:
+def _unreadable(header: ImageHeader, read: ExifRead, parsed: Outcome) -> str:
     """Why neither pixels nor EXIF were found, in a few words."""
-    for hit in parsed.hits:
-        if hit.stage == HEADER:
-            return f"{HEADER} stopped: {hit.limit} limit ({hit.detail})"
-    return header.problem or "no pixels, no EXIF"
+    why = [f"{h.stage} stopped: {h.limit} limit ({h.detail})" for h in parsed.hits]
+    if header.problem:
+        why.append(header.problem)
+    if read.cut_short:
+        why.append(f"EXIF not read: {read.cut_short}")
+    return "; ".join(why) or "no pixels, no EXIF"
 
 
 def _image_raw(header: ImageHeader, read: ExifRead) -> dict[str, Any]:
