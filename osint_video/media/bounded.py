@@ -168,9 +168,11 @@ def _fork(pending: list[Stage], out: _Collect) -> tuple[Connection, _Child]:
     """A child from the fork server, restarting the server once if it has died."""
     cpu_s = int(out.time_s) + 5  # a backstop: the deadline kills the child first
     for attempt in (1, 2):
+        server = _server()
         try:
-            return _server().fork(pending, out.memory_mb, cpu_s)
+            return server.fork(pending, out.memory_mb, cpu_s)
         except OSError as exc:
+            server.stop()  # the next _server() starts a fresh one
             if attempt == 2:
                 raise ProbeError(f"cannot start the parsers' helper process: {exc}") from None
     raise AssertionError("unreachable")
@@ -278,6 +280,12 @@ class _Server:
         self.sock.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(2)
+
+    def stop(self) -> None:
+        """Kill it (it no longer answers as it should)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.close()
 
 
 _server_lock = threading.Lock()
