@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from hostile import (
+    box,
     exif_ifd_loop,
     exif_jpeg,
     flip_version,
@@ -32,6 +34,7 @@ from PIL import Image
 from osint_video.anomalies import detect_anomalies
 from osint_video.config import ProbeConfig
 from osint_video.errors import ExtractionError, ProbeError
+from osint_video.media.containers import read_container_tags
 from osint_video.media.images import load_upright, require_pixels_within
 from osint_video.media.probe import probe_file
 from osint_video.media.sniff import sniff_kind
@@ -253,6 +256,23 @@ def test_a_second_location_is_a_conflict_not_the_value(tmp_path: Path, shared_me
     (conflict,) = probe.metadata.raw["boxes"]["conflicts"]
     assert conflict["field"] == "udta/©xyz" and conflict["other"] == "+48.8584+002.2945/"
     assert "+48.8584+002.2945/" in _anomalies(probe)["conflicting_boxes"].message
+
+
+def test_each_tracks_own_items_are_not_conflicts(tmp_path: Path) -> None:
+    def trak(title: bytes) -> bytes:
+        return box(
+            b"trak", box(b"udta", box(b"\xa9nam", struct.pack(">HH", len(title), 0) + title))
+        )
+
+    ftyp = box(b"ftyp", b"isom\x00\x00\x02\x00isom")
+    path = tmp_path / "tracks.mp4"
+    path.write_bytes(ftyp + box(b"moov", trak(b"video") + trak(b"sound")))
+    tags = read_container_tags(path)
+    assert tags.udta["©nam"] == "video" and tags.conflicts == ()
+    path.write_bytes(path.read_bytes() + box(b"moov", trak(b"other")))  # trak 1 again, differing
+    (conflict,) = read_container_tags(path).conflicts
+    assert conflict["used_at"] == "moov at byte 20/trak 1/udta/©nam"
+    assert conflict["other"] == "other" and "moov #2" in conflict["other_at"]
 
 
 def test_a_second_xmp_packet_is_a_conflict(tmp_path: Path, shared_media: Path) -> None:

@@ -122,7 +122,7 @@ class _Found:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
-        self.where: dict[str, str] = {}
+        self.first: dict[tuple[str, str], tuple[Any, str]] = {}
         self.conflicts: list[dict[str, Any]] = []
         self.out_of_range: list[dict[str, str]] = []
         self.cut_short: str | None = None
@@ -131,14 +131,21 @@ class _Found:
         self.boxes = 0
 
     def put(self, key: str, value: Any, where: str) -> None:
-        if key not in self.values:
-            self.values[key], self.where[key] = value, where
-        elif value != self.values[key] and len(self.conflicts) < MAX_CONFLICTS:
+        """Keep the first value of `key`; a differing later copy at the same place in the
+        structure (the same box path, a second moov or RIFF form aside; any XMP packet) is a
+        conflict. Two tracks' own items (trak 1/udta/©nam, trak 2/udta/©nam) are not."""
+        self.values.setdefault(key, value)
+        place = (key, "file" if key == "xmp" else _place(where))
+        if place not in self.first:
+            self.first[place] = (value, where)
+            return
+        used, used_at = self.first[place]
+        if value != used and len(self.conflicts) < MAX_CONFLICTS:
             self.conflicts.append(
                 {
                     "field": key,
-                    "used": _clip(self.values[key]),
-                    "used_at": self.where[key],
+                    "used": _clip(used),
+                    "used_at": used_at,
                     "other": _clip(value),
                     "other_at": where,
                 }
@@ -187,6 +194,12 @@ class _Found:
             conflicts=tuple(self.conflicts),
             out_of_range=tuple(self.out_of_range),
         )
+
+
+def _place(where: str) -> str:
+    """`moov #2 at byte 9/trak 1/udta/©xyz` -> `trak 1/udta`: the path inside the top-level
+    box (or RIFF form), without the item itself."""
+    return "/".join(where.split("/")[1:-1])
 
 
 def _clip(value: Any) -> Any:
@@ -293,8 +306,13 @@ def _walk(f: BinaryIO, parent: Box, found: _Found, where: str, depth: int) -> No
         start += 0 if peek[4:8] == b"hdlr" else 4  # QuickTime meta has no version/flags
         _read_meta(f, Box(b"meta", parent.start, start - parent.start, parent.size), found, where)
         return
+    traks = 0
     for box in iter_boxes(f, start, parent.end):
-        inner = f"{where}/{box.type.decode('latin-1')}"
+        name = box.type.decode("latin-1")
+        if box.type == b"trak":
+            traks += 1
+            name = f"trak {traks}"
+        inner = f"{where}/{name}"
         if not found.count(inner):
             return
         if box.type in BMFF_CONTAINERS:

@@ -65,8 +65,7 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
     if not path.is_file():
         raise InputError(f"{path} is not a readable file")
     bounded.warm_up()  # the parsers' fork server starts while ffprobe runs
-    found = _probe_video(path, cfg) if kind == "video" else _probe_image(path, cfg)
-    return found
+    return _probe_video(path, cfg) if kind == "video" else _probe_image(path, cfg)
 
 
 def _parse(path: Path, cfg: ProbeConfig, *stages: Stage) -> Outcome:
