@@ -258,6 +258,22 @@ def test_a_second_location_is_a_conflict_not_the_value(tmp_path: Path, shared_me
     assert "+48.8584+002.2945/" in _anomalies(probe)["conflicting_boxes"].message
 
 
+def test_a_second_apple_location_is_a_conflict(tmp_path: Path, shared_media: Path) -> None:
+    """A second moov carrying a copy of the phone's meta/keys/ilst with another ISO 6709."""
+    data = (shared_media / "with-gps.mov").read_bytes()
+    at = data.rfind(b"meta\x00\x00\x00") - 4  # the moov-level QuickTime meta (mdta keys)
+    (size,) = struct.unpack(">I", data[at : at + 4])
+    meta = data[at : at + size].replace(b"+32.0929+034.8620", b"+48.8584+002.2945")
+    path = tmp_path / "loc2.mov"
+    path.write_bytes(data + box(b"moov", meta))
+    probe = _probe(path)
+    assert (probe.metadata.location.lat, probe.metadata.location.lon) == (32.0929, 34.862)
+    (conflict,) = probe.metadata.raw["boxes"]["conflicts"]
+    assert conflict["field"] == "mdta/com.apple.quicktime.location.ISO6709"
+    assert conflict["other"] == "+48.8584+002.2945+028.516/"
+    assert "conflicting_boxes" in _anomalies(probe)
+
+
 def test_each_tracks_own_items_are_not_conflicts(tmp_path: Path) -> None:
     def trak(title: bytes) -> bytes:
         return box(
