@@ -205,10 +205,12 @@ class _Child:
 
     def __init__(self, pid: int) -> None:
         self.pid: int | None = None
+        self.fd: int | None = None
         try:
-            self.fd: int | None = os.pidfd_open(pid)
+            self.fd = os.pidfd_open(pid)
+        except AttributeError:  # not Linux
+            self.pid = pid
         except OSError as exc:
-            self.fd = None
             if exc.errno != errno.ESRCH:  # no pidfd here (old kernel): the pid then
                 self.pid = pid
             # ESRCH: already gone (it exits as soon as its stages are done)
