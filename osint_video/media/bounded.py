@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import json
 import logging
 import os
@@ -321,6 +322,7 @@ def serve(fd: int) -> None:
     for module, function in WARM_UP:
         with contextlib.suppress(Exception):
             getattr(__import__(module, fromlist=[function]), function)()
+    gc.freeze()  # the children's collections skip what is loaded: fewer copy-on-write pages
     sock = socket.socket(fileno=fd)
     while True:
         try:
