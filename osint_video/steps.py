@@ -24,7 +24,7 @@ from .hashing.hashes import FrameHash, compute_hashes, texture_std
 from .keyframes.extract import extract_keyframes
 from .media import ffmpeg
 from .media.decode import SampleTap
-from .media.images import load_upright
+from .media.images import load_upright, require_pixels_within
 from .media.probe import probe_file
 from .media.sniff import sniff_kind
 from .media.strip import strip_metadata, stripped_suffix
@@ -127,9 +127,13 @@ class Stripped:
 
 
 def strip(evidence: Path, work: Path, kind: MediaKind, probe: ProbeResult, cfg: Config) -> Stripped:
+    # a still whose header the bounded probe could not read is not opened here, unbounded
+    require_pixels_within(probe.media.width, probe.media.height, None, still=kind == "image")
     suffix = stripped_suffix(evidence, kind, timeout=cfg.probe.timeout_s)
     dst = work / f"stripped{suffix}"
-    strip_metadata(evidence, dst, kind, timeout=cfg.probe.timeout_s * 5)
+    strip_metadata(
+        evidence, dst, kind, timeout=cfg.probe.timeout_s * 5, max_pixels=cfg.probe.max_pixels
+    )
     return Stripped(dst, sha256_file(dst))
 
 
@@ -192,8 +196,10 @@ def keyframes(
     the same decode (see `media.decode.SampleTap`)."""
     out = work / "keyframes"
     out.mkdir(parents=True, exist_ok=True)
+    m = probe.media
+    require_pixels_within(m.width, m.height, cfg.probe.max_pixels, still=kind == "image")
     if kind == "image":
-        img = load_upright(evidence)
+        img = load_upright(evidence, cfg.probe.max_pixels)
         dst = out / "kf_0000_f000000.png"
         img.save(dst, format="PNG")
         kf = KeyframeImage(index=0, shot=0, frame=0, time_s=0.0, path=str(dst))
