@@ -398,15 +398,113 @@ def _xmp_angle(text: str) -> float | None:
     return -value if (m.group(4) or "").upper() in ("S", "W") else value
 
 
+def _probe_limits(f: _Facts) -> list[Anomaly]:
+    """What the probe did not read because a limit stopped it (`media/bounded.py`, the box
+    reader's depth and count bounds, the EXIF read budget), or will not decode (`max_pixels`)."""
+    raw = f.probe.metadata.raw
+    parts = [_hit_text(h) for h in raw.get("probe_limits") or [] if isinstance(h, dict)]
+    if raw.get("boxes", {}).get("cut_short"):
+        parts.append(f"the box reader stopped ({raw['boxes']['cut_short']})")
+    if raw.get("exif_cut_short"):
+        parts.append(f"EXIF was not read ({raw['exif_cut_short']})")
+    m = f.probe.media
+    if m.width and m.height and m.width * m.height > f.cfg.max_pixels:
+        parts.append(
+            f"the picture is {m.width}x{m.height} ({m.width * m.height / 1e6:.0f} megapixels), "
+            f"over the max_pixels cap ({f.cfg.max_pixels / 1e6:g} megapixels): its pixels are "
+            "not decoded (no keyframe, hash or re-encoded copy)"
+        )
+    if not parts:
+        return []
+    return [
+        Anomaly(
+            "probe_limit",
+            "Reading this file hit a limit: " + "; ".join(parts) + ". What is reported is "
+            "incomplete; a real camera file never needs this much work, so it may be crafted.",
+        )
+    ]
+
+
+def _hit_text(hit: dict[str, Any]) -> str:
+    what = {"time": "the time limit", "memory": "the memory limit", "crashed": "a crash"}
+    text = f"{what.get(str(hit.get('limit')), 'a limit')} ({hit.get('detail')}) stopped the "
+    text += str(hit.get("stage"))
+    if hit.get("not_run"):
+        text += f", so {', '.join(map(str, hit['not_run']))} did not run"
+    return text
+
+
+def _conflicting_boxes(f: _Facts) -> list[Anomaly]:
+    """A value the file states twice with two answers (a second moov, a second XMP packet)."""
+    found = f.probe.metadata.raw.get("boxes", {}).get("conflicts") or []
+    if not found:
+        return []
+    shown = [
+        f"{c.get('field')} is {_short(c.get('used'))} in {c.get('used_at')} (used, as players "
+        f"do) but {_short(c.get('other'))} in {c.get('other_at')}"
+        for c in found[:3]
+        if isinstance(c, dict)
+    ]
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return [
+        Anomaly(
+            "conflicting_boxes",
+            "The file states the same metadata twice and the copies disagree: "
+            + "; ".join(shown)
+            + f"{more}. Players and ffprobe read only the first copy, so a second one slips "
+            "past them: the file was edited, perhaps to show tools a different value. Every "
+            "copy is kept in the raw tags.",
+            "critical",
+        )
+    ]
+
+
+def _exif_damaged(f: _Facts) -> list[Anomaly]:
+    damage = f.probe.metadata.raw.get("exif_damage") or []
+    if not damage:
+        return []
+    shown = "; ".join(str(d) for d in damage[:3]) + (" ..." if len(damage) > 3 else "")
+    return [
+        Anomaly(
+            "exif_damaged",
+            f"The EXIF block is damaged (exifread: {shown}): some tags may be missing or "
+            "wrong, by corruption in transit or by editing.",
+        )
+    ]
+
+
+def _dates_out_of_range(f: _Facts) -> list[Anomaly]:
+    raw = f.probe.metadata.raw
+    bad = [
+        *(raw.get("dates_out_of_range") or []),
+        *(raw.get("boxes", {}).get("out_of_range") or []),
+    ]
+    if not bad:
+        return []
+    shown = "; ".join(f"{d.get('field')}: {d.get('value')}" for d in bad[:3] if isinstance(d, dict))
+    return [
+        Anomaly(
+            "date_out_of_range",
+            f"A date in the file cannot be a real clock ({shown}). It was not used as the "
+            "creation time in UTC; the file was damaged or its dates were forged.",
+        )
+    ]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _created(text: str | None) -> tuple[datetime | None, bool]:
     """The creation time as aware UTC, and whether it was zoneless (no 'Z')."""
     if not text:
         return None, False
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return _aware(dt), dt.tzinfo is None
+    except (ValueError, OverflowError):
         return None, False
-    return _aware(dt), dt.tzinfo is None
 
 
 def _aware(dt: datetime) -> datetime:
@@ -433,4 +531,8 @@ CHECKS: tuple[Callable[[_Facts], list[Anomaly]], ...] = (
     _vfr,
     _rotated,
     _content_credentials,
+    _probe_limits,
+    _conflicting_boxes,
+    _exif_damaged,
+    _dates_out_of_range,
 )

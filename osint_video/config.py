@@ -37,6 +37,9 @@ class ProbeConfig:
     future_tolerance_s: float = 300.0
     duration_mismatch_ratio: float = 0.05
     c2pa_trust_anchors: str = ""
+    parse_time_limit_s: float = 30.0
+    parse_memory_mb: int = 1024
+    max_pixels: int = 120_000_000
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,14 @@ CHOICES = {
 }
 
 
+# Limits that must be above zero (zero would stop every probe, not disable the limit).
+POSITIVE = (
+    ("probe", "parse_time_limit_s"),
+    ("probe", "parse_memory_mb"),
+    ("probe", "max_pixels"),
+)
+
+
 def _check_choices(cfg: Config) -> None:
     for (section, key), allowed in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
@@ -297,6 +308,10 @@ def _check_choices(cfg: Config) -> None:
             raise ConfigError(
                 f"config option {section}.{key}: {value!r} is not one of {', '.join(allowed)}"
             )
+    for section, key in POSITIVE:
+        value = getattr(getattr(cfg, section), key)
+        if not value > 0:
+            raise ConfigError(f"config option {section}.{key}: {value!r} must be above zero")
     from .desk.addresses import parse_networks
 
     parse_networks(cfg.queue.allow_networks)  # a typo is refused here, not on every URL

@@ -5,6 +5,12 @@ skips: the 3GPP `loci` box, QuickTime `udta` text atoms (`©inf`, Pentax `TAGS`)
 box or `udta/XMP_`, the raw `mvhd` times, AVI `LIST INFO`/`IDIT` chunks, and the MDPM block that
 AVCHD cameras hide in the H.264 SEI. This module reads just those, seeking from box to box and
 reading only small payloads, so a multi-gigabyte file costs a few reads.
+
+Hostile files are expected. The walk is bounded (`MAX_DEPTH` levels, `MAX_BOXES` boxes) and says
+what it cut short. A value the file states twice (a second `moov` appended after the first, a
+second XMP packet, a repeated tag) is taken from its first copy, as ffprobe and players do; a
+later copy that differs is kept in `conflicts` with where both copies are, so a verifier sees
+that the file carries two answers.
 """
 
 from __future__ import annotations
@@ -24,11 +30,19 @@ MDPM_SIGNATURE = bytes.fromhex("17ee8c60f84d11d98cd60800200c9a66") + b"MDPM"
 JPEG_XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
 MAX_PAYLOAD = 1 << 20  # metadata boxes are small; anything bigger is media or a thumbnail
 MP4_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
+MAX_MP4_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - MP4_EPOCH).total_seconds())
 # Boxes whose children we walk looking for metadata (never into sample tables or mdat).
-BMFF_CONTAINERS = {b"moov", b"trak", b"udta", b"meta"}
+BMFF_CONTAINERS = {b"moov", b"trak", b"mdia", b"udta", b"meta"}
 # 3GPP TS 26.244 asset boxes: full box, 2-byte language, then a string.
 GPP_STRINGS = {b"titl", b"auth", b"dscp", b"cprt", b"perf", b"gnre", b"albm", b"clsf"}
 MDPM_MAKES = {0x0103: "Panasonic", 0x0108: "Sony", 0x1011: "Canon", 0x1104: "JVC"}
+# Real files nest metadata boxes 4 deep (moov/trak/udta/meta) and RIFF lists 3 deep; a walk
+# deeper than this, or through more boxes/chunks than this, is a crafted file: stop and say so.
+MAX_DEPTH = 16
+MAX_BOXES = 100_000
+MAX_JPEG_SEGMENTS = 10_000
+MAX_CONFLICTS = 64  # kept in raw; more than this says enough
+MAX_COPY_CHARS = 16_384  # of each conflicting copy kept in raw
 
 
 @dataclass(frozen=True)
@@ -69,17 +83,130 @@ class ContainerTags:
     truncated: str | None = None
     riff_info: dict[str, str] = field(default_factory=dict)
     mdpm: dict[str, str] = field(default_factory=dict)
+    # what the walk did not read because the structure is deeper or longer than any real file
+    cut_short: str | None = None
+    # later copies that differ from the value used: {field, used, used_at, other, other_at}
+    conflicts: tuple[dict[str, Any], ...] = ()
+    # stated values that are not representable (an mvhd date past year 9999): {"field", "value"}
+    out_of_range: tuple[dict[str, str], ...] = ()
 
     def as_raw(self) -> dict[str, Any]:
         """JSON-serialisable view without empty entries, for `Metadata.raw`."""
         out: dict[str, Any] = {"format": self.format}
-        for name in ("mvhd_created", "mvhd_modified", "loci", "xmp", "mdat_bytes", "truncated"):
+        for name in (
+            "mvhd_created",
+            "mvhd_modified",
+            "loci",
+            "xmp",
+            "mdat_bytes",
+            "truncated",
+            "cut_short",
+        ):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         for name in ("udta", "mdta", "ilst", "riff_info", "mdpm"):
             if getattr(self, name):
                 out[name] = dict(getattr(self, name))
+        for name in ("conflicts", "out_of_range"):
+            if getattr(self, name):
+                out[name] = [dict(x) for x in getattr(self, name)]
         return out
+
+
+class _Found:
+    """What a walk has read so far: first copy wins, differing later copies are conflicts.
+
+    `key` is "mvhd_created", "loci", "xmp", or "udta/<name>", "mdta/<key>", "ilst/<name>",
+    "riff_info/<id>" for the dictionaries of `ContainerTags`.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.first: dict[tuple[str, str], tuple[Any, str]] = {}
+        self.conflicts: list[dict[str, Any]] = []
+        self.out_of_range: list[dict[str, str]] = []
+        self.cut_short: str | None = None
+        self.truncated: str | None = None
+        self.mdat_bytes: int | None = None
+        self.boxes = 0
+
+    def put(self, key: str, value: Any, where: str) -> None:
+        """Keep the first value of `key`; a differing later copy at the same place in the
+        structure (the same box path, a second moov or RIFF form aside; any XMP packet) is a
+        conflict. Two tracks' own items (trak 1/udta/©nam, trak 2/udta/©nam) are not."""
+        self.values.setdefault(key, value)
+        place = (key, "file" if key == "xmp" else _place(where))
+        if place not in self.first:
+            self.first[place] = (value, where)
+            return
+        used, used_at = self.first[place]
+        if value != used and len(self.conflicts) < MAX_CONFLICTS:
+            self.conflicts.append(
+                {
+                    "field": key,
+                    "used": _clip(used),
+                    "used_at": used_at,
+                    "other": _clip(value),
+                    "other_at": where,
+                }
+            )
+
+    def count(self, where: str) -> bool:
+        """Count one more box; False (and the walk stops) once `MAX_BOXES` were read."""
+        self.boxes += 1
+        if self.boxes <= MAX_BOXES:
+            return True
+        self.stop(f"more than {MAX_BOXES} boxes or chunks; the rest from {where} on")
+        return False
+
+    def deep(self, depth: int, where: str) -> bool:
+        """True when `depth` is too deep to go on (and says so once)."""
+        if depth <= MAX_DEPTH:
+            return False
+        parts = where.split("/")
+        if len(parts) > 4:
+            where = "/".join([*parts[:2], "...", parts[-1]])
+        self.stop(f"nesting deeper than {MAX_DEPTH} levels at {where}")
+        return True
+
+    def stop(self, what: str) -> None:
+        self.cut_short = self.cut_short or what
+
+    def tags(self, fmt: str) -> ContainerTags:
+        groups: dict[str, dict[str, str]] = {"udta": {}, "mdta": {}, "ilst": {}, "riff_info": {}}
+        for key, value in self.values.items():
+            group, _, name = key.partition("/")
+            if name and group in groups:
+                groups[group][name] = value
+        return ContainerTags(
+            format=fmt,
+            mvhd_created=self.values.get("mvhd_created"),
+            mvhd_modified=self.values.get("mvhd_modified"),
+            udta=groups["udta"],
+            mdta=groups["mdta"],
+            ilst=groups["ilst"],
+            loci=self.values.get("loci"),
+            xmp=self.values.get("xmp"),
+            mdat_bytes=self.mdat_bytes,
+            truncated=self.truncated,
+            riff_info=groups["riff_info"],
+            cut_short=self.cut_short,
+            conflicts=tuple(self.conflicts),
+            out_of_range=tuple(self.out_of_range),
+        )
+
+
+def _place(where: str) -> str:
+    """`moov #2 at byte 9/trak 1/udta/©xyz` -> `trak 1/udta`: the path inside the top-level
+    box (or RIFF form), without the item itself."""
+    return "/".join(where.split("/")[1:-1])
+
+
+def _clip(value: Any) -> Any:
+    """A conflicting copy as kept in raw: long text (an XMP packet) cut at `MAX_COPY_CHARS`."""
+    if isinstance(value, str) and len(value) > MAX_COPY_CHARS:
+        return value[:MAX_COPY_CHARS] + f"... ({len(value)} characters)"
+    return value
 
 
 def read_container_tags(path: Path) -> ContainerTags:
@@ -102,7 +229,7 @@ def read_container_tags(path: Path) -> ContainerTags:
             if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
                 return _read_bmff(f, size)
             if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
-                return ContainerTags(format="riff", riff_info=_read_riff(f, size))
+                return _read_riff(f, size)
             if head[:2] == b"\xff\xd8":
                 return ContainerTags(format="jpeg", xmp=read_jpeg_xmp(f))
             if _ts_packet_size(f) is not None:
@@ -144,70 +271,110 @@ def _payload(f: BinaryIO, box: Box, skip: int = 0) -> bytes:
 
 
 def _read_bmff(f: BinaryIO, size: int) -> ContainerTags:
-    acc: dict[str, Any] = {"udta": {}, "mdta": {}, "ilst": {}}
+    found = _Found()
+    moovs = 0
     for box in iter_boxes(f, 0, size):
+        name = box.type.decode("latin-1")
+        if not found.count(f"'{name}' at byte {box.start}"):
+            break
         if box.declared > box.size:
-            acc["truncated"] = (
-                f"top-level '{box.type.decode('latin-1')}' box declares {box.declared} bytes "
+            found.truncated = (
+                f"top-level '{name}' box declares {box.declared} bytes "
                 f"but the file ends {box.size} bytes into it"
             )
         if box.type == b"mdat":
-            acc["mdat_bytes"] = acc.get("mdat_bytes", 0) + box.size - box.header
+            found.mdat_bytes = (found.mdat_bytes or 0) + box.size - box.header
         elif box.type == b"moov":
-            _walk(f, box, acc)
+            moovs += 1
+            label = "moov" if moovs == 1 else f"moov #{moovs}"
+            _walk(f, box, found, f"{label} at byte {box.start}", 1)
         elif box.type == b"uuid":
             f.seek(box.body)
             if f.read(16) == XMP_UUID:
-                acc.setdefault("xmp", _text(_payload(f, box, 16)))
-    return ContainerTags(format="isobmff", **acc)
+                found.put("xmp", _text(_payload(f, box, 16)), f"uuid XMP at byte {box.start}")
+    return found.tags("isobmff")
 
 
-def _walk(f: BinaryIO, parent: Box, acc: dict[str, Any]) -> None:
+def _walk(f: BinaryIO, parent: Box, found: _Found, where: str, depth: int) -> None:
+    """Read the metadata inside `parent` (a moov, trak, udta or meta), depth-bounded."""
+    if found.deep(depth, where):
+        return
     start = parent.body
     if parent.type == b"meta":
         f.seek(start)
         peek = f.read(8)
         start += 0 if peek[4:8] == b"hdlr" else 4  # QuickTime meta has no version/flags
-        _read_meta(f, Box(b"meta", parent.start, start - parent.start, parent.size), acc)
+        _read_meta(f, Box(b"meta", parent.start, start - parent.start, parent.size), found, where)
         return
+    traks = 0
     for box in iter_boxes(f, start, parent.end):
+        name = box.type.decode("latin-1")
+        if box.type == b"trak":
+            traks += 1
+            name = f"trak {traks}"
+        inner = f"{where}/{name}"
+        if not found.count(inner):
+            return
         if box.type in BMFF_CONTAINERS:
-            _walk(f, box, acc)
+            _walk(f, box, found, inner, depth + 1)
         elif box.type == b"mvhd":
-            acc.update(_mvhd_times(_payload(f, box)))
+            _mvhd_times(_payload(f, box), found, inner)
+        elif box.type in (b"tkhd", b"mdhd"):  # per-track clocks: only checked, ffprobe has them
+            _times(_payload(f, box), found, inner)
         elif parent.type == b"udta":
-            _read_udta_item(f, box, acc)
+            _read_udta_item(f, box, found, inner)
 
 
-def _mvhd_times(data: bytes) -> dict[str, str]:
+def _mvhd_times(data: bytes, found: _Found, where: str) -> None:
+    """The movie's creation and modification times (UTC, seconds since 1904)."""
+    for key, stamp in zip(
+        ("mvhd_created", "mvhd_modified"), _times(data, found, where), strict=True
+    ):
+        if stamp is not None:
+            found.put(key, stamp, where)
+
+
+def _times(data: bytes, found: _Found, where: str) -> tuple[str | None, str | None]:
+    """Creation and modification time of an mvhd, tkhd or mdhd box (None when zero).
+
+    A version byte flipped from 0 to 1 makes the times 64-bit garbage: a value past year 9999
+    is recorded in `out_of_range` instead of being turned into a date.
+    """
     if len(data) < 12:
-        return {}
+        return None, None
     if data[0] == 1 and len(data) >= 20:
-        created, modified = struct.unpack(">QQ", data[4:20])
+        secs = struct.unpack(">QQ", data[4:20])
     else:
-        created, modified = struct.unpack(">II", data[4:12])
-    out = {}
-    for key, secs in (("mvhd_created", created), ("mvhd_modified", modified)):
-        if secs:
-            out[key] = (MP4_EPOCH + timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out
+        secs = struct.unpack(">II", data[4:12])
+    out: list[str | None] = []
+    for name, value in zip(("creation", "modification"), secs, strict=True):
+        if value > MAX_MP4_SECONDS:
+            text = f"{value} s after 1904-01-01 (a version {data[0]} box), past year 9999"
+            found.out_of_range.append({"field": f"{where} {name} time", "value": text})
+        ok = 0 < value <= MAX_MP4_SECONDS
+        out.append(
+            (MP4_EPOCH + timedelta(seconds=value)).strftime("%Y-%m-%dT%H:%M:%SZ") if ok else None
+        )
+    return out[0], out[1]
 
 
-def _read_udta_item(f: BinaryIO, box: Box, acc: dict[str, Any]) -> None:
+def _read_udta_item(f: BinaryIO, box: Box, found: _Found, where: str) -> None:
     name = box.type.decode("latin-1")
     if box.type == b"XMP_":
-        acc.setdefault("xmp", _text(_payload(f, box)))
+        found.put("xmp", _text(_payload(f, box)), where)
     elif box.type == b"loci":
-        acc["loci"] = parse_loci(_payload(f, box))
+        loci = parse_loci(_payload(f, box))
+        if loci is not None:
+            found.put("loci", loci, where)
     elif box.type == b"TAGS":
         m = re.match(rb"[ -~]{4,}", _payload(f, box)[:64])  # Pentax: make string first
         if m:
-            acc["udta"]["TAGS.make"] = m.group().decode("ascii").strip()
+            found.put("udta/TAGS.make", m.group().decode("ascii").strip(), where)
     elif box.type[:1] == b"\xa9":
-        acc["udta"][name] = _qt_text(_payload(f, box))
+        found.put(f"udta/{name}", _qt_text(_payload(f, box)), where)
     elif box.type in GPP_STRINGS:
         data = _payload(f, box)
-        acc["udta"][name] = _text(data[6:])
+        found.put(f"udta/{name}", _text(data[6:]), where)
 
 
 def _qt_text(data: bytes) -> str:
@@ -265,24 +432,34 @@ def _string_end(data: bytes, pos: int) -> int:
     return len(data) if i < 0 else i
 
 
-def _read_meta(f: BinaryIO, meta: Box, acc: dict[str, Any]) -> None:
+def _read_meta(f: BinaryIO, meta: Box, found: _Found, where: str) -> None:
     keys: list[str] = []
     mdta = False
     for box in iter_boxes(f, meta.body, meta.end):
+        inner = f"{where}/{box.type.decode('latin-1')}"
+        if not found.count(inner):
+            return
         if box.type == b"hdlr":
             mdta = _payload(f, box)[8:12] == b"mdta"
         elif box.type == b"keys":
             keys = _parse_keys(_payload(f, box))
         elif box.type == b"ilst":
-            for item in iter_boxes(f, box.body, box.end):
-                value = _ilst_value(f, item)
-                if value is None:
-                    continue
-                index = int.from_bytes(item.type, "big")
-                if mdta and 1 <= index <= len(keys):
-                    acc["mdta"][keys[index - 1]] = value
-                else:
-                    acc["ilst"][item.type.decode("latin-1")] = value
+            _read_ilst(f, box, keys if mdta else [], found, inner)
+
+
+def _read_ilst(f: BinaryIO, ilst: Box, keys: list[str], found: _Found, where: str) -> None:
+    """Items of an `ilst`: by index into `keys` (QuickTime mdta), else by their 4cc."""
+    for item in iter_boxes(f, ilst.body, ilst.end):
+        if not found.count(where):
+            return
+        value = _ilst_value(f, item)
+        if value is None:
+            continue
+        index = int.from_bytes(item.type, "big")
+        if keys and 1 <= index <= len(keys):
+            found.put(f"mdta/{keys[index - 1]}", value, where)
+        else:
+            found.put(f"ilst/{item.type.decode('latin-1')}", value, where)
 
 
 def _parse_keys(data: bytes) -> list[str]:
@@ -319,33 +496,42 @@ def _ilst_value(f: BinaryIO, item: Box) -> str | None:
 # --- RIFF (AVI) -------------------------------------------------------------------------
 
 
-def _read_riff(f: BinaryIO, size: int) -> dict[str, str]:
-    out: dict[str, str] = {}
-    pos = 0
+def _read_riff(f: BinaryIO, size: int) -> ContainerTags:
+    found = _Found()
+    pos, forms = 0, 0
     while pos + 12 <= size:  # RIFF AVI then optional RIFF AVIX extensions
         f.seek(pos)
         ident, length, form = struct.unpack("<4sI4s", f.read(12))
-        if ident != b"RIFF":
+        if ident != b"RIFF" or not found.count(f"RIFF at byte {pos}"):
             break
         if form == b"AVI ":
-            _riff_chunks(f, pos + 12, min(pos + 8 + length, size), out)
+            forms += 1
+            label = "RIFF AVI" if forms == 1 else f"RIFF AVI #{forms}"
+            _riff_chunks(f, pos + 12, min(pos + 8 + length, size), found, label, 1)
         pos += 8 + length + (length & 1)
-    return out
+    return found.tags("riff")
 
 
-def _riff_chunks(f: BinaryIO, start: int, end: int, out: dict[str, str]) -> None:
+def _riff_chunks(f: BinaryIO, start: int, end: int, found: _Found, where: str, depth: int) -> None:
+    """INFO/IDIT chunks between `start` and `end`; LIST chunks are entered, depth-bounded."""
+    if found.deep(depth, f"{where} at byte {start}"):
+        return
     pos = start
     while pos + 8 <= end:
         f.seek(pos)
         ident, length = struct.unpack("<4sI", f.read(8))
+        name = ident.decode("latin-1")
+        if not found.count(f"{where}/{name} at byte {pos}"):
+            return
         if ident == b"LIST":
             kind = f.read(4)
             if kind not in (b"movi", b"rec "):
-                _riff_chunks(f, pos + 12, min(pos + 8 + length, end), out)
+                inner = f"{where}/LIST {kind.decode('latin-1')}"
+                _riff_chunks(f, pos + 12, min(pos + 8 + length, end), found, inner, depth + 1)
         elif (ident == b"IDIT" or ident[:1] == b"I") and 0 < length <= 4096:
             value = f.read(length).split(b"\x00")[0]
             if value.strip():
-                out[ident.decode("latin-1")] = value.decode("latin-1").strip()
+                found.put(f"riff_info/{name}", value.decode("latin-1").strip(), f"{where}/{name}")
         pos += 8 + length + (length & 1)
 
 
@@ -355,17 +541,19 @@ def _riff_chunks(f: BinaryIO, start: int, end: int, out: dict[str, str]) -> None
 def iter_jpeg_segments(f: BinaryIO) -> Iterator[tuple[int, int, int]]:
     """(marker, offset, total length) of each JPEG header segment up to and including SOS.
 
-    Standalone markers have length 2. Stops at SOS: what follows is entropy-coded data.
+    Standalone markers have length 2. Stops at SOS: what follows is entropy-coded data. Bounded:
+    runs of fill bytes are skipped a block at a time, and at most `MAX_JPEG_SEGMENTS` segments
+    are listed (a real header has a few dozen).
     """
     pos = 2
-    while True:
+    for _ in range(MAX_JPEG_SEGMENTS):
         f.seek(pos)
         b = f.read(2)
         if len(b) < 2 or b[0] != 0xFF:
             return
         marker = b[1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF:  # fill bytes
+            pos += _fill_run(f, pos + 1)
             continue
         if marker in (0x01, *range(0xD0, 0xD8)):
             yield marker, pos, 2
@@ -379,6 +567,18 @@ def iter_jpeg_segments(f: BinaryIO) -> Iterator[tuple[int, int, int]]:
         if marker == 0xDA:
             return
         pos += total
+
+
+def _fill_run(f: BinaryIO, pos: int) -> int:
+    """How many 0xFF bytes start at `pos` (at least 1: the caller saw one there)."""
+    run = 0
+    f.seek(pos)
+    while block := f.read(65536):
+        rest = block.lstrip(b"\xff")
+        run += len(block) - len(rest)
+        if rest:
+            break
+    return max(run, 1)
 
 
 def read_jpeg_xmp(f: BinaryIO) -> str | None:

@@ -1,38 +1,48 @@
 """Read everything a file says about itself, without decoding pixels.
 
 Videos: one ffprobe process (format, streams, and the first 30 s of video packet timestamps, to
-judge variable frame rate by real frame intervals) plus the in-process box reader of
-`containers.py` for what ffprobe skips. Stills: exifread plus Pillow (pillow-heif for HEIC) for
-the true pixel size. Every clock is kept apart and every location source is tried, so a verifier
-sees what the file claims and where each claim came from; the raw tags stay as evidence.
+judge variable frame rate by real frame intervals) plus the box reader of `containers.py` for
+what ffprobe skips. Stills: exifread plus Pillow (pillow-heif for HEIC) for the true pixel size
+(`stills.py`). Every clock is kept apart and every location source is tried, so a verifier sees
+what the file claims and where each claim came from; the raw tags stay as evidence.
+
+The parsers that run in Python (box reader, exifread, Pillow, C2PA) run in a child process with
+a time limit and a memory limit (`bounded.py`, `[probe] parse_time_limit_s`/`parse_memory_mb`):
+a file that exhausts one is still probed as far as it got, and `raw["probe_limits"]` says which
+limit stopped which parser (the `probe_limit` anomaly). A date that cannot be represented or
+converted to UTC is kept as text in `raw["dates_out_of_range"]`, never used as a clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import exifread
-import pillow_heif
-from PIL import Image, UnidentifiedImageError
-
 from ..config import ProbeConfig
 from ..errors import ExtractionError, InputError, ProbeError
 from ..models import Location, MediaInfo, MediaKind, Metadata, ProbeResult
-from .containers import ContainerTags, read_container_tags, read_jpeg_xmp, xmp_fields
+from . import bounded
+from .bounded import Outcome, Stage
+from .containers import ContainerTags, read_container_tags, xmp_fields
 from .credentials import CredentialsRead, read_credentials
 from .ffmpeg import ffprobe_json
+from .stills import ExifRead, ImageHeader, read_exif, read_image_header
 
 PACKET_WINDOW_S = 30  # seconds of packets read to judge frame intervals (cheap on any length)
 VFR_SPREAD = 1.10  # longest frame interval > shortest by more than 10 %: variable frame rate
 XMP_MAX_CHARS = 65536
 _ISO6709 = re.compile(r"^([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)?")
 ORIENTATION_DEG = {1: 0, 2: 0, 3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}
+# Stage names: they appear in `raw["probe_limits"]` and in the `probe_limit` anomaly.
+BOXES = "container boxes (box/RIFF reader)"
+HEADER = "image header (Pillow)"
+EXIF = "EXIF (exifread)"
+C2PA = "Content Credentials (C2PA reader)"
 
 
 def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
@@ -41,7 +51,7 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
     Args:
         path: the file (never modified).
         kind: what `sniff_kind` decided.
-        cfg: timeouts.
+        cfg: timeouts and the parsers' limits.
 
     Returns:
         The media geometry/timing and the metadata, with verbatim tags in `metadata.raw`.
@@ -50,21 +60,39 @@ def probe_file(path: Path, kind: MediaKind, cfg: ProbeConfig) -> ProbeResult:
         InputError: the file cannot be read.
         ProbeError: the container or image cannot be parsed at all.
         ToolMissing: ffprobe is not installed.
+        ConfigError: `c2pa_trust_anchors` is unusable.
     """
     if not path.is_file():
         raise InputError(f"{path} is not a readable file")
-    found = _probe_video(path, cfg) if kind == "video" else _probe_image(path)
-    return _with_credentials(found, read_credentials(path, cfg.c2pa_trust_anchors))
+    bounded.warm_up()  # the parsers' fork server starts while ffprobe runs
+    return _probe_video(path, cfg) if kind == "video" else _probe_image(path, cfg)
 
 
-def _with_credentials(found: ProbeResult, read: CredentialsRead) -> ProbeResult:
-    """Content Credentials beside the other metadata; the reader's report kept verbatim."""
-    if read.summary is None:
-        return found
-    md = found.metadata
-    raw = {**md.raw, "c2pa": read.raw} if read.raw else md.raw
-    meta = dataclasses.replace(md, content_credentials=read.summary.as_json(), raw=raw)
-    return dataclasses.replace(found, metadata=meta)
+def _parse(path: Path, cfg: ProbeConfig, *stages: Stage) -> Outcome:
+    """The in-process parsers, bounded; the C2PA reader always last (the slowest)."""
+    c2pa = Stage(C2PA, read_credentials, (path, cfg.c2pa_trust_anchors))
+    return bounded.run_stages(
+        [*stages, c2pa], time_s=cfg.parse_time_limit_s, memory_mb=cfg.parse_memory_mb
+    )
+
+
+def _finish(media: MediaInfo, meta: Metadata, parsed: Outcome) -> ProbeResult:
+    """Add what the C2PA reader found and what stopped any parser."""
+    raw = dict(meta.raw)
+    if parsed.hits:
+        raw["probe_limits"] = [
+            {**dataclasses.asdict(h), "not_run": list(h.not_run)} for h in parsed.hits
+        ]
+    if parsed.messages:
+        raw["parser_messages"] = parsed.messages
+    read = parsed.values.get(C2PA)
+    credentials = None
+    if isinstance(read, CredentialsRead) and read.summary is not None:
+        credentials = read.summary.as_json()
+        if read.raw:
+            raw["c2pa"] = read.raw
+    meta = dataclasses.replace(meta, content_credentials=credentials, raw=raw)
+    return ProbeResult(media=media, metadata=meta)
 
 
 def require_decodable(media: MediaInfo) -> None:
@@ -94,13 +122,14 @@ def _probe_video(path: Path, cfg: ProbeConfig) -> ProbeResult:
     info = ffprobe_json(path, timeout=cfg.timeout_s, extra=extra)
     if "format" not in info:
         raise ProbeError(f"ffprobe found no container in {path.name}")
-    boxes = read_container_tags(path)
+    parsed = _parse(path, cfg, Stage(BOXES, read_container_tags, (path,)))
+    boxes = parsed.values.get(BOXES) or ContainerTags()
     fmt = info["format"]
     streams = info.get("streams", [])
     video = _main_video_stream(streams)
     media = _video_media(fmt, video, _packet_times(info.get("packets", []), video))
     raw = _video_raw(fmt, streams, boxes)
-    return ProbeResult(media=media, metadata=_video_metadata(fmt, streams, boxes, raw))
+    return _finish(media, _video_metadata(fmt, streams, boxes, raw), parsed)
 
 
 def _main_video_stream(streams: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -161,12 +190,13 @@ def _rotation(v: dict[str, Any]) -> int:
     """Clockwise degrees to display upright: minus the display matrix, or the old `rotate` tag."""
     for side in v.get("side_data_list") or []:
         if "rotation" in side:
-            return _quarter(-float(side["rotation"]))
-    tag = (v.get("tags") or {}).get("rotate")
-    return _quarter(float(tag)) if tag and _float(tag) is not None else 0
+            return _quarter(-(_float(side["rotation"]) or 0.0))
+    return _quarter(_float((v.get("tags") or {}).get("rotate")) or 0.0)
 
 
 def _quarter(deg: float) -> int:
+    if not math.isfinite(deg):
+        return 0
     return int(round(deg / 90.0)) * 90 % 360
 
 
@@ -209,7 +239,10 @@ def _video_metadata(
     tags = {**ftags, **{k.lower(): v for k, v in boxes.mdta.items()}}
     items = {**boxes.ilst, **boxes.udta}
     xmp = raw.get("xmp_fields", {})
-    clocks = _video_clocks(ftags, tags, items, boxes, xmp)
+    bad_dates: list[dict[str, str]] = []
+    clocks = _video_clocks(ftags, tags, items, boxes, xmp, bad_dates)
+    if bad_dates:
+        raw["dates_out_of_range"] = bad_dates
 
     def first(*vals: Any) -> str | None:
         return next((str(v).strip() for v in vals if v and str(v).strip()), None)
@@ -259,13 +292,15 @@ def _video_clocks(
     items: dict[str, str],
     boxes: ContainerTags,
     xmp: dict[str, str],
+    bad_dates: list[dict[str, str]],
 ) -> dict[str, Any]:
     """creation_time (UTC) plus the device's own wall clock, each with its source."""
     utc, source = None, None
+    container = ftags.get("creation_time", "")
     if boxes.mvhd_created:
         utc, source = boxes.mvhd_created, "mvhd creation_time"
-    elif _parse_time(ftags.get("creation_time", "")) and ftags["creation_time"].endswith("Z"):
-        utc, source = _utc_iso(_parse_time(ftags["creation_time"])), "container creation_time"
+    elif container.endswith("Z") and (utc := _utc_iso(_parse_time(container))):
+        source = "container creation_time"
     mdpm = boxes.mdpm
     device = [
         ("com.apple.quicktime.creationdate", tags.get("com.apple.quicktime.creationdate")),
@@ -277,22 +312,34 @@ def _video_clocks(
     if utc is None:  # an editor's XMP date is the last resort
         device += [(k, xmp.get(k)) for k in ("xmp:CreateDate", "photoshop:DateCreated")]
     tag, local = next(((t, d) for t, v in device if (d := _parse_time(v or ""))), (None, None))
-    return _clock_fields(utc, source, local, tag)
+    return _clock_fields(utc, source, local, tag, bad_dates)
 
 
 def _clock_fields(
-    utc: str | None, source: str | None, local: datetime | None, tag: str | None
+    utc: str | None,
+    source: str | None,
+    local: datetime | None,
+    tag: str | None,
+    bad_dates: list[dict[str, str]],
 ) -> dict[str, Any]:
+    """The creation_time fields. A zoned clock that cannot be converted to UTC (year 1 at
+    +05:00 is before year 1 in UTC) is kept as a zoneless local time and noted in `bad_dates`."""
     out: dict[str, Any] = {"creation_time": utc, "creation_time_source": source}
     if local is None:
         return out
-    out["creation_time_local"] = local.replace(tzinfo=None).isoformat(timespec="seconds")
+    wall = local.replace(tzinfo=None).isoformat(timespec="seconds")
+    out["creation_time_local"] = wall
+    zoned = None
     if local.tzinfo is not None:
         out["creation_utc_offset"] = _offset_text(local)
+        zoned = _utc_iso(local)
+        if zoned is None:
+            value = f"{wall}{out['creation_utc_offset']}"
+            bad_dates.append({"field": str(tag), "value": f"{value}, outside years 1-9999 in UTC"})
     if utc is None:
         # A zoneless clock is kept without 'Z' so nobody mistakes it for UTC.
-        out["creation_time"] = _utc_iso(local) if local.tzinfo else out["creation_time_local"]
-        out["creation_time_source"] = tag if local.tzinfo else f"{tag} (no zone)"
+        out["creation_time"] = zoned or wall
+        out["creation_time_source"] = tag if zoned else f"{tag} (no zone)"
     return out
 
 
@@ -322,7 +369,7 @@ def parse_iso6709(text: str, source: str = "") -> Location | None:
         return None
     lat = _iso_angle(m.group(1), 2)
     lon = _iso_angle(m.group(2), 3)
-    alt = float(m.group(3)) if m.group(3) else None
+    alt = _float(m.group(3))
     if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
         return None
     return Location(lat, lon, alt, source)
@@ -349,72 +396,53 @@ def _iso_angle(part: str, deg_digits: int) -> float | None:
 # --- stills -------------------------------------------------------------------------------
 
 
-@functools.cache
-def _heif_registered() -> bool:
-    pillow_heif.register_heif_opener()
-    return True
-
-
-def _probe_image(path: Path) -> ProbeResult:
-    exif = _read_exif(path)
-    size, fmt, info = _pixels(path)
-    if size is None and not exif:
-        raise ProbeError(f"{path.name}: not a readable image (no pixels, no EXIF)")
-    xmp = _image_xmp(path, fmt, info)
-    raw: dict[str, Any] = {"exif": exif}
-    if xmp:
-        raw["xmp"] = _trim_xmp(xmp)
-        raw["xmp_fields"] = xmp_fields(xmp)
-    text = {
-        k: v
-        for k, v in info.items()
-        if isinstance(v, str) and k not in ("xmp", "XML:com.adobe.xmp")
-    }
-    if text:
-        raw["image_text"] = text
+def _probe_image(path: Path, cfg: ProbeConfig) -> ProbeResult:
+    # EXIF first: the most telling, and bounded by construction (stills.MAX_EXIF_READS)
+    parsed = _parse(
+        path, cfg, Stage(EXIF, read_exif, (path,)), Stage(HEADER, read_image_header, (path,))
+    )
+    header = parsed.values.get(HEADER) or ImageHeader()
+    read = parsed.values.get(EXIF) or ExifRead()
+    exif = read.tags
+    if header.size is None and not exif:
+        raise ProbeError(f"{path.name}: not a readable image ({_unreadable(header, read, parsed)})")
+    raw = _image_raw(header, read)
     orientation = _int(exif.get("Image Orientation"))
+    fmt = (header.format or "").lower() or None
     media = MediaInfo(
         kind="image",
-        container=(fmt or "").lower() or None,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        codec=(fmt or "").lower() or None,
+        container=fmt,
+        width=header.size[0] if header.size else None,
+        height=header.size[1] if header.size else None,
+        codec=fmt,
         rotation_deg=ORIENTATION_DEG.get(orientation or 1, 0),
         frame_count=1,
     )
-    return ProbeResult(media=media, metadata=_image_metadata(exif, raw))
+    return _finish(media, _image_metadata(exif, raw), parsed)
 
 
-def _read_exif(path: Path) -> dict[str, str]:
-    try:
-        with open(path, "rb") as f:
-            tags = exifread.process_file(f, details=False)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except Exception:  # noqa: BLE001 - exifread raises bare errors on damaged EXIF; no EXIF then
-        return {}
-    return {k: str(v) for k, v in tags.items() if not isinstance(v, bytes) and "Thumbnail" not in k}
+def _unreadable(header: ImageHeader, read: ExifRead, parsed: Outcome) -> str:
+    """Why neither pixels nor EXIF were found, in a few words."""
+    why = [f"{h.stage} stopped: {h.limit} limit ({h.detail})" for h in parsed.hits]
+    if header.problem:
+        why.append(header.problem)
+    if read.cut_short:
+        why.append(f"EXIF not read: {read.cut_short}")
+    return "; ".join(why) or "no pixels, no EXIF"
 
 
-def _pixels(path: Path) -> tuple[tuple[int, int] | None, str | None, dict[str, Any]]:
-    _heif_registered()
-    try:
-        with Image.open(path) as img:
-            return img.size, img.format, {str(k): v for k, v in img.info.items()}
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None, None, {}
-
-
-def _image_xmp(path: Path, fmt: str | None, info: dict[str, Any]) -> str | None:
-    value = info.get("xmp") or info.get("XML:com.adobe.xmp")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return value
-    if fmt == "JPEG":
-        with open(path, "rb") as f:
-            return read_jpeg_xmp(f)
-    return None
+def _image_raw(header: ImageHeader, read: ExifRead) -> dict[str, Any]:
+    raw: dict[str, Any] = {"exif": read.tags}
+    if read.damage:
+        raw["exif_damage"] = list(read.damage)
+    if read.cut_short:
+        raw["exif_cut_short"] = read.cut_short
+    if header.xmp:
+        raw["xmp"] = _trim_xmp(header.xmp)
+        raw["xmp_fields"] = xmp_fields(header.xmp)
+    if header.text:
+        raw["image_text"] = header.text
+    return raw
 
 
 def _image_metadata(exif: dict[str, str], raw: dict[str, Any]) -> Metadata:
@@ -427,7 +455,10 @@ def _image_metadata(exif: dict[str, str], raw: dict[str, Any]) -> Metadata:
     ):
         local = zoned
     tag = "EXIF DateTimeOriginal" if exif.get("EXIF DateTimeOriginal") else "EXIF DateTime"
-    clocks = _clock_fields(None, None, local, tag if local else None)
+    bad_dates: list[dict[str, str]] = []
+    clocks = _clock_fields(None, None, local, tag if local else None, bad_dates)
+    if bad_dates:
+        raw["dates_out_of_range"] = bad_dates
 
     def s(key: str) -> str | None:
         return (exif.get(key) or "").strip() or None
@@ -451,6 +482,8 @@ def _exif_location(exif: dict[str, str]) -> Location | None:
         lat = -lat
     if exif.get("GPS GPSLongitudeRef", "E").strip().upper().startswith("W"):
         lon = -lon
+    if abs(lat) > 90 or abs(lon) > 180:
+        return None  # kept in raw["exif"]; not a position on Earth
     alt = _ratio(exif.get("GPS GPSAltitude", ""))
     if alt is not None and exif.get("GPS GPSAltitudeRef", "0").strip() == "1":
         alt = -alt
@@ -477,9 +510,10 @@ def _trim_xmp(xmp: str) -> str:
 
 def _ratio(text: str) -> float | None:
     try:
-        return float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError, OverflowError):
         return None
+    return value if math.isfinite(value) else None
 
 
 def _rate(text: Any) -> float | None:
@@ -488,10 +522,12 @@ def _rate(text: Any) -> float | None:
 
 
 def _float(text: Any) -> float | None:
+    """A finite float, else None (no NaN or infinity reaches a report)."""
     try:
-        return float(text)
-    except (TypeError, ValueError):
+        value = float(text)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return value if math.isfinite(value) else None
 
 
 def _int(text: str | None) -> int | None:
@@ -531,11 +567,15 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _utc_iso(dt: datetime | None) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SSZ`; None when the UTC time falls outside years 1-9999."""
     if dt is None:
         return None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        if dt.tzinfo is not None:
+            dt = dt.astimezone(UTC)
+    except OverflowError:
+        return None
+    return dt.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def _offset_text(dt: datetime) -> str:

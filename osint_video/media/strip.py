@@ -31,6 +31,7 @@ from ..errors import ExtractionError, InputError, ProbeError
 from ..models import MediaKind
 from .containers import iter_jpeg_segments
 from .ffmpeg import ffprobe_json, run
+from .images import quiet_pillow, require_pixels_within
 
 # Video container of the copy, chosen from the source's own format (ffprobe's format_name).
 MUXERS = [
@@ -97,7 +98,9 @@ HEIC_QUALITY = 90
 HEIC_ENCODER = {"preset": "ultrafast"}  # 12 MP in ~2 s on 2 cores (default preset: ~18 s)
 
 
-def strip_metadata(src: Path, dst: Path, kind: MediaKind, *, timeout: float) -> Path:
+def strip_metadata(
+    src: Path, dst: Path, kind: MediaKind, *, timeout: float, max_pixels: int | None = None
+) -> Path:
     """Write a metadata-free copy of `src` to `dst` without re-encoding the pixels.
 
     The copy is written to a temporary file beside `dst` and renamed into place, so `dst` is
@@ -108,6 +111,8 @@ def strip_metadata(src: Path, dst: Path, kind: MediaKind, *, timeout: float) -> 
         dst: where the copy goes (its suffix is the caller's choice; see `stripped_suffix`).
         kind: "video" or "image".
         timeout: seconds allowed for ffmpeg.
+        max_pixels: the largest still re-encoded through its pixels (HEIC, TIFF, GIF...);
+            None: Pillow's own limit only. JPEG, PNG and WebP are rewritten byte by byte.
 
     Returns:
         `dst`.
@@ -115,7 +120,7 @@ def strip_metadata(src: Path, dst: Path, kind: MediaKind, *, timeout: float) -> 
     Raises:
         InputError: `src` cannot be read.
         ProbeError: the source container cannot be parsed.
-        ExtractionError: the copy could not be written.
+        ExtractionError: the copy could not be written, or the still is over `max_pixels`.
     """
     if not src.is_file():
         raise InputError(f"{src} is not a readable file")
@@ -127,7 +132,7 @@ def strip_metadata(src: Path, dst: Path, kind: MediaKind, *, timeout: float) -> 
         if kind == "video":
             _strip_video(src, tmp, timeout)
         else:
-            _strip_image(src, tmp)
+            _strip_image(src, tmp, max_pixels)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -215,12 +220,22 @@ def _bmff_muxer(src: Path) -> str:
 # --- stills ----------------------------------------------------------------------------------
 
 
-def _strip_image(src: Path, tmp: Path) -> None:
+def _strip_image(src: Path, tmp: Path, max_pixels: int | None) -> None:
     handler, _ = _image_handler(src)
+    quiet_pillow()
     try:
+        if handler in (_strip_heif, _resave_pillow):  # these decode the pixels
+            _check_size(src, max_pixels)
         handler(src, tmp)
-    except (OSError, ValueError, struct.error) as exc:
+    except (OSError, ValueError, struct.error, Image.DecompressionBombError) as exc:
         raise ExtractionError(f"stripping {src.name} failed: {exc}") from None
+
+
+def _check_size(src: Path, max_pixels: int | None) -> None:
+    """The header's size against the cap, before anything is decoded (`Image.open` is lazy)."""
+    pillow_heif.register_heif_opener()
+    with Image.open(src) as img:
+        require_pixels_within(img.width, img.height, max_pixels)
 
 
 def _image_handler(src: Path) -> tuple[Callable[[Path, Path], None], str]:

@@ -13,8 +13,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..keyframes.extract import taps_samples
-from ..media.images import require_pixels_within
 from ..matching.match import Found, SampledFingerprints, find_matches, found_details, record_matches
+from ..media.images import require_pixels_within
 from ..store.cases import NewEvent
 from .base import Job, Step
 
