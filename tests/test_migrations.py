@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -264,3 +265,18 @@ def test_opening_a_store_at_head_imports_no_alembic(tmp_path: Path) -> None:
     assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip() == "True"
     again = subprocess.run(run, capture_output=True, text=True, check=True)
     assert again.stdout.strip() == "False"  # at head: no alembic import
+
+
+def test_no_table_is_created_at_run_time() -> None:
+    """Tables come from the migrations only: `create_all` at run time would build a table a
+    desk's `db upgrade` never made (or made differently), and it would not be in any revision."""
+    package = Path(migrate.__file__).resolve().parents[1]
+    calls = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"create_all", "create_table"}
+        and "migrations" not in path.parts
+    ]
+    assert calls == []

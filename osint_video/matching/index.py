@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select
 
 from ..workspace import Workspace
 from .fingerprints import STORED_VIEWS, FrameFingerprint
-from .schema import FingerprintRow, ensure_table
+from .schema import FingerprintRow
 from .search import Hits, MultiIndex, scan
 
 FORMAT_VERSION = 1
@@ -112,7 +112,6 @@ def _summary(clips: np.ndarray) -> dict[str, int]:
 
 
 def _store_summary(ws: Workspace) -> dict[str, int]:
-    ensure_table(ws.cases.engine)
     with ws.cases.session() as ses:
         count = ses.scalar(
             select(func.count()).select_from(FingerprintRow).where(FingerprintRow.informative)
@@ -167,7 +166,6 @@ def _load(root: Path, expected: dict[str, int]) -> ArchiveIndex:
 
 def rebuild(ws: Workspace) -> ArchiveIndex:
     """Rebuild the whole index from the case store's fingerprints (`osint-video index rebuild`)."""
-    ensure_table(ws.cases.engine)
     with ws.cases.session() as ses:
         rows = ses.execute(
             select(
@@ -219,7 +217,6 @@ def remove_clip(ws: Workspace, clip_id: int, actor: str) -> int:
     from ..store.cases import NewEvent  # the custody record of the removal
 
     idx = open_index(ws)
-    ensure_table(ws.cases.engine)
     with ws.cases.session() as ses:
         res = ses.execute(delete(FingerprintRow).where(FingerprintRow.clip_id == clip_id))
         n = getattr(res, "rowcount", 0)

@@ -30,7 +30,7 @@ from .decide import ClipVote, Pair, decide
 from .fingerprints import BATCH, QUERY_VIEWS, VIEWS, FrameFingerprint, alike, fingerprint
 from .index import ArchiveIndex, Notify, open_index, replace_clip
 from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
-from .schema import FingerprintRow, ensure_table
+from .schema import FingerprintRow
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]
@@ -313,7 +313,6 @@ def match_and_index(
     except ExtractionError:
         fps = []
     say("match", 0.6)
-    ensure_table(ws.cases.engine)
     index = open_index(ws, notify)
     votes = vote(index, fps, cfg, exclude=clip_id)
     informative = sum(f.informative for f in fps)

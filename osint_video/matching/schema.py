@@ -3,12 +3,15 @@
 Why a table of its own: the archive index (WORKSPACE/index/) is a derived, disposable copy; the
 case store is the source of truth it is rebuilt from. Fingerprints are not the shot keyframes:
 re-encoders put keyframes elsewhere, so matching samples frames at a fixed rate instead.
+
+The table is made by the migrations (`store/migrations/versions/`), never at run time: a desk's
+PostgreSQL schema changes only through `osint-video db upgrade`, and a SQLite workspace made
+before matching existed gets it from `0001_baseline` when it is opened.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..store.schema import Base
@@ -35,8 +38,3 @@ class FingerprintRow(Base):
     center80: Mapped[str] = mapped_column(String(16))
     center90: Mapped[str] = mapped_column(String(16))
     center90_mirror: Mapped[str] = mapped_column(String(16))
-
-
-def ensure_table(engine: Engine) -> None:
-    """Create the table if this workspace predates matching (idempotent)."""
-    Base.metadata.create_all(engine, tables=[FingerprintRow.__table__])  # type: ignore[list-item]
