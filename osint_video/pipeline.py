@@ -33,24 +33,17 @@ matched against every clip indexed before it.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
-import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
 from . import steps
-from .errors import OsintVideoError, StoreError
+from .errors import OsintVideoError
 from .keyframes.extract import taps_samples
 from .matching import match_and_index
 from .matching.fingerprints import FrameFingerprint
@@ -59,6 +52,7 @@ from .media.decode import SampleTap
 from .media.probe import probe_file, require_decodable
 from .models import MediaKind, ProbeResult
 from .store.cases import Acquisition, NewEvent, as_utc, utcnow
+from .store.locks import exclusive
 from .workspace import Workspace
 
 Progress = Callable[[str, float], None]
@@ -277,45 +271,6 @@ def _stored_outcome(
     report = ws.derived_dir(sha256) / "report.json"
     rel = ws.rel(report) if report.is_file() else None
     return TriageOutcome(Path(), clip_id, sha256, status, error, rel)
-
-
-@contextmanager
-def exclusive(ws: Workspace, name: str) -> Iterator[None]:
-    """Hold the lock `name` against every process sharing this workspace's case store.
-
-    PostgreSQL: a session advisory lock, seen by every machine of a desk and released by the
-    server when its holder dies (SIGKILL, lost connection). SQLite: `flock` on
-    WORKSPACE/locks/NAME.lock (one machine), released by the kernel when the holder dies.
-
-    Raises:
-        StoreError: the database cannot be reached to take the lock.
-    """
-    if ws.cases.engine.dialect.name != "postgresql":
-        path = ws.home / "locks" / f"{name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-        return
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    try:
-        conn = ws.cases.engine.connect()
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        conn.commit()
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise StoreError(f"cannot take the lock {name}: {detail}") from None
-    try:
-        yield
-    finally:
-        with suppress(SQLAlchemyError):  # a dropped connection has released it already
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-        with suppress(SQLAlchemyError):
-            conn.close()
 
 
 class _Steps:
