@@ -10,7 +10,6 @@ from pathlib import Path
 from .config import Config
 from .store.cases import CaseStore
 from .store.evidence import EvidenceStore
-from .store.locks import exclusive
 
 
 @dataclass
@@ -38,7 +37,7 @@ class Workspace:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """Hold the named lock against every process (and desk machine) of this workspace."""
-        with exclusive(self.cases.engine, self.home / "locks", name):
+        with self.cases.locks.hold(name):
             yield
 
     def close(self) -> None:

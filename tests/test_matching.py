@@ -16,6 +16,7 @@ from osint_video.errors import ExtractionError
 from osint_video.matching import match_and_index, match_file
 from osint_video.matching.fingerprints import trim_borders
 from osint_video.matching.index import index_dir, open_index, remove_clip
+from osint_video.matching.schema import FingerprintRow
 from osint_video.matching.search import MultiIndex, scan, thresholds
 from osint_video.media.probe import probe_file
 from osint_video.store.cases import Acquisition, NewEvent, utcnow
@@ -169,6 +170,45 @@ def test_no_visual_content_and_index_recovery(
         ses.delete(ses.get(ClipRow, gps))
     messages.clear()
     assert len(open_index(ws, messages.append)) == 0 and messages
+
+
+def test_the_index_reads_only_fingerprints_of_its_kind(ws: Workspace) -> None:
+    """A fingerprint row says what made its hashes: the index takes phash:64 rows only (all 64
+    bits, the top one too), and an index whose manifest names another kind is rebuilt."""
+    clip, _ = ws.cases.acquire(
+        sha256="ab" * 32,
+        size_bytes=1,
+        kind="video",
+        filename="x.mp4",
+        evidence_path="evidence/x",
+        acquisition=Acquisition("tester", utcnow()),
+        event=NewEvent("acquired", {}),
+    )
+    top = (1 << 64) - 1
+    with ws.cases.session() as ses:
+        ses.add_all(
+            FingerprintRow(
+                clip_id=clip,
+                index=i,
+                time_s=float(i),
+                texture=20.0,
+                informative=True,
+                hash=kind,
+                full=v,
+                full_mirror=v,
+                center80=v ^ 1,
+                center90=v,
+                center90_mirror=v,
+            )  # fmt: skip
+            for i, (kind, v) in enumerate([("phash:64", top), ("dhash:64", 5), ("phash:64", 7)])
+        )
+    assert open_index(ws).hashes.tolist() == [top, top ^ 1, 7, 6]
+    manifest = json.loads((index_dir(ws) / "manifest.json").read_text())
+    assert manifest["hash"] == "phash:64"
+    (index_dir(ws) / "manifest.json").write_text(json.dumps({**manifest, "hash": "phash:256"}))
+    messages: list[str] = []
+    assert len(open_index(ws, messages.append)) == 4
+    assert "phash:256" in messages[0] and "rebuilt" in messages[0]
 
 
 def test_match_file_is_read_only(

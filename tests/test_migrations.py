@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -11,14 +12,22 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from osint_video.config import load_config
 from osint_video.errors import StoreError
+from osint_video.matching import index
+from osint_video.matching.schema import FingerprintRow
 from osint_video.store import migrate
 from osint_video.store.cases import CaseStore
+from osint_video.store.evidence import EvidenceStore
+from osint_video.store.schema import KeyframeRow
+from osint_video.workspace import Workspace
 
 # A workspace made by `Base.metadata.create_all` before migrations existed (SQLite, as stored).
 PRE_ALEMBIC = """
@@ -264,3 +273,116 @@ def test_opening_a_store_at_head_imports_no_alembic(tmp_path: Path) -> None:
     assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip() == "True"
     again = subprocess.run(run, capture_output=True, text=True, check=True)
     assert again.stdout.strip() == "False"  # at head: no alembic import
+
+
+def test_no_table_is_created_at_run_time() -> None:
+    """Tables come from the migrations only: `create_all` at run time would build a table a
+    desk's `db upgrade` never made (or made differently), and it would not be in any revision."""
+    package = Path(migrate.__file__).resolve().parents[1]
+    calls = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"create_all", "create_table"}
+        and "migrations" not in path.parts
+    ]
+    assert calls == []
+
+
+# Fingerprints as 0001-0004 stored them (bare hex): the top bit set and clear, both extremes.
+OLD_HASHES = [0xBA8C84536BD3C366, 0x0123456789ABCDEF, 0, (1 << 64) - 1, 1 << 63]
+VIEWS = ("full", "full_mirror", "center80", "center90", "center90_mirror")
+TAGGED = ("phash:64:00000000000000ff", "dhash:64:00000000000000ff")
+
+
+def _store_at_0005_with_rows(url: str) -> None:
+    """A case store as the release before 0006 left it: a clip, two keyframes (one with bare
+    hex hashes, one tagged, as every release wrote them), and five fingerprint rows."""
+    command.upgrade(migrate.alembic_config(url), "0005_original_bytes")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clips (id, sha256, size_bytes, kind, filename, evidence_path, status,"
+                " created_at, updated_at, priority) VALUES (1, 'aa', 7, 'video', 'old.mp4',"
+                " 'evidence/aa', 'processed', :t, :t, 1)"
+            ),
+            {"t": "2025-01-01 00:00:00+00:00"},
+        )
+        kf = (
+            'INSERT INTO keyframes (clip_id, "index", shot, frame, time_s, path, phash, dhash,'
+            " informative, sharpness) VALUES (1, :i, 0, 0, 0.0, 'k.png', :p, :d, true, 1.0)"
+        )
+        conn.execute(text(kf), {"i": 0, "p": "ba8c84536bd3c366", "d": "0f0f0f0f0f0f0f0f"})
+        conn.execute(text(kf), {"i": 1, "p": TAGGED[0], "d": TAGGED[1]})
+        for i, h in enumerate(OLD_HASHES):
+            conn.execute(
+                text(
+                    'INSERT INTO match_fingerprints (clip_id, "index", time_s, texture,'
+                    ' informative, "full", full_mirror, center80, center90, center90_mirror)'
+                    " VALUES (1, :i, :t, 20.0, true, :h, :h, :c, :h, :h)"
+                ),
+                {"i": i, "t": i * 0.25, "h": f"{h:016x}", "c": f"{h ^ 0xFF:016x}"},
+            )
+    engine.dispose()
+
+
+def test_0006_makes_stored_hashes_say_what_made_them(empty_url: str, tmp_path: Path) -> None:
+    """A store with rows from before 0006 (both backends): keyframe hashes get their prefix,
+    fingerprints become 64-bit integers beside `hash` = phash:64, the schema is the models',
+    the index rebuilt from the table holds the very same hashes, and a downgrade gives the hex
+    text back."""
+    _store_at_0005_with_rows(empty_url)
+    assert migrate.upgrade(empty_url).applied == ("0006_hashes",)
+    assert _diff(empty_url) == []
+    ws = Workspace(
+        load_config(home=tmp_path), tmp_path, CaseStore(empty_url), EvidenceStore(tmp_path)
+    )
+    try:
+        with ws.cases.session() as ses:
+            kfs = ses.query(KeyframeRow).order_by(KeyframeRow.index).all()
+            fps = ses.query(FingerprintRow).order_by(FingerprintRow.index).all()
+        assert [(k.phash, k.dhash) for k in kfs] == [
+            ("phash:64:ba8c84536bd3c366", "dhash:64:0f0f0f0f0f0f0f0f"),
+            TAGGED,  # already tagged: left alone
+        ]
+        assert [f.hash for f in fps] == ["phash:64"] * len(OLD_HASHES)
+        assert [[getattr(f, v) for v in VIEWS] for f in fps] == [
+            [h, h, h ^ 0xFF, h, h] for h in OLD_HASHES
+        ]
+        built = index.rebuild(ws)
+        want = [x for h in OLD_HASHES for x in (h, h ^ 0xFF)]
+        assert built.hashes.tolist() == want and built.hashes.dtype == np.uint64
+        assert json.loads((index.index_dir(ws) / "manifest.json").read_text())["hash"] == "phash:64"
+    finally:
+        ws.close()
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:  # in SQL: the two's complement, as BIGINT holds it
+        raw = conn.scalars(text('SELECT "full" FROM match_fingerprints ORDER BY "index"')).all()
+    engine.dispose()
+    assert raw == [h - (1 << 64) if h >= 1 << 63 else h for h in OLD_HASHES]
+
+    command.downgrade(migrate.alembic_config(empty_url), "0005_original_bytes")
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        back = conn.execute(
+            text('SELECT "full", center80 FROM match_fingerprints ORDER BY "index"')
+        )
+        assert [tuple(r) for r in back] == [(f"{h:016x}", f"{h ^ 0xFF:016x}") for h in OLD_HASHES]
+        assert "hash" not in {c["name"] for c in inspect(conn).get_columns("match_fingerprints")}
+    engine.dispose()
+    assert migrate.upgrade(empty_url).applied == ("0006_hashes",)  # and up again
+
+
+def test_a_bare_hex_keyframe_hash_is_refused(tmp_path: Path) -> None:
+    """What 0006 converts can no longer be written: keyframe hashes must say what made them."""
+    store = CaseStore(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    try:
+        with pytest.raises(StoreError, match="not a hash string"), store.session() as ses:
+            ses.add(
+                KeyframeRow(clip_id=1, index=0, shot=0, frame=0, time_s=0.0, path="k.png",
+                            phash="ba8c84536bd3c366", dhash="dhash:64:0f0f0f0f0f0f0f0f")
+            )  # fmt: skip
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ from osint_video.custody.chain import check_chain
 from osint_video.desk import workflow
 from osint_video.desk.workflow import TRANSITIONS, assign, change_status, set_priority
 from osint_video.errors import ConflictError, NotFound, WorkflowError
-from osint_video.store import migrate, mutex
+from osint_video.store import locks, migrate
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, utcnow
 from osint_video.store.schema import STATUSES
 
@@ -252,7 +252,9 @@ def test_report_lock_admits_one_writer_per_clip(store: CaseStore, db_url: str) -
     same = sorted(spans[:4])
     assert all(a[1] <= b[0] for a, b in zip(same, same[1:], strict=False)), same
     assert spans[4][0] < same[-1][0]  # the other clip's writer ran beside them
-    assert mutex._threads == {}  # nothing kept per clip once no one holds or waits
+    assert locks._threads == {}  # nothing kept per clip once no one holds or waits
+    folder = store.locks.folder
+    assert folder is None or list(folder.iterdir()) == []  # no lock file left behind either
 
 
 def test_report_locks_take_no_pooled_connection(pg_url: str) -> None:

@@ -80,15 +80,13 @@ def test_triage_stores_the_same_fingerprints(cli, home: Path, gop_clip: Path) ->
                 .where(FingerprintRow.clip_id == clip.id)
                 .order_by(FingerprintRow.index)
             ).all()
-            stored = [(r.time_s, r.full, r.center80) for r in rows]
+            stored = [(r.time_s, r.full, r.center80, r.hash) for r in rows]
             evidence = ws.evidence.path_for(clip.sha256)
         media = probe_file(evidence, "video", ws.config.probe).media
         own = fingerprint_video(evidence, media, ws.config.matching)
     finally:
         ws.close()
-    assert stored == [
-        (f.time_s, f"{f.view('full'):016x}", f"{f.view('center80'):016x}") for f in own
-    ]
+    assert stored == [(f.time_s, f.view("full"), f.view("center80"), "phash:64") for f in own]
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def test_acquire_list_load_resolve(store: CaseStore) -> None:
 def test_save_results_replaces_rows_and_chains_custody(store: CaseStore) -> None:
     sha = "ef" * 32
     cid, _ = _add(store, sha)
-    kf = dict(shot=0, frame=0, time_s=0.0, path="derived/x/kf0.jpg", phash="00ff" * 4)
+    kf = dict(shot=0, frame=0, time_s=0.0, path="derived/x/kf0.jpg", phash="phash:64:" + "00ff" * 4)
     for run in range(2):
         store.save_results(
             cid,

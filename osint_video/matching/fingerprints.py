@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..hashing.hashes import compute_hashes, texture_std
+from ..hashing.hashes import HASH_SIZE, compute_hashes, texture_std
 from .sampler import Sample
 
 # A row/column is border when nearly all its pixels are this dark.
@@ -32,6 +32,9 @@ VIEWS = ("full", "full_mirror", "center80", "center90", "center90_mirror")
 STORED_VIEWS = ("full", "center80")
 BATCH = 64  # samples fingerprinted at once (bounds memory on long footage)
 QUERY_VIEWS = ("full", "full_mirror", "center90", "center90_mirror")
+# What makes every view's hash: `FrameHash`'s algorithm:bits, stored with each fingerprint row.
+ALGORITHM = "phash"
+HASH = f"{ALGORITHM}:{HASH_SIZE * HASH_SIZE}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def _fingerprint_batch(samples: Sequence[Sample], min_texture_std: float) -> lis
         img = Image.fromarray(np.ascontiguousarray(grey))
         textures.append(texture_std(img))
         images.extend(Image.fromarray(np.ascontiguousarray(v)) for v in _views(grey))
-    hashes = [h["phash"].value for h in compute_hashes(images, ("phash",))]
+    hashes = [h[ALGORITHM].value for h in compute_hashes(images, (ALGORITHM,))]
     n = len(VIEWS)
     return [
         FrameFingerprint(

@@ -2,10 +2,10 @@
 
 Why a file index next to the case store: Hamming search needs the hashes as one flat array
 (SQL cannot do it fast). The case store's `match_fingerprints` table stays the source of truth;
-the arrays are a derived copy with a manifest (count, SHA-256 of the arrays, clip count, sum and
-maximum of clip ids). On open the manifest is checked against the files and against the store:
-any difference (a crash between the two writes, a deleted clip, a damaged file) rebuilds the
-index from the store and says so.
+the arrays are a derived copy with a manifest (count, SHA-256 of the arrays, the kind of hash
+(`phash:64`), clip count, sum and maximum of clip ids). On open the manifest is checked against
+the files and against the store: any difference (a crash between the two writes, a deleted
+clip, a damaged file) rebuilds the index from the store and says so.
 
 Layout: `hashes.npy` (uint64), `clips.npy` (int32 clip id), `times.npy` (float32 seconds), one
 row per stored view of each informative sampled frame, and `manifest.json`. Writes go to
@@ -22,17 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+import numpy.typing as npt
+from sqlalchemy import BigInteger, delete, func, select, type_coerce
 
 from ..workspace import Workspace
-from .fingerprints import STORED_VIEWS, FrameFingerprint
-from .schema import FingerprintRow, ensure_table
+from .fingerprints import HASH, STORED_VIEWS, FrameFingerprint
+from .schema import FingerprintRow
 from .search import Hits, MultiIndex, scan
 
 FORMAT_VERSION = 1
 # Below this many hashes a linear numpy scan beats building the multi-index tables.
 MIH_MIN_SIZE = 200_000
 Notify = Callable[[str], None]
+# The fingerprint rows this index is built from: informative frames hashed the way it expects.
+_INDEXED = (FingerprintRow.informative, FingerprintRow.hash == HASH)
+_STORED = np.dtype(
+    [("clip", np.int32), ("time", np.float32), ("full", np.int64), ("c80", np.int64)]
+)
 
 
 class IndexInconsistent(Exception):
@@ -73,26 +79,28 @@ def index_dir(ws: Workspace) -> Path:
     return ws.home / "index"
 
 
-def entries(rows: Sequence[tuple[int, float, str, str]]) -> tuple[np.ndarray, ...]:
-    """(clip id, time, full hex, center80 hex) rows -> hashes, clips, times arrays."""
-    n = len(rows)
-    hashes = np.empty(n * 2, np.uint64)
-    clips = np.empty(n * 2, np.int32)
-    times = np.empty(n * 2, np.float32)
-    for i, (clip, t, full, c80) in enumerate(rows):
-        hashes[2 * i], hashes[2 * i + 1] = int(full, 16), int(c80, 16)
-        clips[2 * i : 2 * i + 2] = clip
-        times[2 * i : 2 * i + 2] = t
-    return hashes, clips, times
+def entries(
+    clips: npt.ArrayLike, times: npt.ArrayLike, full: np.ndarray, center80: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Stored frames (clip id, time, full-frame and central-80 % hashes as uint64) -> the
+    hashes, clips and times arrays: two entries per frame, full first."""
+    hashes = np.empty(len(full) * 2, np.uint64)
+    hashes[0::2], hashes[1::2] = full, center80
+    return (
+        hashes,
+        np.repeat(np.asarray(clips, np.int32), 2),
+        np.repeat(np.asarray(times, np.float32), 2),
+    )
 
 
 def fingerprint_entries(clip_id: int, fps: Sequence[FrameFingerprint]) -> tuple[np.ndarray, ...]:
-    rows = [
-        (clip_id, f.time_s, f"{f.view('full'):016x}", f"{f.view('center80'):016x}")
-        for f in fps
-        if f.informative
-    ]
-    return entries(rows)
+    kept = [f for f in fps if f.informative]
+    return entries(
+        [clip_id] * len(kept),
+        [f.time_s for f in kept],
+        np.array([f.view("full") for f in kept], np.uint64),
+        np.array([f.view("center80") for f in kept], np.uint64),
+    )
 
 
 def _checksum(hashes: np.ndarray, clips: np.ndarray, times: np.ndarray) -> str:
@@ -112,14 +120,9 @@ def _summary(clips: np.ndarray) -> dict[str, int]:
 
 
 def _store_summary(ws: Workspace) -> dict[str, int]:
-    ensure_table(ws.cases.engine)
     with ws.cases.session() as ses:
-        count = ses.scalar(
-            select(func.count()).select_from(FingerprintRow).where(FingerprintRow.informative)
-        )
-        ids = ses.scalars(
-            select(FingerprintRow.clip_id).where(FingerprintRow.informative).distinct()
-        ).all()
+        count = ses.scalar(select(func.count()).select_from(FingerprintRow).where(*_INDEXED))
+        ids = ses.scalars(select(FingerprintRow.clip_id).where(*_INDEXED).distinct()).all()
     return {
         "count": int(count or 0) * len(STORED_VIEWS),
         "clips": len(ids),
@@ -139,6 +142,7 @@ def _save(root: Path, hashes: np.ndarray, clips: np.ndarray, times: np.ndarray) 
         "format": FORMAT_VERSION,
         "count": len(hashes),
         "sha256": _checksum(hashes, clips, times),
+        "hash": HASH,
         **_summary(clips),
     }
     tmp = root / ".manifest.tmp"
@@ -155,6 +159,8 @@ def _load(root: Path, expected: dict[str, int]) -> ArchiveIndex:
     hashes, clips, times = arrays
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexInconsistent(f"format {manifest.get('format')} (expected {FORMAT_VERSION})")
+    if manifest.get("hash", HASH) != HASH:  # indexes made before it was written were phash:64
+        raise IndexInconsistent(f"it holds {manifest['hash']} hashes, matching makes {HASH}")
     if not len(hashes) == len(clips) == len(times) == manifest.get("count"):
         raise IndexInconsistent("array lengths disagree with the manifest")
     if _checksum(hashes, clips, times) != manifest.get("sha256"):
@@ -165,21 +171,35 @@ def _load(root: Path, expected: dict[str, int]) -> ArchiveIndex:
     return ArchiveIndex(root, hashes.astype(np.uint64), clips.astype(np.int32), times)
 
 
+def stored_entries(ws: Workspace) -> tuple[np.ndarray, ...]:
+    """The index arrays (hashes, clips, times) as the case store's fingerprints give them.
+
+    Only rows whose `hash` is the one matching makes (`fingerprints.HASH`) are read. Why it
+    reads this way (4 M rows, bench/bench_fingerprints.py): the views come as the raw signed
+    BIGINT (no per-value conversion) and are reinterpreted as uint64 at once, and the rows
+    stream from a Core result straight into one numpy record array, as ORM rows and Python
+    lists of their columns cost most of the time.
+    """
+    query = (
+        select(
+            FingerprintRow.clip_id,
+            FingerprintRow.time_s,
+            type_coerce(FingerprintRow.full, BigInteger),
+            type_coerce(FingerprintRow.center80, BigInteger),
+        )
+        .where(*_INDEXED)
+        .order_by(FingerprintRow.clip_id, FingerprintRow.index)
+    )
+    with ws.cases.session() as ses:
+        rows = np.fromiter((tuple(r) for r in ses.connection().execute(query)), _STORED)
+    return entries(
+        rows["clip"], rows["time"], rows["full"].view(np.uint64), rows["c80"].view(np.uint64)
+    )
+
+
 def rebuild(ws: Workspace) -> ArchiveIndex:
     """Rebuild the whole index from the case store's fingerprints (`osint-video index rebuild`)."""
-    ensure_table(ws.cases.engine)
-    with ws.cases.session() as ses:
-        rows = ses.execute(
-            select(
-                FingerprintRow.clip_id,
-                FingerprintRow.time_s,
-                FingerprintRow.full,
-                FingerprintRow.center80,
-            )
-            .where(FingerprintRow.informative)
-            .order_by(FingerprintRow.clip_id, FingerprintRow.index)
-        ).all()
-    hashes, clips, times = entries([(r[0], r[1], r[2], r[3]) for r in rows])
+    hashes, clips, times = stored_entries(ws)
     _save(index_dir(ws), hashes, clips, times)
     return ArchiveIndex(index_dir(ws), hashes, clips, times)
 
@@ -219,7 +239,6 @@ def remove_clip(ws: Workspace, clip_id: int, actor: str) -> int:
     from ..store.cases import NewEvent  # the custody record of the removal
 
     idx = open_index(ws)
-    ensure_table(ws.cases.engine)
     with ws.cases.session() as ses:
         res = ses.execute(delete(FingerprintRow).where(FingerprintRow.clip_id == clip_id))
         n = getattr(res, "rowcount", 0)

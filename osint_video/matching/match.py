@@ -27,10 +27,18 @@ from ..store.cases import NewEvent
 from ..store.schema import ClipRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
-from .fingerprints import BATCH, QUERY_VIEWS, VIEWS, FrameFingerprint, alike, fingerprint
+from .fingerprints import (
+    BATCH,
+    HASH,
+    QUERY_VIEWS,
+    VIEWS,
+    FrameFingerprint,
+    alike,
+    fingerprint,
+)
 from .index import ArchiveIndex, Notify, open_index, replace_clip
 from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
-from .schema import FingerprintRow, ensure_table
+from .schema import FingerprintRow
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]
@@ -202,7 +210,8 @@ def _fp_rows(clip_id: int, fps: Sequence[FrameFingerprint]) -> list[FingerprintR
             time_s=f.time_s,
             texture=f.texture,
             informative=f.informative,
-            **{name: f"{h:016x}" for name, h in zip(VIEWS, f.hashes, strict=False)},
+            hash=HASH,
+            **dict(zip(VIEWS, f.hashes, strict=True)),
         )
         for i, f in enumerate(fps)
     ]
@@ -251,7 +260,7 @@ def _event(
             "informative_samples": sum(f.informative for f in fps),
             "index_size_before": idx_size,
             "parameters": {
-                "hash": "phash:64 (imagehash-identical)",
+                "hash": f"{HASH} (imagehash-identical)",
                 "views_stored": ["full", "center80"],
                 "views_query": list(QUERY_VIEWS),
                 "radius": cfg.radius,
@@ -331,7 +340,6 @@ def find_matches(
         else fingerprint_video(evidence_path, media, cfg, ws.config.keyframes)
     )
     say("match", 0.6)
-    ensure_table(ws.cases.engine)
     index = open_index(ws, notify)
     votes = vote(index, fps, cfg, exclude=clip_id)
     informative = sum(f.informative for f in fps)

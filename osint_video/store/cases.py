@@ -28,7 +28,7 @@ from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_detail
 from ..errors import NotFound, StoreError
 from ..tools import tool_versions
 from . import migrate
-from .mutex import clip_mutex, ingest_mutex
+from .locks import Locks
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
@@ -162,7 +162,7 @@ def _as_event(row: CustodyRow) -> Event:
 
 
 def _beside_db(url: str, suffix: str) -> Path | None:
-    """A file beside a SQLite database (its custody journal, its lock file); other databases
+    """A path beside a SQLite database (its custody journal, its lock folder); other databases
     and in-memory SQLite have none."""
     if not url.startswith("sqlite:///") or url.endswith(":memory:"):
         return None
@@ -187,8 +187,7 @@ class CaseStore:
             raise StoreError(msg) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.journal = _beside_db(url, ".custody.jsonl")
-        self._lock_file = _beside_db(url, ".locks")
-        self._ingest_lock_file = _beside_db(url, ".ingest-locks")
+        self.locks = Locks(self.engine, _beside_db(url, "-locks"))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -211,14 +210,19 @@ class CaseStore:
 
     @contextmanager
     def report_lock(self, clip_id: int) -> Iterator[None]:
-        """One writer at a time for the clip's report files (`store/mutex.py`)."""
-        with clip_mutex(self.engine, self._lock_file, clip_id):
+        """One writer at a time for the clip's report files (`store/locks.py`)."""
+        with self.locks.hold(f"report-{clip_id}"):
             yield
 
     @contextmanager
     def ingest_lock(self, sha256: str) -> Iterator[None]:
-        """One intake at a time of these bytes, from storing to recording (`store/mutex.py`)."""
-        with ingest_mutex(self.engine, self._ingest_lock_file, sha256):
+        """One intake at a time of these bytes, from storing to recording (`store/locks.py`).
+
+        Why: an intake that fails removes the evidence file it stored, and must not remove one
+        that another intake of the same bytes (another editor, another process) is recording
+        at that moment.
+        """
+        with self.locks.hold(f"ingest-{sha256}"):
             yield
 
     def clip_with_sha(self, sha256: str) -> int | None:

@@ -67,6 +67,25 @@ class ReadableString(_Readable):
     cache_ok = True
 
 
+class HashText(TypeDecorator[str]):
+    """A perceptual hash as text that says what made it: `phash:64:ba8c84536bd3c366`.
+
+    Why checked on write: a bare hex value does not say which algorithm or size made it, and
+    hashes are compared across years of archive; anything but `FrameHash`'s string form (or a
+    FrameHash) is refused, so no such value enters the store again (0006 converted old ones).
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        from ..hashing.hashes import FrameHash  # numpy: loaded only where keyframes are written
+
+        return str(value if isinstance(value, FrameHash) else FrameHash.parse(str(value)))
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -170,8 +189,8 @@ class KeyframeRow(Base):
     frame: Mapped[int] = mapped_column(Integer)
     time_s: Mapped[float] = mapped_column(Float)
     path: Mapped[str] = mapped_column(Text)
-    phash: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
-    dhash: Mapped[str | None] = mapped_column(String(40), default=None)
+    phash: Mapped[str | None] = mapped_column(HashText(40), index=True, default=None)
+    dhash: Mapped[str | None] = mapped_column(HashText(40), default=None)
     duplicate_of: Mapped[int | None] = mapped_column(Integer, default=None)
     informative: Mapped[bool] = mapped_column(default=True)
     sharpness: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,8 +1,8 @@
 """On-screen text read at triage: the items (report.json's `onscreen_text`) and a casefolded
 copy of the whole text for searching (`queue list --text`, the web desk's filter).
 
-Revision ID: 0006_onscreen_text
-Revises: 0005_original_bytes
+Revision ID: 0007_onscreen_text
+Revises: 0006_hashes
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_onscreen_text"
-down_revision = "0005_original_bytes"
+revision = "0007_onscreen_text"
+down_revision = "0006_hashes"
 branch_labels = None
 depends_on = None
 
