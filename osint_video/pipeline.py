@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import MediaKind, ProbeResult
+from .models import ClipRecord, MediaKind, ProbeResult
 from .steps import intake as intake_steps
 from .steps.anomalies import Anomalies
 from .steps.base import SAVE, Job, Step, completed, fresh_folder, run_steps
@@ -32,7 +32,7 @@ from .steps.probe import Probe
 from .steps.report import Report, SeenLater, publish
 from .steps.strip import Strip
 from .steps.text import Text
-from .store.cases import Acquisition, as_utc, utcnow
+from .store.cases import Acquisition, utcnow
 from .workspace import Workspace
 
 Progress = Callable[[str, float], None]
@@ -99,7 +99,7 @@ def known_outcome(
     Returns:
         The outcome, or None when the clip still has to be processed.
     """
-    clip = ws.cases.load(taken.clip_id)
+    clip = ws.cases.record(taken.clip_id)
     if taken.is_new or clip.status in PROCESSABLE or req.reprocess:
         return None
     if progress:
@@ -216,22 +216,20 @@ def _process(
     run: str | None,
     steps: tuple[Step, ...],
 ) -> TriageOutcome:
-    clip = ws.cases.load(clip_id)
-    recorded = recorded_in_run(ws, clip_id, run) if run else None
+    clip = ws.cases.record(clip_id)
+    recorded = recorded_in_run(clip, run) if run else None
     if recorded is None and run and clip.status not in PROCESSABLE:
-        return _stored_outcome(ws, clip_id, clip.sha256, clip.status, clip.error)
+        return _outcome(clip)
     skip = completed(steps, recorded)
     if skip == len(steps):
-        return _stored_outcome(ws, clip_id, clip.sha256, clip.status, clip.error)
-    kind: MediaKind = clip.kind  # type: ignore[assignment]
-    first_seen = min((a.at for a in clip.acquisitions), default=utcnow())
+        return _outcome(clip)
     job = Job(
         ws=ws,
         clip_id=clip_id,
         sha256=clip.sha256,
-        kind=kind,
+        kind=clip.kind,
         given_probe=probe,
-        acquired_at=as_utc(first_seen),
+        acquired_at=clip.first_acquired_at,
         actor=ws.config.operator(),
         work=fresh_folder(ws.derived_dir(clip.sha256)) if SAVE in steps[skip:] else Path(),
         final=ws.derived_dir(clip.sha256),
@@ -244,25 +242,21 @@ def _process(
     run_steps(job, steps, skip)
     if progress:
         progress("done", 1.0)
-    clip = ws.cases.load(clip_id)
-    report = clip.derived.get("report_json") if clip.derived else None
-    return TriageOutcome(Path(), clip_id, clip.sha256, clip.status, clip.error, report)
+    return _outcome(ws.cases.record(clip_id))
 
 
-def recorded_in_run(ws: Workspace, clip_id: int, run: str) -> set[str] | None:
+def recorded_in_run(clip: ClipRecord, run: str) -> set[str] | None:
     """Actions recorded since `run` saved its results (None: that run saved nothing yet).
 
     Why by position: steps 5-9 carry `run` in their details; matching and the reports come
     after them in the clip's chain, and the clip lock keeps other runs out meanwhile.
     """
-    _sha, events = ws.cases.custody_events(clip_id)
+    events = clip.custody
     start = next((i for i, e in enumerate(events) if e.details.get("run") == run), None)
     return None if start is None else {e.action for e in events[start:]}
 
 
-def _stored_outcome(
-    ws: Workspace, clip_id: int, sha256: str, status: str, error: str | None
-) -> TriageOutcome:
-    report = ws.derived_dir(sha256) / "report.json"
-    rel = ws.rel(report) if report.is_file() else None
-    return TriageOutcome(Path(), clip_id, sha256, status, error, rel)
+def _outcome(clip: ClipRecord) -> TriageOutcome:
+    """A clip's outcome as the case store has it now."""
+    report = clip.derived.report_json
+    return TriageOutcome(Path(), clip.id, clip.sha256, clip.status, clip.error, report)

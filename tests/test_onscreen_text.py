@@ -5,6 +5,7 @@ the clip, and `annotate push` reuses the reading instead of running tesseract ag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -102,7 +103,7 @@ def test_annotate_push_reuses_the_reading(
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
     ws = Workspace.open(load_config(home=home, environ={}))
     try:
-        clip = ws.cases.load(1)
+        clip = ws.cases.record(1)
         frames, _verdict = clip_items(ws, clip, "kursk")
         preds = _predictions(ws, frames)
         texts = [
@@ -113,8 +114,8 @@ def test_annotate_push_reuses_the_reading(
         ]
         assert any(CAPTION[0] in t for t in texts)
         assert all("(triage)" in p["model_version"] for p in preds.values())
-        clip.onscreen_text = None  # a clip triaged before text was read: read now, and fail
-        frames, _verdict = clip_items(ws, clip, "kursk")
+        # a clip triaged before text was read at triage: read now (and fail, no tesseract)
+        frames, _verdict = clip_items(ws, dataclasses.replace(clip, onscreen_text=None), "kursk")
         with pytest.raises(OcrError):
             _predictions(ws, frames)
     finally:

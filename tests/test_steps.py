@@ -13,6 +13,7 @@ from synth import make_cut_clip
 from osint_video.config import load_config
 from osint_video.errors import InputError
 from osint_video.pipeline import STEPS, TriageRequest, intake, process_clip
+from osint_video.report.markdown import render_markdown
 from osint_video.steps.base import SAVE, Job, Step, Stored, completed
 from osint_video.steps.keyframes import Keyframes
 from osint_video.steps.match import Match
@@ -113,6 +114,11 @@ def test_a_step_after_the_commit_fails_without_failing_the_clip_results(
     )
     report = json.loads((ws.home / row.derived["report_json"]).read_text())
     assert report["error"] == out.error and report["status"] == "processed"
+    html = (ws.home / row.derived["html_report"]).read_text()
+    assert f'<dt>Failed</dt><dd class="error">{out.error}</dd>' in html
+    assert "| Failed | broken failed: this step cannot work on this clip |" in render_markdown(
+        report
+    )
 
 
 def test_a_retried_run_resumes_after_the_last_recorded_step(ws: Workspace, clip: Path) -> None:

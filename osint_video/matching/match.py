@@ -278,7 +278,7 @@ def _event(
 
 
 def _same_case(ws: Workspace, clip_id: int) -> set[str]:
-    return {a.case for a in ws.cases.load(clip_id).acquisitions if a.case}
+    return set(ws.cases.record(clip_id).cases)
 
 
 @dataclass(frozen=True)
@@ -403,27 +403,18 @@ def match_and_index(
     if media.kind != "video":
         return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
     found = find_matches(ws, clip_id, evidence_path, media, progress, notify, fingerprints)
-    sha256 = ws.cases.load(clip_id).sha256
+    sha256 = ws.cases.record(clip_id).sha256
     record_matches(ws, found, NewEvent("matched", found_details(found, cfg, sha256)))
     say("match", 1.0)
     return found.summary()
 
 
-def media_of(clip: ClipRow) -> MediaInfo:
-    """The MediaInfo a stored clip was probed with (enough for sampling)."""
-    m = clip.media or {}
-    return MediaInfo(
-        kind=clip.kind,  # type: ignore[arg-type]
-        duration_s=clip.duration_s or m.get("duration_s"),
-        rotation_deg=int(m.get("rotation_deg") or 0),
-    )
-
-
 def match_clip(ws: Workspace, clip_id: int, notify: Notify | None = None) -> MatchSummary:
     """Re-run matching for a stored clip (from its evidentiary copy), recorded in custody."""
-    clip = ws.cases.load(clip_id)
+    clip = ws.cases.record(clip_id)
     path = ws.evidence.path_for(clip.sha256)
-    return match_and_index(ws, clip_id, path, media_of(clip), None, notify)
+    media = clip.media or MediaInfo(kind=clip.kind)
+    return match_and_index(ws, clip_id, path, media, None, notify)
 
 
 def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> MatchSummary:

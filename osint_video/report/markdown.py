@@ -48,6 +48,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
     sig = r.get("signature")
     facts = [
         ["Status", r["status"]],
+        *([["Failed", r["error"]]] if r.get("error") else []),
         ["Verdict", verdict],
         ["File", f"{r['clip']['filename']} ({r['clip']['size_bytes']:,} bytes)"],
         ["SHA-256", r["clip"]["sha256"]],

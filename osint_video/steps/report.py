@@ -83,7 +83,7 @@ def refresh_seen_later(ws: Workspace, clip_id: int, actor: str) -> bool:
 
     with ws.cases.report_lock(clip_id):
         now = {e["clip_id"] for e in seen_later(ws.cases, clip_id)}
-        rel = (ws.cases.load(clip_id).derived or {}).get("report_json")
+        rel = ws.cases.record(clip_id).derived.report_json
         shown = _read_report(ws, rel) if rel else {}
         if {e.get("clip_id") for e in shown.get("seen_later") or []} == now:
             return False
@@ -112,7 +112,7 @@ class SeenLater(Step[list[int]]):
     critical = False
 
     def run(self, job: Job) -> list[int]:
-        rel = (job.ws.cases.load(job.clip_id).derived or {}).get("report_json")
+        rel = job.ws.cases.record(job.clip_id).derived.report_json
         report = _read_report(job.ws, rel) if rel else {}
         rewritten = []
         for cid in matched_earlier(report):

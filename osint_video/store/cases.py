@@ -24,25 +24,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .. import lossless
-from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
+from ..custody.chain import GENESIS, event_hash, normalise, redact_details
 from ..errors import NotFound, StoreError
+from ..models import ClipRecord, CustodyEvent
 from ..tools import tool_versions
 from . import migrate
 from .locks import Locks
+from .records import PRIORITY_NAMES, as_utc, custody_event, iso, to_record
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def iso(value: datetime) -> str:
-    return as_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -74,9 +67,6 @@ class Acquisition:
                 "link_target": self.link_target,
             }
         )
-
-
-_PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}  # desk/workflow.PRIORITIES
 
 
 @dataclass(frozen=True)
@@ -153,12 +143,6 @@ def _lock_clip(ses: Session, clip_id: int) -> str | None:
             update(ClipRow).where(ClipRow.id == clip_id).values(updated_at=ClipRow.updated_at)
         )
     return ses.scalar(select(ClipRow.sha256).where(ClipRow.id == clip_id).with_for_update())
-
-
-def _as_event(row: CustodyRow) -> Event:
-    return Event(
-        row.seq, iso(row.at), row.actor, row.action, dict(row.details), row.prev_hash, row.hash
-    )
 
 
 def _beside_db(url: str, suffix: str) -> Path | None:
@@ -375,7 +359,7 @@ class CaseStore:
         for ev in events:
             seq += 1
             at = utcnow()
-            item = Event(seq, iso(at), actor, ev.action, _event_details(ev.details), prev)
+            item = CustodyEvent(seq, iso(at), actor, ev.action, _event_details(ev.details), prev)
             digest = event_hash(clip_sha, item)
             ses.add(
                 CustodyRow(
@@ -410,18 +394,18 @@ class CaseStore:
                 f"custody events were saved but the journal {self.journal} was not: {exc}"
             ) from None
 
-    def custody_events(self, clip_id: int) -> tuple[str, list[Event]]:
+    def custody_events(self, clip_id: int) -> tuple[str, list[CustodyEvent]]:
         """A clip's sha256 and its custody events exactly as stored, in seq order."""
         with self.session() as ses:
             clip = self._get(ses, clip_id)
             rows = ses.scalars(
                 select(CustodyRow).where(CustodyRow.clip_id == clip_id).order_by(CustodyRow.seq)
             ).all()
-            return clip.sha256, [_as_event(r) for r in rows]
+            return clip.sha256, [custody_event(r) for r in rows]
 
-    def custody_for(self, clip_ids: list[int]) -> dict[int, list[Event]]:
+    def custody_for(self, clip_ids: list[int]) -> dict[int, list[CustodyEvent]]:
         """Custody events of many clips in one query ({clip id: events in seq order})."""
-        out: dict[int, list[Event]] = {cid: [] for cid in clip_ids}
+        out: dict[int, list[CustodyEvent]] = {cid: [] for cid in clip_ids}
         with self.session() as ses:
             for start in range(0, len(clip_ids), 500):
                 batch = clip_ids[start : start + 500]
@@ -431,7 +415,7 @@ class CaseStore:
                     .order_by(CustodyRow.clip_id, CustodyRow.seq)
                 )
                 for r in rows:
-                    out[r.clip_id].append(_as_event(r))
+                    out[r.clip_id].append(custody_event(r))
         return out
 
     def journal_heads(self) -> dict[str, dict[int, str]]:
@@ -475,20 +459,26 @@ class CaseStore:
                 raise NotFound(f"no clip with id {clip_id}")
             return clip
 
+    def record(self, clip_id: int) -> ClipRecord:
+        """The typed read model of a clip (`store/records.py`): what every reader gets.
+
+        Raises:
+            NotFound: no such clip.
+        """
+        return to_record(self.load(clip_id))
+
     def clip_facts(self, clip_id: int) -> dict[str, Any]:
         """What a match states about a clip: sha256, file name, first case and source URL,
         first acquisition (ISO, UTC), metadata creation time, and every case it is in."""
-        clip = self.load(clip_id)
-        acqs = clip.acquisitions
-        first = min((as_utc(a.at) for a in acqs), default=as_utc(clip.created_at))
+        clip = self.record(clip_id)
         return {
             "sha256": clip.sha256,
             "filename": clip.filename,
-            "case": next((a.case for a in acqs if a.case), None),
-            "source_url": next((a.source_url for a in acqs if a.source_url), None),
-            "earliest_acquired_at": iso(first),
-            "earliest_created_at": (clip.meta or {}).get("creation_time"),
-            "cases": {a.case for a in acqs if a.case},
+            "case": next(iter(clip.cases), None),
+            "source_url": clip.source_url,
+            "earliest_acquired_at": iso(clip.first_acquired_at),
+            "earliest_created_at": clip.metadata.creation_time if clip.metadata else None,
+            "cases": set(clip.cases),
             "duplicate_of": clip.duplicate_of,
         }
 
@@ -561,7 +551,7 @@ class CaseStore:
             unique,
             clip.error,
             clip.duplicate_of,
-            _PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
+            PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
             clip.assignee,
             clip.original_bytes or None,
         )
