@@ -121,7 +121,7 @@ def big_report(ws: Workspace, root: Path, n: int = 200) -> dict:
     from osint_video.custody.signing import load_private, signature_block
 
     key = load_private(ws.home / "keys")
-    report = build_report(ws.cases.load(clip_id), signature_block(key) if key else None)
+    report = build_report(ws.cases.record(clip_id), signature_block(key) if key else None)
     validate_report(report)
     return report
 

@@ -180,6 +180,9 @@ def contenders(clip: Path) -> dict[str, list[str]]:
         # the issue's steps alone: archive matching (a later issue) adds its 4 fps samples
         off = "OSINT_VIDEO__MATCHING__ENABLED=false"
         found["osint-video triage, matching off"] = ["env", off, *triage]
+        # on-screen text's share of triage (issue 14: at most 15 %)
+        no_text = "OSINT_VIDEO__OCR__ENABLED=false"
+        found["osint-video triage, text off"] = ["env", no_text, *triage]
     return found
 
 
@@ -236,6 +239,17 @@ def bench_main(runs: int) -> None:
             f"{row.name:32} {row.wall_s:7.2f} {row.wall_s / base:7.2f} {found:>6} {false!s:>6} "
             f"{row.rss_mb:7.0f} {row.cpu_s:7.2f} {row.cpu_s / cpu_base:7.2f}"
         )
+    text_share(best)
+
+
+def text_share(best: dict[str, Row]) -> None:
+    """On-screen text's share of triage: triage with and without the text step."""
+    on, off = best.get("osint-video triage --json"), best.get("osint-video triage, text off")
+    if on is None or off is None:
+        return
+    wall = (on.wall_s - off.wall_s) / on.wall_s
+    cpu = (on.cpu_s - off.cpu_s) / on.cpu_s
+    print(f"on-screen text: {100 * wall:.1f} % of triage wall time, {100 * cpu:.1f} % of its CPU")
 
 
 def shared_main() -> None:

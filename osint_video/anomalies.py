@@ -300,24 +300,22 @@ def _rotated(f: _Facts) -> list[Anomaly]:
 def _content_credentials(f: _Facts) -> list[Anomaly]:
     """What a C2PA manifest declares, and whether it still holds (`media/credentials.py`)."""
     cc = f.probe.metadata.content_credentials
-    if not cc:
+    if cc is None:
         return []
-    who = cc.get("signer") or "an unnamed signer"
-    who += f" ({cc['issuer']})" if cc.get("issuer") else ""
-    tool = f" with {cc['generator']}" if cc.get("generator") else ""
-    state = cc.get("state")
-    if state == "remote":
+    who = (cc.signer or "an unnamed signer") + (f" ({cc.issuer})" if cc.issuer else "")
+    tool = f" with {cc.generator}" if cc.generator else ""
+    if cc.state == "remote":
         return [
             Anomaly(
                 "c2pa_remote",
                 f"The file says its Content Credentials (C2PA) are stored at "
-                f"{cc.get('remote_url') or 'an address it names'}, not in the file. They were "
+                f"{cc.remote_url or 'an address it names'}, not in the file. They were "
                 f"not fetched: the server would learn that this file was opened, when and from "
                 f"where. Fetch them deliberately, from a machine that may be seen, to check them.",
             )
         ]
-    if state == "unreadable":
-        why = "; ".join(cc.get("problems") or []) or "unknown reason"
+    if cc.state == "unreadable":
+        why = "; ".join(cc.problems) or "unknown reason"
         return [
             Anomaly(
                 "c2pa_unreadable",
@@ -330,12 +328,12 @@ def _content_credentials(f: _Facts) -> list[Anomaly]:
             "c2pa_present",
             f"The file carries Content Credentials (C2PA) signed by {who}{tool}. They say who "
             f"signed and what the signer declared, not that the declaration is true"
-            + ("." if state == "trusted" else "; the signer is not on the desk's trust list."),
+            + ("." if cc.state == "trusted" else "; the signer is not on the desk's trust list."),
             "info",
         )
     ]
-    if state == "invalid":
-        problems = ", ".join(cc.get("problems") or []) or "validation failed"
+    if cc.state == "invalid":
+        problems = ", ".join(cc.problems) or "validation failed"
         out.append(
             Anomaly(
                 "c2pa_invalid",
@@ -344,14 +342,13 @@ def _content_credentials(f: _Facts) -> list[Anomaly]:
                 "critical",
             )
         )
-    if cc.get("ai_generated"):
-        agents = cc.get("ai_declared_by") or []
-        by = f" ({', '.join(map(str, agents))})" if agents else ""
+    if cc.ai_generated:
+        by = f" ({', '.join(cc.ai_declared_by)})" if cc.ai_declared_by else ""
         out.append(
             Anomaly(
                 "c2pa_ai_generated",
                 f"The Content Credentials declare the picture made or altered by generative AI"
-                f"{by}: digital source type {', '.join(cc.get('source_types') or [])}.",
+                f"{by}: digital source type {', '.join(cc.source_types)}.",
                 "critical",
             )
         )

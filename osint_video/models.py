@@ -7,7 +7,9 @@ evidence exactly as the tools returned them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any, Literal
 
 MediaKind = Literal["video", "image"]
@@ -48,6 +50,50 @@ class MediaInfo:
 
 
 @dataclass(frozen=True)
+class ContentCredentials:
+    """The active manifest of a file's C2PA store, in a verifier's terms (`media/credentials.py`
+    reads it).
+
+    `state`: `valid` (signature and hashes check out), `trusted` (and the signer is on a trust
+    list), `invalid` (something changed after signing, or the signature fails: see
+    `problems`), `unreadable` (a manifest store is there but cannot be parsed), `remote` (the
+    file points to a manifest stored at `remote_url`, not fetched). `actions` are the active
+    manifest's; `source_types`, `ai_generated` and `ai_declared_by` cover every manifest of
+    the store, the ingredients' too.
+    """
+
+    state: str
+    signer: str | None = None
+    issuer: str | None = None
+    signed_at: str | None = None
+    generator: str | None = None
+    title: str | None = None
+    actions: tuple[dict[str, Any], ...] = ()
+    source_types: tuple[str, ...] = ()
+    ai_generated: bool = False
+    ai_declared_by: tuple[str, ...] = ()  # software agents of the actions that declare it
+    problems: tuple[str, ...] = ()
+    manifests: int = 0
+    remote_url: str | None = None
+    ingredients: tuple[dict[str, Any], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("actions", "source_types", "problems", "ingredients", "ai_declared_by"):
+            out[key] = list(getattr(self, key))
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContentCredentials:
+        """The summary as report.json and the case store hold it (unknown keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("actions", "source_types", "problems", "ingredients", "ai_declared_by"):
+            values[key] = tuple(values.get(key) or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Metadata:
     """Normalised provenance metadata; every clock kept apart.
 
@@ -67,7 +113,7 @@ class Metadata:
     encoder: str | None = None
     handler_names: tuple[str, ...] = ()
     # C2PA Content Credentials (`media/credentials.py`), None when the file has none
-    content_credentials: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    content_credentials: ContentCredentials | None = field(default=None, hash=False, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -166,10 +212,151 @@ class OnScreenText:
 
 @dataclass(frozen=True)
 class CustodyEvent:
-    """One step of the chain of custody: who did what to which bytes, when, with which tools."""
+    """One step of the chain of custody: who did what to which bytes, when, with which tools.
+
+    The one event type: as stored, as hashed (`custody.chain`), and as report.json lists it.
+    `prev_hash` and `hash` chain it to the clip's previous event.
+    """
 
     seq: int
     at: str
     actor: str
     action: str
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    prev_hash: str | None = None
+    hash: str | None = None
+
+    @classmethod
+    def from_report(cls, entry: Mapping[str, Any]) -> CustodyEvent:
+        return cls(
+            int(entry["seq"]),
+            str(entry["at"]),
+            str(entry["actor"]),
+            str(entry["action"]),
+            dict(entry["details"]),
+            entry.get("prev_hash"),
+            entry.get("hash"),
+        )
+
+
+# -- the read model of a clip (`store/records.py` builds it from the case store) ----------
+
+
+@dataclass(frozen=True)
+class AcquisitionRecord:
+    """Who brought the file, from where, when and why. `source_path` and `link_target` are as
+    given on the desk's machine (reports publish their names and hashes only); fields whose
+    original bytes were not UTF-8 keep them in `original_bytes` ({field: base64})."""
+
+    at: datetime
+    operator: str
+    case: str | None = None
+    source_path: str | None = None
+    source_url: str | None = None
+    note: str | None = None
+    link_target: str | None = None
+    original_bytes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """Where a URL intake found the clip (yt-dlp's info JSON)."""
+
+    url: str | None = None
+    platform: str | None = None
+    uploader: str | None = None
+    uploaded_at: str | None = None
+    title: str | None = None
+    platform_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyframeRecord:
+    """A keyframe as stored: `path` is workspace-relative; hashes say what made them
+    (`phash:64:...`); `duplicate_of` is the index of the keyframe it repeats in this clip."""
+
+    index: int
+    shot: int
+    frame: int
+    time_s: float
+    path: str
+    phash: str | None
+    dhash: str | None
+    duplicate_of: int | None
+    informative: bool
+    sharpness: float
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    """An earlier clip sharing footage with this one; `entry` is the report's matches[] entry
+    as archive matching wrote it (ranges, frames, distances, mirrored, first acquisition)."""
+
+    other_clip_id: int
+    score: float
+    entry: dict[str, Any] = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class DerivedFiles:
+    """The clip's files in its derived folder, workspace-relative (None: not made)."""
+
+    stripped_copy: str | None = None
+    contact_sheet: str | None = None
+    html_report: str | None = None
+    report_json: str | None = None
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """Everything the case store knows of one clip, typed: what reports, annotation tasks,
+    archive matching and the web desk read (never ORM rows or the JSON columns' dicts).
+
+    `media`, `metadata` are None before the clip was probed in processing; `onscreen_text` is
+    None when its text was never read (processed by a version before that step).
+    """
+
+    id: int
+    sha256: str
+    size_bytes: int
+    filename: str
+    kind: MediaKind
+    evidence_path: str
+    status: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    priority: str
+    assignee: str | None
+    duplicate_of: int | None
+    original_bytes: dict[str, str]
+    acquisitions: tuple[AcquisitionRecord, ...]
+    source: SourcePage | None
+    media: MediaInfo | None
+    metadata: Metadata | None
+    anomalies: tuple[Anomaly, ...]
+    decode: DecodeStats | None
+    shots: tuple[Shot, ...]
+    keyframes: tuple[KeyframeRecord, ...]
+    onscreen_text: tuple[OnScreenText, ...] | None
+    matches: tuple[MatchRecord, ...]
+    custody: tuple[CustodyEvent, ...]
+    derived: DerivedFiles
+
+    @property
+    def first_acquired_at(self) -> datetime:
+        return min((a.at for a in self.acquisitions), default=self.created_at)
+
+    @property
+    def cases(self) -> tuple[str, ...]:
+        """The cases it was acquired for, in order, each once."""
+        return tuple(dict.fromkeys(a.case for a in self.acquisitions if a.case))
+
+    @property
+    def source_url(self) -> str | None:
+        """The first source URL it was acquired from."""
+        return next((a.source_url for a in self.acquisitions if a.source_url), None)
+
+    @property
+    def unique_keyframes(self) -> tuple[KeyframeRecord, ...]:
+        return tuple(k for k in self.keyframes if k.duplicate_of is None)

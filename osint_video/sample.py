@@ -24,6 +24,11 @@ SHOTS = [
     ("testsrc2=size=640x360:rate=25,hflip,hue=h=120", 60),
 ]
 FLASH_FRAME = 200
+# Russian-language instructions flashed for one second inside the second shot (between its
+# keyframes), and a channel's handle in a corner throughout: what on-screen text reading finds.
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+CAPTION = ("ВНИМАНИЕ! КОЛОННА НА ДОРОГЕ", 100, 125)  # text, first frame, last frame
+HANDLE = "@sudzha_front"
 
 
 def make_sample(out: Path) -> Path:
@@ -36,7 +41,8 @@ def make_sample(out: Path) -> Path:
     labels = "".join(f"[s{i}]" for i in range(len(SHOTS)))
     graph = (
         ";".join(parts) + f";{labels}concat=n={len(SHOTS)}:v=1:a=0,"
-        f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill:enable='eq(n\\,{FLASH_FRAME})'[v]"
+        f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill:enable='eq(n\\,{FLASH_FRAME})',"
+        f"{_caption()},{_handle()}[v]"
     )
     ffmpeg.run(
         [
@@ -67,6 +73,20 @@ def make_sample(out: Path) -> Path:
         timeout=120,
     )
     return out
+
+
+def _caption() -> str:
+    text, first, last = CAPTION
+    return (
+        f"drawtext=fontfile={FONT}:text='{text}':fontcolor=white:fontsize=24:box=1:"
+        f"boxcolor=black@0.5:boxborderw=8:x=(w-tw)/2:y=h*0.72:"
+        f"enable='between(n\\,{first}\\,{last})'"
+    )
+
+
+def _handle() -> str:
+    style = "fontcolor=white@0.85:fontsize=18:x=w-tw-14:y=12"
+    return f"drawtext=fontfile={FONT}:text='{HANDLE}':{style}"
 
 
 def make_repost(src: Path, out: Path) -> Path:

@@ -19,7 +19,7 @@ from .errlog import one_line
 from .lossless import original_b64, readable
 from .paths import expand_paths, shown
 from .pipeline import TriageOutcome, TriageRequest, triage
-from .steps import matched_earlier, refresh_seen_later, write_reports
+from .steps.report import publish
 from .store.cases import ClipSummary
 from .workspace import Workspace
 
@@ -98,28 +98,21 @@ def triage_paths(
                     _triage_one(ws, req, problem, bar)
                     for req, (_, problem) in zip(reqs, found, strict=True)
                 ]
-        _refresh_earlier(ws, items, lambda msg: out.print(f"note: {readable(msg)}", markup=False))
-        return items
+        return _reread(ws, items)
     finally:
         ws.close()
 
 
-def _refresh_earlier(ws: Workspace, items: list[TriageItem], note: Any) -> None:
-    """Rewrite the reports of earlier clips this run's clips were matched to, when they do not
-    list them under `seen_later` yet, once every clip is done (`steps.refresh_seen_later`).
-    A failure is a note: the report stays as it was and `report CLIP` writes it again later."""
-    earlier = sorted({cid for it in items for cid in matched_earlier(it.report)})
-    for cid in earlier:
-        try:
-            if not refresh_seen_later(ws, cid, ws.config.operator()):
-                continue
-            for i, it in enumerate(items):
-                if it.clip_id == cid and it.report_path:
-                    fresh = json.loads((ws.home / it.report_path).read_text("utf-8"))
-                    items[i] = dataclasses.replace(it, report=fresh)
-        except Exception as exc:  # noqa: BLE001 - the clips of this run are done whatever happens
-            why = one_line(ws.home, f"reports of clip {cid}", exc)
-            note(f"reports of clip {cid} (seen again in this run) not rewritten: {why}")
+def _reread(ws: Workspace, items: list[TriageItem]) -> list[TriageItem]:
+    """Each item's report as it is now on disk: a later clip of the run that matched an
+    earlier one rewrote the earlier report (its `seen_later`, the `SeenLater` step)."""
+    out = []
+    for it in items:
+        path = ws.home / it.report_path if it.report_path else None
+        if path is not None and path.is_file():
+            it = dataclasses.replace(it, report=json.loads(path.read_text("utf-8")))
+        out.append(it)
+    return out
 
 
 def _triage_one(
@@ -196,7 +189,7 @@ def _triage_parallel(
         outcome, _error = results.get(j, (None, None))
         if outcome is not None and outcome.clip_id is not None and outcome.report_json:
             try:
-                write_reports(ws, outcome.clip_id, ws.config.operator())
+                publish(ws, outcome.clip_id, ws.config.operator())
             except Exception as exc:  # noqa: BLE001 - its first report stands
                 why = one_line(ws.home, f"reports of clip {outcome.clip_id}", exc)
                 bar.console.print(f"note: reports of clip {outcome.clip_id}: {why}", markup=False)

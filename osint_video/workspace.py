@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,12 @@ class Workspace:
     def rel(self, path: Path) -> str:
         """Workspace-relative POSIX path, as stored in the database and reports."""
         return path.resolve().relative_to(self.home).as_posix()
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the named lock against every process (and desk machine) of this workspace."""
+        with self.cases.locks.hold(name):
+            yield
 
     def close(self) -> None:
         self.cases.close()

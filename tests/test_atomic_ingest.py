@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from synth import make_clips
 
-from osint_video import steps
 from osint_video.config import load_config
 from osint_video.pipeline import TriageRequest, intake
+from osint_video.steps import intake as steps
 from osint_video.store.evidence import sha256_file
 from osint_video.workspace import Workspace
 

@@ -24,6 +24,7 @@ from osint_video.config import ProbeConfig, load_config
 from osint_video.errors import ConfigError
 from osint_video.media.credentials import describe, read_credentials, signed_thumbnail
 from osint_video.media.probe import probe_file
+from osint_video.models import ContentCredentials
 from osint_video.report.render import validate_report
 from osint_video.workspace import Workspace
 
@@ -40,6 +41,8 @@ def test_ai_generated_video_is_read_and_flagged(tmp_path: Path) -> None:
     clip = signed(tmp_path / "gen.mp4", "trainedAlgorithmicMedia", "ImageGen 3")
     probe = probe_file(clip, "video", ProbeConfig())
     cc = probe.metadata.content_credentials
+    assert isinstance(cc, ContentCredentials)  # typed from the probe on
+    cc = cc.as_json()
     assert cc is not None
     assert (cc["state"], cc["signer"]) == ("valid", "Test Camera")
     assert cc["issuer"] == "osint-video tests"
@@ -59,6 +62,7 @@ def test_ai_generated_video_is_read_and_flagged(tmp_path: Path) -> None:
 def test_camera_capture_still_is_not_flagged_as_ai(tmp_path: Path) -> None:
     still = signed(tmp_path / "shot.jpg", "digitalCapture", "Test Camera firmware 2.1")
     cc = probe_file(still, "image", ProbeConfig()).metadata.content_credentials
+    cc = cc.as_json() if cc is not None else None
     assert cc is not None and cc["state"] == "valid"
     assert not cc["ai_generated"] and cc["source_types"] == ["digitalCapture"]
     found = _anomalies(still, "image")
@@ -72,10 +76,11 @@ def test_a_file_changed_after_signing_is_invalid(tmp_path: Path, suffix: str) ->
     bad = tampered(good, tmp_path / f"bad{suffix}")
     kind = "video" if suffix == ".mp4" else "image"
     cc = probe_file(bad, kind, ProbeConfig()).metadata.content_credentials
+    cc = cc.as_json() if cc is not None else None
     assert cc is not None and cc["state"] == "invalid"
     assert any(p.endswith("Hash.mismatch") for p in cc["problems"]), cc["problems"]
     assert _anomalies(bad, kind)["c2pa_invalid"] == "critical"
-    assert probe_file(good, kind, ProbeConfig()).metadata.content_credentials["state"] == "valid"
+    assert probe_file(good, kind, ProbeConfig()).metadata.content_credentials.state == "valid"
 
 
 def test_files_without_credentials_have_none(tmp_path: Path, shared_media: Path) -> None:
@@ -110,7 +115,7 @@ def test_triage_reports_them_and_strips_them(
     assert read_credentials(stripped).summary is None  # the working copy shares no manifest
     ws = Workspace.open(load_config(home=home))
     try:  # the annotators' verdict task says it too
-        text = metadata_summary(ws.cases.load(report["clip"]["id"]), "kursk")
+        text = metadata_summary(ws.cases.record(report["clip"]["id"]), "kursk")
     finally:
         ws.close()
     assert "Content Credentials (C2PA): valid \u00b7 signed by Test Camera" in text
@@ -131,6 +136,7 @@ def test_a_broken_manifest_store_is_flagged_unreadable(tmp_path: Path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(bytes(data))
     cc = probe_file(bad, "image", ProbeConfig()).metadata.content_credentials
+    cc = cc.as_json() if cc is not None else None
     assert cc is not None and cc["state"] == "unreadable" and cc["problems"]
     assert _anomalies(bad, "image") == {"c2pa_unreadable": "warning", **_others(bad)}
 
@@ -159,6 +165,7 @@ def test_a_remote_manifest_is_named_and_never_fetched(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}/manifest.c2pa"
         clip = signed(tmp_path / "r.mp4", "digitalCapture", "cam", remote_url=url)
         cc = probe_file(clip, "video", ProbeConfig()).metadata.content_credentials
+        cc = cc.as_json() if cc is not None else None
         found = _anomalies(clip, "video")
     finally:
         server.shutdown()
@@ -173,14 +180,15 @@ def test_a_signer_chaining_to_the_desks_anchors_is_trusted(tmp_path: Path) -> No
     anchors.write_bytes(ca_pem())
     cfg = ProbeConfig(c2pa_trust_anchors=str(anchors))
     cc = probe_file(still, "image", cfg).metadata.content_credentials
+    cc = cc.as_json() if cc is not None else None
     assert cc is not None and cc["state"] == "trusted" and cc["problems"] == []
-    assert probe_file(still, "image", ProbeConfig()).metadata.content_credentials["state"] == (
+    assert probe_file(still, "image", ProbeConfig()).metadata.content_credentials.state == (
         "valid"  # the same file without the anchors
     )
     other = tmp_path / "other.pem"  # a real certificate, but not the signer's root
     other.write_bytes(_unrelated_root())
     cc = probe_file(still, "image", ProbeConfig(c2pa_trust_anchors=str(other)))
-    assert cc.metadata.content_credentials["state"] == "valid"
+    assert cc.metadata.content_credentials.state == "valid"
 
 
 @pytest.mark.parametrize("content", [None, b"not a certificate"])
@@ -221,6 +229,7 @@ def test_an_edit_of_an_ai_picture_names_its_parent_and_stays_flagged(tmp_path: P
     parent = signed(tmp_path / "gen.jpg", "trainedAlgorithmicMedia", "ImageGen 3")
     child = edited(tmp_path / "edited.jpg", parent, "PhotoEditor 9")
     cc = probe_file(child, "image", ProbeConfig()).metadata.content_credentials
+    cc = cc.as_json() if cc is not None else None
     assert cc is not None and cc["state"] == "valid" and cc["manifests"] == 2
     assert [a["action"] for a in cc["actions"]] == ["c2pa.opened", "c2pa.color_adjustments"]
     assert cc["generator"] == "PhotoEditor 9"

@@ -12,29 +12,31 @@ from custody_helpers import clip_sha, copy_workspace, make_workspace, run, sql
 from osint_video.custody.chain import (
     GENESIS,
     MAX_PROBLEMS,
-    Event,
     canonical_bytes,
     check_chain,
     check_head,
     event_hash,
 )
+from osint_video.models import CustodyEvent
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, utcnow
 
 SHA = "ab" * 32
 
 
-def chain(n: int) -> list[Event]:
+def chain(n: int) -> list[CustodyEvent]:
     out, prev = [], GENESIS
     for seq in range(1, n + 1):
-        ev = Event(seq, f"2026-01-01T00:00:0{seq}.000000Z", "ann", f"step{seq}", {"n": seq}, prev)
-        ev = Event(**{**ev.__dict__, "hash": event_hash(SHA, ev)})
+        ev = CustodyEvent(
+            seq, f"2026-01-01T00:00:0{seq}.000000Z", "ann", f"step{seq}", {"n": seq}, prev
+        )
+        ev = CustodyEvent(**{**ev.__dict__, "hash": event_hash(SHA, ev)})
         out.append(ev)
         prev = ev.hash
     return out
 
 
-def replace(ev: Event, **kw: object) -> Event:
-    return Event(**{**ev.__dict__, **kw})
+def replace(ev: CustodyEvent, **kw: object) -> CustodyEvent:
+    return CustodyEvent(**{**ev.__dict__, **kw})
 
 
 def test_canonical_form_is_sorted_compact_utf8() -> None:
@@ -217,7 +219,7 @@ def test_truncated_log_and_journal_still_caught_by_report(ws: Path) -> None:
 def test_report_custody_shows_the_chain(honest: Path) -> None:
     sha = clip_sha(honest, 1)
     report = json.loads((honest / "derived" / sha / "report.json").read_text())
-    events = [Event.from_report(e) for e in report["custody"]]
+    events = [CustodyEvent.from_report(e) for e in report["custody"]]
     assert events and check_chain(sha, events) == []
     assert "/" not in report["acquisitions"][0]["source_name"]
     assert len(report["acquisitions"][0]["source_path_sha256"]) == 64

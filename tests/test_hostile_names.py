@@ -194,7 +194,7 @@ def test_an_unexpected_error_is_one_line_and_leaves_no_evidence(
 ) -> None:
     """A probe that raises something no one expected (a bug) for the cp1251 file: one line
     naming the log, the traceback in the log, the others processed, no evidence left."""
-    from osint_video import steps
+    from osint_video.steps import intake as steps
 
     folder = tmp_path / "in"
     files = hostile_folder(folder, clips)

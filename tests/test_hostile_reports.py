@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from custody_helpers import run
 
-from osint_video.custody.chain import GENESIS, Event, event_hash
+from osint_video.custody.chain import GENESIS, event_hash
 from osint_video.custody.reportfile import nesting_depth
 from osint_video.custody.signing import init_keys, load_private, sign_report, signature_block
+from osint_video.models import CustodyEvent
 
 SHA = "ab" * 32
 BUDGET_S = 2.0
@@ -35,7 +36,7 @@ MB = 1_000_000
 def chain(n: int) -> list[dict[str, Any]]:
     out, prev = [], GENESIS
     for seq in range(1, n + 1):
-        ev = Event(seq, "2026-01-01T00:00:00.000000Z", "ana", f"step{seq}", {"n": seq}, prev)
+        ev = CustodyEvent(seq, "2026-01-01T00:00:00.000000Z", "ana", f"step{seq}", {"n": seq}, prev)
         digest = event_hash(SHA, ev)
         out.append({**ev.__dict__, "hash": digest})
         prev = digest

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from osint_video.config import load_config
+from osint_video.errors import ExtractionError
 from osint_video.matching import match_and_index, match_file
 from osint_video.matching.fingerprints import trim_borders
 from osint_video.matching.index import index_dir, open_index, remove_clip
@@ -143,10 +144,19 @@ def test_transformed_copies_match_with_ranges_and_custody(
     assert ws.cases.load(fc).duplicate_of == orig
 
 
-def test_no_visual_content_and_index_recovery(ws: Workspace, shared_media: Path) -> None:
-    cid, s = ingest(ws, shared_media / "QuickTime.mov")
+def test_no_visual_content_and_index_recovery(
+    ws: Workspace, shared_media: Path, tmp_path: Path
+) -> None:
+    # frames that decode but are flat: nothing to match, said as such
+    flat = tmp_path / "black.mp4"
+    argv = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=black:s=320x240:d=2"]
+    subprocess.run([*argv, "-pix_fmt", "yuv420p", str(flat)], check=True, timeout=60)
+    cid, s = ingest(ws, flat)
     assert s.status == "no_visual_content" and s.message == "no visual content to match"
     assert ws.cases.load(cid).custody[-1].details["status"] == "no_visual_content"
+    # frames that do not decode at all: a decode error, not "no visual content"
+    with pytest.raises(ExtractionError, match="no video frame could be decoded"):
+        ingest(ws, shared_media / "QuickTime.mov")
     ingest(ws, shared_media / "with-gps.mov")
     n = len(open_index(ws))
     assert n > 0
@@ -154,7 +164,7 @@ def test_no_visual_content_and_index_recovery(ws: Workspace, shared_media: Path)
     messages: list[str] = []
     assert len(open_index(ws, messages.append)) == n
     assert "rebuilt from the case store" in messages[0]
-    assert remove_clip(ws, cid, "tester") == 0
+    assert remove_clip(ws, cid, "tester") == s.samples > 0
     gps = ws.cases.resolve(ws.cases.list_clips()[-1].sha256)
     with ws.cases.session() as ses:  # deleting a clip drops its fingerprints (cascade)
         ses.delete(ses.get(ClipRow, gps))
@@ -230,7 +240,9 @@ def test_cli_match_and_index_rebuild(
         env=env,
         timeout=300,
     )
-    assert json.loads(proc.stdout)["status"] == "no_visual_content"
+    assert proc.returncode == 1 and not proc.stdout  # a decode error, one line
+    assert "no video frame could be decoded" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     proc = subprocess.run(
         [*CLI, "index", "rebuild"], capture_output=True, text=True, env=env, timeout=300
     )

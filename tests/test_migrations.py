@@ -334,7 +334,7 @@ def test_0006_makes_stored_hashes_say_what_made_them(empty_url: str, tmp_path: P
     the index rebuilt from the table holds the very same hashes, and a downgrade gives the hex
     text back."""
     _store_at_0005_with_rows(empty_url)
-    assert migrate.upgrade(empty_url).applied == ("0006_hashes",)
+    assert migrate.upgrade(empty_url).applied[0] == "0006_hashes"
     assert _diff(empty_url) == []
     ws = Workspace(
         load_config(home=tmp_path), tmp_path, CaseStore(empty_url), EvidenceStore(tmp_path)
@@ -372,7 +372,7 @@ def test_0006_makes_stored_hashes_say_what_made_them(empty_url: str, tmp_path: P
         assert [tuple(r) for r in back] == [(f"{h:016x}", f"{h ^ 0xFF:016x}") for h in OLD_HASHES]
         assert "hash" not in {c["name"] for c in inspect(conn).get_columns("match_fingerprints")}
     engine.dispose()
-    assert migrate.upgrade(empty_url).applied == ("0006_hashes",)  # and up again
+    assert migrate.upgrade(empty_url).applied[0] == "0006_hashes"  # and up again
 
 
 def test_a_bare_hex_keyframe_hash_is_refused(tmp_path: Path) -> None:

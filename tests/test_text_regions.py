@@ -160,24 +160,24 @@ def _line(img: Image.Image, drawn: TextBox) -> Prepared:
     return max(found, key=lambda p: p.box.intersection(drawn))
 
 
-def test_text_layer_confirms_lines_that_stay_and_splits_new_text(
+def test_text_layer_keeps_lines_that_stay_and_splits_new_text(
     photos: list[Image.Image],
 ) -> None:
-    """Samples at 4 a second: a caption for 4 samples, then other text in the same bar for 3,
-    a one-sample glimpse of a third (not confirmed: texture looks like this), then nothing."""
+    """Samples at 4 a second: a caption for 4 samples (found in part on the second), then
+    other text in the same bar for 3, a one-sample glimpse of a third (not kept: texture looks
+    like this), then nothing."""
     first = _line(*_caption(photos[0], CAPTION, (280, 500), 36, box=True))
+    part = _line(*_caption(photos[0], "ВНИМАНИЕ!", (280, 500), 36, box=True))
     second = _line(*_caption(photos[0], "ОГОНЬ ПО ГОТОВНОСТИ ВСЕМ", (280, 500), 36, box=True))
     glimpse = _line(*_caption(photos[0], "ПЕРЕЗАРЯДКА", (500, 100), 36, box=True))
     layer = TextLayer(min_samples=2, gap=1)
-    seq = [[first]] * 4 + [[second]] * 3 + [[glimpse]] + [[]] * 3
-    confirmed = {}
+    seq = [[first], [part], [first], [first]] + [[second]] * 3 + [[glimpse]] + [[]] * 3
     for i, lines in enumerate(seq):
-        for s in layer.see(i * 0.25, lines):
-            confirmed[s.track] = s
-    spans = layer.finish()
-    assert [(s.start_s, s.end_s, s.samples) for s in spans] == [(0.0, 0.75, 4), (1.0, 1.5, 3)]
-    assert [c.time_s for c in confirmed.values()] == [0.25, 1.25]
-    assert confirmed[spans[1].track].line is second
+        layer.see(i * 0.25, lines)
+    kept = layer.finish()
+    assert [(s.start_s, s.end_s, s.samples) for s in kept] == [(0.0, 0.75, 4), (1.0, 1.5, 3)]
+    assert kept[0].line is first and kept[0].time_s == 0.0  # the whole caption, not the part
+    assert kept[1].line is second
 
 
 def test_cyrillic_lookalikes() -> None:

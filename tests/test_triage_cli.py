@@ -75,17 +75,18 @@ def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, 
     acq = rep["acquisitions"][0]
     assert (acq["case"], acq["operator"], acq["note"]) == ("kursk", "tester", "from channel X")
     actions = [e["action"] for e in rep["custody"]]
-    assert actions[:7] == [
+    assert actions[:8] == [
         "acquired",
         "status_changed",
         "probed",
         "stripped",
         "keyframes_extracted",
         "hashed",
+        "text_read",
         "status_changed",
     ]
     moves = [
-        (e["details"]["from"], e["details"]["to"]) for e in (rep["custody"][1], rep["custody"][6])
+        (e["details"]["from"], e["details"]["to"]) for e in (rep["custody"][1], rep["custody"][7])
     ]
     assert moves == [("queued", "processing"), ("processing", "processed")]
     for kf in rep["keyframes"]:

@@ -30,10 +30,10 @@ from osint_video.custody.verify import verify
 from osint_video.desk import tasks
 from osint_video.desk import worker as desk_worker
 from osint_video.errors import StoreError
-from osint_video.pipeline import TriageRequest, _process, intake, process_clip
+from osint_video.pipeline import STEPS, TriageRequest, intake, process_clip
 from osint_video.sample import make_sample
+from osint_video.steps.base import SAVE
 from osint_video.store import migrate
-from osint_video.store.cases import utcnow
 from osint_video.store.schema import CustodyRow, KeyframeRow
 from osint_video.workspace import Workspace
 
@@ -42,7 +42,7 @@ LOAD_CLIPS = int(os.environ.get("OSINT_VIDEO_LOAD_CLIPS", "200"))
 STALLED_S = 3
 # What processing one clip records, once each (the acquisition is recorded by intake). Its
 # report is written once too, and again at most once per later clip that matched it (seen_later).
-ONCE = ("probed", "stripped", "keyframes_extracted", "hashed", "matched")
+ONCE = ("probed", "stripped", "keyframes_extracted", "hashed", "text_read", "matched")
 WORKER = (
     "import sys\n"
     "from osint_video.config import load_config\n"
@@ -178,10 +178,10 @@ def test_worker_names_an_unreachable_database(tmp_path: Path) -> None:
 def test_a_retried_run_resumes_and_appends_nothing_twice(desk: Desk, tmp_path: Path) -> None:
     (clip,) = make_clips(tmp_path / "clips", 1)
     taken = intake(desk.ws, TriageRequest(clip))
-    # A worker killed right after step 9 (results saved, not matched, no report) ...
-    _process(desk.ws, taken.clip_id, taken.sha256, "video", taken.probe, utcnow(), lambda *_: None,
-             "job-7")  # fmt: skip
-    # ... and the same job retried twice: it does steps 10-11 once, then nothing.
+    # A worker killed right after the commit (results saved, not matched, no report) ...
+    upto_save = STEPS[: STEPS.index(SAVE) + 1]
+    process_clip(desk.ws, taken.clip_id, probe=taken.probe, run="job-7", steps=upto_save)
+    # ... and the same job retried twice: it does the steps after SAVE once, then nothing.
     first = process_clip(desk.ws, taken.clip_id, run="job-7")
     again = process_clip(desk.ws, taken.clip_id, run="job-7")
     assert first.status == again.status == "processed" and again.report_json

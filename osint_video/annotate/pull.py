@@ -133,7 +133,7 @@ def _pull_project(
 
 def _move(ws: Workspace, clip_id: int, target: str, note: str, actor: str) -> str | None:
     """Move a reviewed clip to `target` (through in_review when the workflow requires it)."""
-    current = ws.cases.load(clip_id).status
+    current = ws.cases.record(clip_id).status
     if current == target or current not in REVIEWED:
         return None
     if target not in TRANSITIONS.get(current, frozenset()):

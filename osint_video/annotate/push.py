@@ -23,9 +23,9 @@ from urllib.parse import quote
 from ..desk.workflow import change_status
 from ..errors import InputError, NotFound
 from ..media.credentials import describe
+from ..models import ClipRecord, MediaInfo, Metadata, OnScreenText
 from ..store import annotations as db
 from ..store.cases import NewEvent
-from ..store.schema import ClipRow
 from ..workspace import Workspace
 from .client import Client
 from .project import Ensured, ensure_project, ensure_storage, storage_root
@@ -45,6 +45,9 @@ class Item:
     path: Path
     data: dict[str, Any]
     flags: tuple[str, ...] = ()  # `flags` choices the file's Content Credentials suggest
+    # on-screen text triage read on this keyframe (None: the clip's text was never read)
+    text: tuple[OnScreenText, ...] | None = None
+    text_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,15 +95,7 @@ def key_of(data: dict[str, Any]) -> str | None:
     return None  # no frame, or not one we could have written: not our task
 
 
-def _case_of(clip: ClipRow, default: str) -> str:
-    return next((a.case for a in clip.acquisitions if a.case), default)
-
-
-def _source_url(clip: ClipRow) -> str | None:
-    return next((a.source_url for a in clip.acquisitions if a.source_url), None)
-
-
-def select_clips(ws: Workspace, refs: list[str], case: str | None) -> dict[str, list[ClipRow]]:
+def select_clips(ws: Workspace, refs: list[str], case: str | None) -> dict[str, list[ClipRecord]]:
     """{case: clips} to push: the clips named, a case's clips, or every triaged clip."""
     default = ws.config.annotate.default_case
     if refs:
@@ -109,65 +104,63 @@ def select_clips(ws: Workspace, refs: list[str], case: str | None) -> dict[str, 
         ids = [c.id for c in ws.cases.list_clips(case=case) if c.status in READY]
         if case and not ids:
             raise NotFound(f"no triaged clip in case {case!r}")
-    out: dict[str, list[ClipRow]] = {}
+    out: dict[str, list[ClipRecord]] = {}
     for cid in dict.fromkeys(ids):
-        clip = ws.cases.load(cid)
+        clip = ws.cases.record(cid)
         if clip.status not in READY:
             raise InputError(f"clip {cid} is {clip.status}: triage it before pushing it")
-        out.setdefault(case or _case_of(clip, default), []).append(clip)
+        out.setdefault(case or next(iter(clip.cases), default), []).append(clip)
     return out
 
 
-def _where(loc: Any) -> str:
-    if not isinstance(loc, dict) or loc.get("lat") is None:
-        return "-"
-    return f"{loc['lat']}, {loc['lon']}"
-
-
-def metadata_summary(clip: ClipRow, case: str) -> str:
+def metadata_summary(clip: ClipRecord, case: str) -> str:
     """The facts an annotator needs beside the contact sheet, as plain text lines."""
-    media, meta = clip.media or {}, clip.meta or {}
-    loc = meta.get("location")
+    media, meta = clip.media or MediaInfo(kind=clip.kind), clip.metadata or Metadata()
+    loc = meta.location
+    where = f"{loc.lat}, {loc.lon}" if loc is not None else "-"
+    duration = media.duration_s if media.duration_s is not None else "-"
     lines = [
         f"File: {clip.filename} ({clip.kind}, {clip.size_bytes:,} bytes), case {case}",
         f"SHA-256: {clip.sha256}",
-        f"Duration: {clip.duration_s if clip.duration_s is not None else '-'} s; "
-        f"{media.get('width')}x{media.get('height')} {media.get('codec') or ''} "
-        f"{media.get('fps') or ''} fps".rstrip(),
-        f"Created: {meta.get('creation_time') or '-'}; device: "
-        f"{meta.get('make') or '-'} / {meta.get('model') or '-'}; "
-        f"software: {meta.get('software') or meta.get('encoder') or '-'}",
-        f"Location: {_where(loc)}",
-        f"Source URL: {_source_url(clip) or '-'}",
-        f"Content Credentials (C2PA): {describe(meta.get('content_credentials'))}",
-        "Anomalies: " + (", ".join(a.get("code", "?") for a in clip.anomalies or []) or "none"),
-        f"Keyframes: {len(clip.keyframes)} "
-        f"({sum(1 for k in clip.keyframes if k.duplicate_of is None)} distinct); "
+        f"Duration: {duration} s; "
+        f"{media.width}x{media.height} {media.codec or ''} "
+        f"{media.fps or ''} fps".rstrip(),
+        f"Created: {meta.creation_time or '-'}; device: "
+        f"{meta.make or '-'} / {meta.model or '-'}; "
+        f"software: {meta.software or meta.encoder or '-'}",
+        f"Location: {where}",
+        f"Source URL: {clip.source_url or '-'}",
+        f"Content Credentials (C2PA): {describe(meta.content_credentials)}",
+        "Anomalies: " + (", ".join(a.code for a in clip.anomalies) or "none"),
+        f"Keyframes: {len(clip.keyframes)} ({len(clip.unique_keyframes)} distinct); "
         f"earlier clips sharing footage: {len(clip.matches)}",
     ]
     return "\n".join(lines)
 
 
-def credential_flags(meta: dict[str, Any] | None) -> tuple[str, ...]:
+def credential_flags(meta: Metadata | None) -> tuple[str, ...]:
     """The keyframe `flags` a file's C2PA manifest suggests: its signer declares generative AI
     (synthetic/AI), or the file changed after signing (edited/manipulated). Pre-selected in
     the prediction; the annotator confirms or removes them."""
-    cc = (meta or {}).get("content_credentials") or {}
-    out = ["synthetic/AI"] if cc.get("ai_generated") else []
-    return (*out, "edited/manipulated") if cc.get("state") == "invalid" else tuple(out)
+    cc = meta.content_credentials if meta else None
+    if cc is None:
+        return ()
+    out = ["synthetic/AI"] if cc.ai_generated else []
+    return (*out, "edited/manipulated") if cc.state == "invalid" else tuple(out)
 
 
-def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Item]:
+def clip_items(ws: Workspace, clip: ClipRecord, case: str) -> tuple[list[Item], Item]:
     """The keyframe tasks and the verdict task of one clip (image paths not checked yet)."""
     low_ok = ws.config.annotate.push_low_texture
-    flags = credential_flags(clip.meta)
+    flags = credential_flags(clip.metadata)
     common = {
         "clip_id": clip.id,
         "sha256": clip.sha256,
-        "source_url": _source_url(clip),
+        "source_url": clip.source_url,
         "filename": clip.filename,
         "case": case,
     }
+    model = _text_model(clip)
     frames = [
         Item(
             keyframe_key(clip.sha256, k.frame),
@@ -184,11 +177,13 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
                 "informative": k.informative,
             },
             flags,
+            _text_at(clip, k.index, k.time_s),
+            model,
         )
         for k in clip.keyframes
         if k.duplicate_of is None and (low_ok or k.informative)
     ]
-    sheet = (clip.derived or {}).get("contact_sheet")
+    sheet = clip.derived.contact_sheet
     sheet_path = ws.home / sheet if sheet else ws.derived_dir(clip.sha256) / "contact_sheet.jpg"
     verdict = Item(
         clip_key(clip.sha256),
@@ -199,6 +194,26 @@ def clip_items(ws: Workspace, clip: ClipRow, case: str) -> tuple[list[Item], Ite
         {**common, "metadata_summary": metadata_summary(clip, case)},
     )
     return frames, verdict
+
+
+def _text_at(clip: ClipRecord, index: int, time_s: float) -> tuple[OnScreenText, ...] | None:
+    """The stored on-screen text read from keyframe `index` or on screen when it was shown
+    (its boxes then come from the frame it was read from: overlays stay in place); None when
+    the clip's text was never read at triage."""
+    if clip.onscreen_text is None:
+        return None
+    return tuple(
+        t for t in clip.onscreen_text if t.keyframe == index or t.start_s <= time_s <= t.end_s
+    )
+
+
+def _text_model(clip: ClipRecord) -> str:
+    """What read the clip's text: the last `text_read` event's engine and languages."""
+    read = [e for e in clip.custody if e.action == "text_read"]
+    if not read:
+        return "tesseract"
+    d = read[-1].details
+    return f"{d.get('engine', 'tesseract')} {d.get('languages', '')} (triage)".strip()
 
 
 def check_images(items: list[Item]) -> None:
@@ -238,17 +253,41 @@ def _predictions(ws: Workspace, batch: list[Item]) -> dict[str, dict[str, Any]]:
     frames = [i for i in batch if i.kind == "keyframe"]
     out: dict[str, dict[str, Any]] = {}
     if ws.config.ocr.enabled and frames:
-        from ..ocr import read_many, to_prediction
-
-        pages = read_many([i.path for i in frames], ws.config.ocr)
-        for item, page in zip(frames, pages, strict=True):
-            pred = to_prediction(page)
-            if pred is not None:
-                out[item.key] = pred
+        out.update(_text_predictions(ws, frames))
     for item in frames:
         if item.flags:
             out[item.key] = _with_flags(out.get(item.key), item.flags)
     return out
+
+
+def _text_predictions(ws: Workspace, frames: list[Item]) -> dict[str, dict[str, Any]]:
+    """On-screen text as predictions: what triage read (stored with the clip), else (a clip
+    triaged before text was read at triage) read now."""
+    from ..ocr import read_many, to_prediction
+    from ..ocr.prediction import stored_prediction
+
+    out: dict[str, dict[str, Any]] = {}
+    unread = [i for i in frames if i.text is None]
+    for item in frames:
+        if item.text is not None:
+            width, height = _image_size(item.path)
+            pred = stored_prediction(item.text, width, height, item.text_model)
+            if pred is not None:
+                out[item.key] = pred
+    if unread:
+        pages = read_many([i.path for i in unread], ws.config.ocr)
+        for item, page in zip(unread, pages, strict=True):
+            pred = to_prediction(page)
+            if pred is not None:
+                out[item.key] = pred
+    return out
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:  # the header only
+        return img.size
 
 
 def _with_flags(pred: dict[str, Any] | None, flags: tuple[str, ...]) -> dict[str, Any]:
@@ -355,7 +394,7 @@ def push_project(
 
 
 def _record(
-    ws: Workspace, clips: list[ClipRow], results: list[ProjectPush], actor: str
+    ws: Workspace, clips: list[ClipRecord], results: list[ProjectPush], actor: str
 ) -> list[int]:
     """Custody event per clip (when this push sent anything), processed clips to in_review."""
     moved = []

@@ -47,7 +47,7 @@ def run_pull(
     cfg: Config, case: str | None = None, reports: bool = True, conn: Any = None
 ) -> PullSummary:
     """`annotate pull` (see `pull.pull`), then the reports of the clips that changed."""
-    from .. import steps
+    from ..steps.report import publish
 
     _conn, client = _connect(cfg, conn)
     ws = Workspace.open(cfg)
@@ -55,7 +55,7 @@ def run_pull(
         summary = pull(ws, client, case=case)
         if reports:
             for clip_id in summary.changed_clips:
-                steps.write_reports(ws, clip_id, cfg.operator())
+                publish(ws, clip_id, cfg.operator())
         return summary
     finally:
         ws.close()

@@ -102,17 +102,22 @@ def _list_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         case: Annotated[str | None, typer.Option(help="Only clips acquired for this case.")] = None,
         status: Annotated[str | None, typer.Option(help="Only clips with this status.")] = None,
         assignee: Annotated[str | None, typer.Option(help="Only clips given to this one.")] = None,
+        text: Annotated[
+            str | None,
+            typer.Option(help="Only clips whose on-screen text contains this (any case)."),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
     ) -> None:
         """List clips with status, case, acquisition time, duration, keyframes, priority and
         assignee; failed URL downloads show as items `u<N>`.
 
         Example: osint-video queue list --status failed --json
+        Example: osint-video queue list --text "колонна"
         """
         from ..desk import queue as desk
         from ..desk.workflow import priority_name
 
-        clips, fails = desk.listing(cfg(), status=status, case=case, assignee=assignee)
+        clips, fails = desk.listing(cfg(), status=status, case=case, assignee=assignee, text=text)
         if as_json:
             rows = [asdict(c) for c in clips] + [_failed_json(f) for f in fails]
             sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lossless import to_bytes
+from ..models import CustodyEvent
 
 GENESIS = "0" * 64
 # How far from its place a moved event's original seq is searched for (each try is one hash):
@@ -73,38 +74,13 @@ def redact_details(details: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class Event:
-    """One custody event as hashed: the same fields in the store and in report.json."""
-
-    seq: int
-    at: str
-    actor: str
-    action: str
-    details: dict[str, Any]
-    prev_hash: str | None = None
-    hash: str | None = None
-
-    @classmethod
-    def from_report(cls, entry: Mapping[str, Any]) -> Event:
-        return cls(
-            int(entry["seq"]),
-            str(entry["at"]),
-            str(entry["actor"]),
-            str(entry["action"]),
-            dict(entry["details"]),
-            entry.get("prev_hash"),
-            entry.get("hash"),
-        )
-
-
-def event_hash(clip_sha256: str, ev: Event, *, seq: int | None = None) -> str:
+def event_hash(clip_sha256: str, ev: CustodyEvent, *, seq: int | None = None) -> str:
     """SHA-256 (hex) of an event's canonical form; `seq` overrides the event's own seq."""
     body = _canonical_body(clip_sha256, ev, ev.seq if seq is None else seq)
     return hashlib.sha256(body).hexdigest()
 
 
-def _canonical_body(clip_sha256: str, ev: Event, seq: int) -> bytes:
+def _canonical_body(clip_sha256: str, ev: CustodyEvent, seq: int) -> bytes:
     body = {
         "clip_sha256": clip_sha256,
         "seq": seq,
@@ -126,7 +102,7 @@ class ChainProblem:
     message: str
 
 
-def check_chain(clip_sha256: str, events: Sequence[Event]) -> list[ChainProblem]:
+def check_chain(clip_sha256: str, events: Sequence[CustodyEvent]) -> list[ChainProblem]:
     """Every break in a clip's chain, first break first (empty list: the chain holds).
 
     Args:
@@ -149,7 +125,7 @@ def check_chain(clip_sha256: str, events: Sequence[Event]) -> list[ChainProblem]
 
 
 def _check_one(
-    sha: str, ev: Event, prev: str, expected: int, by_hash: dict[Any, Event], n: int
+    sha: str, ev: CustodyEvent, prev: str, expected: int, by_hash: dict[Any, CustodyEvent], n: int
 ) -> list[ChainProblem]:
     if not ev.hash:
         return [ChainProblem(ev.seq, "unchained", f"event {ev.seq} has no hash")]
@@ -171,7 +147,7 @@ def _check_one(
     return out
 
 
-def _original_seq(sha: str, ev: Event, n: int) -> int | None:
+def _original_seq(sha: str, ev: CustodyEvent, n: int) -> int | None:
     """The seq an event was hashed under, when it is within the window around its place (a
     seq stated by a hostile report may be a billion: only the window is ever tried).
 
@@ -192,7 +168,7 @@ def _original_seq(sha: str, ev: Event, n: int) -> int | None:
     return None
 
 
-def _link_problem(ev: Event, by_hash: dict[Any, Event]) -> ChainProblem:
+def _link_problem(ev: CustodyEvent, by_hash: dict[Any, CustodyEvent]) -> ChainProblem:
     before = by_hash.get(ev.prev_hash)
     if before is not None and before.seq != ev.seq - 1:
         why = f"event {ev.seq} follows event {before.seq} in the chain, not {ev.seq - 1}"
@@ -204,7 +180,7 @@ def _link_problem(ev: Event, by_hash: dict[Any, Event]) -> ChainProblem:
     return ChainProblem(ev.seq, "edited" if ev.seq > 1 else "deleted", why)
 
 
-def check_head(events: Sequence[Event], anchored: Mapping[int, str]) -> list[ChainProblem]:
+def check_head(events: Sequence[CustodyEvent], anchored: Mapping[int, str]) -> list[ChainProblem]:
     """Compare a chain with hashes recorded elsewhere (journal, a published report).
 
     A log cut at its end still forms a valid chain; only an outside record of later events

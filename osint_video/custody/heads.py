@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MalformedReport
+from ..models import CustodyEvent
 from ..workspace import Workspace
-from .chain import GENESIS, ChainProblem, Event
+from .chain import GENESIS, ChainProblem
 from .signing import fingerprint, load_private, verify_report_file
 
 
@@ -38,7 +39,9 @@ class SignedHeads:
     problems: list[str] = field(default_factory=list)
 
 
-def check_commitments(events: Sequence[Event], found: Iterable[Commitment]) -> list[ChainProblem]:
+def check_commitments(
+    events: Sequence[CustodyEvent], found: Iterable[Commitment]
+) -> list[ChainProblem]:
     """The log against heads signed reports committed to: shorter, or another hash there.
 
     Returns:

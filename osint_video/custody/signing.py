@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import InputError, MalformedReport, ReportError
-from .chain import Event, canonical_bytes, check_chain
+from ..models import CustodyEvent
+from .chain import canonical_bytes, check_chain
 from .reportfile import KEY_MAX_BYTES, read_bounded, read_report, read_signature, short
 
 ALGORITHM = "Ed25519"
@@ -286,7 +287,7 @@ def _chain_problems(report: dict[str, Any]) -> list[str]:
     if report.get("report_type") == "case":
         return []  # a case report summarises clips; each clip's report carries its chain
     sha = report["clip"]["sha256"]
-    events = [Event.from_report(e) for e in report["custody"]]
+    events = [CustodyEvent.from_report(e) for e in report["custody"]]
     found = [f"custody event {p.seq}: {p.kind}: {p.message}" for p in check_chain(sha, events)]
     head, last = report.get("custody_head"), max(events, key=lambda e: e.seq, default=None)
     if head is not None and (

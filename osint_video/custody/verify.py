@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MalformedReport
+from ..models import CustodyEvent
 from ..store.evidence import sha256_file
 from ..workspace import Workspace
-from .chain import ChainProblem, Event, check_chain, check_head
+from .chain import ChainProblem, check_chain, check_head
 from .heads import Commitment, SignedHeads, check_commitments, signed_heads
 from .reportfile import read_report
 from .signing import check_report, load_private
@@ -103,7 +104,9 @@ class ClipCheck:
         }
 
 
-def expected_files(sha256: str, evidence_rel: str, events: Iterable[Event]) -> list[Expected]:
+def expected_files(
+    sha256: str, evidence_rel: str, events: Iterable[CustodyEvent]
+) -> list[Expected]:
     """The files a clip's custody log vouches for, with the hash and event of each."""
     events = list(events)
     acquired = next((e.seq for e in events if e.action == "acquired"), 0)
@@ -141,7 +144,7 @@ class ClipFacts:
     sha256: str
     evidence_path: str
     keyframes: list[tuple[int, str]]
-    events: list[Event]
+    events: list[CustodyEvent]
 
 
 def _load_facts(ws: Workspace, clip_ids: list[int]) -> list[ClipFacts]:

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 from ..config import QueueConfig
 from ..errors import InputError, OsintVideoError
 from ..pipeline import Intake, TriageRequest, intake
-from ..steps import tool_versions
 from ..store.cases import NewEvent
 from ..store.evidence import StoredFile
 from ..store.schema import ClipRow
+from ..tools import tool_versions
 from ..workspace import Workspace
 from .addresses import AddressPolicy, AddressRefused, parse_networks
 from .child import Fetched, Progress, run_fetch

@@ -227,16 +227,17 @@ def listing(
     status: str | None = None,
     case: str | None = None,
     assignee: str | None = None,
+    text: str | None = None,
 ) -> tuple[list[ClipSummary], list[failures.FailedUrl]]:
-    """Clips matching the filters, and the failed URL items (none when filtering by assignee
-    or by a status other than failed)."""
+    """Clips matching the filters, and the failed URL items (none when filtering by assignee,
+    by on-screen text or by a status other than failed)."""
     if status is not None:
         workflow.check_status(status)
     ws = Workspace.open(cfg)
     try:
-        clips = ws.cases.list_clips(case=case, status=status, assignee=assignee)
+        clips = ws.cases.list_clips(case=case, status=status, assignee=assignee, text=text)
         fails: list[failures.FailedUrl] = []
-        if status in (None, "failed") and assignee is None:
+        if status in (None, "failed") and assignee is None and text is None:
             fails = failures.list_failures(ws.cases, case=case)
         return clips, fails
     finally:

@@ -11,17 +11,16 @@ PostgreSQL in for the duration of a block.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import procrastinate
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from .. import steps
 from ..config import Config, load_config
-from ..errors import StoreError
+from ..errors import OsintVideoError, StoreError
 from ..pipeline import process_clip
 from ..workspace import Workspace
 
@@ -97,29 +96,12 @@ def process_clip_job(context: procrastinate.JobContext, clip_id: int) -> str:
             _give_up(clip_id, exc)
         raise
     said = f"clip {clip_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
-    return said + _refresh_originals(ws, outcome.report_json)
-
-
-def _refresh_originals(ws: Workspace, report_json: str | None) -> str:
-    """Rewrite the reports of the earlier clips this one matched, so an original's report
-    names the repost a worker just processed (`steps.refresh_seen_later`, under each clip's
-    report lock). The job's own clip is done whatever happens here: a failure is said in the
-    job's result, and `report CLIP` writes that report again later."""
-    if not report_json:
-        return ""
-    notes = []
-    try:
-        earlier = steps.matched_earlier(json.loads((ws.home / report_json).read_text("utf-8")))
-        for cid in earlier:
-            if steps.refresh_seen_later(ws, cid, ws.config.operator()):
-                notes.append(f"report of clip {cid} rewritten")
-    except Exception as exc:  # noqa: BLE001 - never fail a processed clip's job for this
-        notes.append(f"earlier reports not rewritten: {exc}")
-    return "".join(f"; {n}" for n in notes)
+    return said
 
 
 def _give_up(clip_id: int, exc: Exception) -> None:
-    with suppress(Exception):  # the database may be what failed; the job still ends failed
+    """The clip's last attempt failed: say so on the clip (the job ends failed anyway)."""
+    with suppress(OsintVideoError, SQLAlchemyError):  # the database may be what failed
         ws = _workspace()
         ws.cases.set_status(
             clip_id, "failed", error=f"processing failed: {exc}", actor=ws.config.operator()

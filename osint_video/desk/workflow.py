@@ -32,7 +32,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ..errors import ConflictError, NotFound, WorkflowError
-from ..store.cases import _PRIORITY_NAMES, CaseStore, NewEvent, utcnow
+from ..store.cases import CaseStore, NewEvent, utcnow
+from ..store.records import PRIORITY_NAMES
 from ..store.schema import STATUSES, ClipRow
 
 __all__ = [
@@ -59,7 +60,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 # Stored as an integer so workers can ORDER BY it; names are what people type and read.
-PRIORITIES: dict[str, int] = {name: value for value, name in _PRIORITY_NAMES.items()}
+PRIORITIES: dict[str, int] = {name: value for value, name in PRIORITY_NAMES.items()}
 
 
 def check_status(status: str) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
-from ..errors import ExtractionError, InputError, NotFound
+from ..errors import InputError, NotFound
 from ..media.decode import SampleTap
 from ..models import MediaInfo
 from ..store.cases import NewEvent
@@ -278,10 +278,41 @@ def _event(
 
 
 def _same_case(ws: Workspace, clip_id: int) -> set[str]:
-    return {a.case for a in ws.cases.load(clip_id).acquisitions if a.case}
+    return set(ws.cases.record(clip_id).cases)
 
 
-def match_and_index(
+@dataclass(frozen=True)
+class Found:
+    """What searching the archive for one recorded clip found (nothing written yet)."""
+
+    clip_id: int
+    fingerprints: list[FrameFingerprint]
+    index: ArchiveIndex
+    index_size: int
+    status: str
+    matches: list[dict[str, Any]]
+    duplicate_of: int | None
+
+    def summary(self) -> MatchSummary:
+        informative = sum(f.informative for f in self.fingerprints)
+        message = (
+            NO_VISUAL
+            if self.status == "no_visual_content"
+            else f"{len(self.matches)} matching clip(s)"
+        )
+        return MatchSummary(
+            self.clip_id,
+            self.status,
+            message,
+            len(self.fingerprints),
+            informative,
+            self.index_size,
+            tuple(self.matches),
+            self.duplicate_of,
+        )
+
+
+def find_matches(
     ws: Workspace,
     clip_id: int,
     evidence_path: Path,
@@ -289,38 +320,25 @@ def match_and_index(
     progress: Progress | None = None,
     notify: Notify | None = None,
     fingerprints: Sequence[FrameFingerprint] | None = None,
-) -> MatchSummary:
-    """Match a recorded clip against the archive, save the result, and index the clip.
+) -> Found:
+    """Search the archive for a recorded clip (call under the archive lock; writes nothing).
 
     Args:
-        ws: the workspace.
-        clip_id: the clip (already acquired).
-        evidence_path: its evidentiary copy.
-        media: its probe (duration for sampling, rotation to compare upright).
-        progress: `(stage, fraction)` callback.
-        notify: receives one-line messages (an inconsistent index rebuilt).
         fingerprints: the clip's fingerprints when another decode already sampled it
             (`SampledFingerprints`); else the clip is decoded and sampled here.
 
-    Returns:
-        What was found; a clip without decodable or textured frames is "no_visual_content".
+    Raises:
+        ExtractionError: no frame of the clip decodes (a decode error is not "no visual
+            content": that is a clip whose frames decode but are all flat).
     """
     say = progress or (lambda _s, _f: None)
     cfg = ws.config.matching
-    clip = ws.cases.load(clip_id)
-    if not cfg.enabled:
-        return MatchSummary(clip_id, "skipped", "matching is disabled ([matching] enabled)")
-    if media.kind != "video":
-        return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
     say("match", 0.0)
-    try:
-        fps = (
-            list(fingerprints)
-            if fingerprints is not None
-            else fingerprint_video(evidence_path, media, cfg, ws.config.keyframes)
-        )
-    except ExtractionError:
-        fps = []
+    fps = (
+        list(fingerprints)
+        if fingerprints is not None
+        else fingerprint_video(evidence_path, media, cfg, ws.config.keyframes)
+    )
     say("match", 0.6)
     index = open_index(ws, notify)
     votes = vote(index, fps, cfg, exclude=clip_id)
@@ -337,31 +355,66 @@ def match_and_index(
             and v.coverage >= cfg.duplicate_min_coverage
         ):
             dup = v.other_clip_id if dup is None else min(dup, v.other_clip_id)
-    event = _event(status, fps, cfg, len(index), matches, dup, clip.sha256)
-    _save(ws, clip_id, fps, matches, dup, event)
-    replace_clip(index, clip_id, fps)
+    return Found(clip_id, fps, index, len(index), status, matches, dup)
+
+
+def found_details(found: Found, cfg: MatchingConfig, sha256: str) -> dict[str, Any]:
+    """The `matched` custody event's details."""
+    return _event(
+        found.status,
+        found.fingerprints,
+        cfg,
+        found.index_size,
+        found.matches,
+        found.duplicate_of,
+        sha256,
+    ).details
+
+
+def record_matches(ws: Workspace, found: Found, event: NewEvent) -> None:
+    """Fingerprints, matches, duplicate link and the event in one transaction, then the clip
+    is added to the on-disk index (if that write is lost, the next open rebuilds it)."""
+    _save(ws, found.clip_id, found.fingerprints, found.matches, found.duplicate_of, event)
+    replace_clip(found.index, found.clip_id, found.fingerprints)
+
+
+def match_and_index(
+    ws: Workspace,
+    clip_id: int,
+    evidence_path: Path,
+    media: MediaInfo,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+    fingerprints: Sequence[FrameFingerprint] | None = None,
+) -> MatchSummary:
+    """Match a recorded clip against the archive, save the result, and index the clip
+    (`find_matches`, then `record_matches`); call under the archive lock.
+
+    Returns:
+        What was found; a clip whose frames are all flat is "no_visual_content".
+
+    Raises:
+        ExtractionError: no frame of the clip decodes.
+    """
+    say = progress or (lambda _s, _f: None)
+    cfg = ws.config.matching
+    if not cfg.enabled:
+        return MatchSummary(clip_id, "skipped", "matching is disabled ([matching] enabled)")
+    if media.kind != "video":
+        return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
+    found = find_matches(ws, clip_id, evidence_path, media, progress, notify, fingerprints)
+    sha256 = ws.cases.record(clip_id).sha256
+    record_matches(ws, found, NewEvent("matched", found_details(found, cfg, sha256)))
     say("match", 1.0)
-    message = NO_VISUAL if status == "no_visual_content" else f"{len(matches)} matching clip(s)"
-    return MatchSummary(
-        clip_id, status, message, len(fps), informative, len(index), tuple(matches), dup
-    )
-
-
-def media_of(clip: ClipRow) -> MediaInfo:
-    """The MediaInfo a stored clip was probed with (enough for sampling)."""
-    m = clip.media or {}
-    return MediaInfo(
-        kind=clip.kind,  # type: ignore[arg-type]
-        duration_s=clip.duration_s or m.get("duration_s"),
-        rotation_deg=int(m.get("rotation_deg") or 0),
-    )
+    return found.summary()
 
 
 def match_clip(ws: Workspace, clip_id: int, notify: Notify | None = None) -> MatchSummary:
     """Re-run matching for a stored clip (from its evidentiary copy), recorded in custody."""
-    clip = ws.cases.load(clip_id)
+    clip = ws.cases.record(clip_id)
     path = ws.evidence.path_for(clip.sha256)
-    return match_and_index(ws, clip_id, path, media_of(clip), None, notify)
+    media = clip.media or MediaInfo(kind=clip.kind)
+    return match_and_index(ws, clip_id, path, media, None, notify)
 
 
 def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> MatchSummary:
@@ -371,6 +424,7 @@ def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> Match
 
     Raises:
         InputError: the path is not a readable video.
+        ExtractionError: none of its frames decodes.
     """
     from ..media.probe import probe_file
     from ..media.sniff import sniff_kind
@@ -386,10 +440,7 @@ def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> Match
         raise InputError(f"{path}: not a video file")
     media = probe_file(path, kind, ws.config.probe).media
     cfg = ws.config.matching
-    try:
-        fps = fingerprint_video(path, media, cfg, ws.config.keyframes)
-    except ExtractionError:
-        fps = []
+    fps = fingerprint_video(path, media, cfg, ws.config.keyframes)
     index = open_index(ws, notify)
     informative = sum(f.informative for f in fps)
     if not informative:

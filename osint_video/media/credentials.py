@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..models import ContentCredentials
 
 # IPTC digital source types that declare a picture made or altered by generative AI.
 AI_SOURCE_TYPES = frozenset(
@@ -44,43 +45,6 @@ OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 REMOTE_URL = re.compile(r"from url (\S+)")
 # reader contexts, made once per process: by (trust anchors file or "", validate after reading)
 _contexts: dict[tuple[str, bool], Any] = {}
-
-
-@dataclass(frozen=True)
-class ContentCredentials:
-    """The active manifest of a file's C2PA store, in a verifier's terms.
-
-    `state`: `valid` (signature and hashes check out), `trusted` (and the signer is on a trust
-    list), `invalid` (something changed after signing, or the signature fails: see
-    `problems`), `unreadable` (a manifest store is there but cannot be parsed), `remote` (the
-    file points to a manifest stored at `remote_url`, not fetched). `actions` are the active
-    manifest's; `source_types`, `ai_generated` and `ai_declared_by` cover every manifest of
-    the store, the ingredients' too.
-    """
-
-    state: str
-    signer: str | None = None
-    issuer: str | None = None
-    signed_at: str | None = None
-    generator: str | None = None
-    title: str | None = None
-    actions: tuple[dict[str, Any], ...] = ()
-    source_types: tuple[str, ...] = ()
-    ai_generated: bool = False
-    ai_declared_by: tuple[str, ...] = ()  # software agents of the actions that declare it
-    problems: tuple[str, ...] = ()
-    manifests: int = 0
-    remote_url: str | None = None
-    ingredients: tuple[dict[str, Any], ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["actions"] = list(self.actions)
-        out["source_types"] = list(self.source_types)
-        out["problems"] = list(self.problems)
-        out["ingredients"] = list(self.ingredients)
-        out["ai_declared_by"] = list(self.ai_declared_by)
-        return out
 
 
 @dataclass(frozen=True)
@@ -298,34 +262,38 @@ def _first(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def describe(cc: dict[str, Any] | None) -> str:
-    """One line for a C2PA summary: state, signer, tool, what it declares, what it records."""
+def describe(cc: ContentCredentials | dict[str, Any] | None) -> str:
+    """One line for a C2PA summary: state, signer, tool, what it declares, what it records.
+
+    Takes the typed summary, or the `content_credentials` object of a report.json.
+    """
     if not cc:
         return "\u2014"
-    parts = [cc.get("state") or "?"]
-    if cc.get("remote_url"):
-        parts.append(f"manifest stored at {cc['remote_url']} (not fetched)")
-    if cc.get("signer") or cc.get("issuer"):
-        who = cc.get("signer") or "?"
-        parts.append(f"signed by {who}" + (f" ({cc['issuer']})" if cc.get("issuer") else ""))
-    if cc.get("signed_at"):
-        parts.append(f"at {cc['signed_at']}")
-    if cc.get("generator"):
-        parts.append(f"with {cc['generator']}")
-    if cc.get("ai_generated"):
-        parts.append("declares generative AI: " + ", ".join(cc.get("source_types") or []))
+    if not isinstance(cc, ContentCredentials):
+        cc = ContentCredentials.from_json(cc)
+    parts = [cc.state or "?"]
+    if cc.remote_url:
+        parts.append(f"manifest stored at {cc.remote_url} (not fetched)")
+    if cc.signer or cc.issuer:
+        parts.append(f"signed by {cc.signer or '?'}" + (f" ({cc.issuer})" if cc.issuer else ""))
+    if cc.signed_at:
+        parts.append(f"at {cc.signed_at}")
+    if cc.generator:
+        parts.append(f"with {cc.generator}")
+    if cc.ai_generated:
+        parts.append("declares generative AI: " + ", ".join(cc.source_types))
     acts = [
         str(a.get("action")) + (f" by {a['software_agent']}" if a.get("software_agent") else "")
-        for a in cc.get("actions") or []
+        for a in cc.actions
     ]
     if acts:
         parts.append("actions: " + "; ".join(acts))
     made_from = [
         str(i.get("title") or "?") + (f" (signed by {i['signer']})" if i.get("signer") else "")
-        for i in cc.get("ingredients") or []
+        for i in cc.ingredients
     ]
     if made_from:
         parts.append("made from: " + "; ".join(made_from))
-    if cc.get("problems"):
-        parts.append("problems: " + ", ".join(cc["problems"]))
+    if cc.problems:
+        parts.append("problems: " + ", ".join(cc.problems))
     return " \u00b7 ".join(parts)

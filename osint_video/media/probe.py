@@ -88,7 +88,7 @@ def _finish(media: MediaInfo, meta: Metadata, parsed: Outcome) -> ProbeResult:
     read = parsed.values.get(C2PA)
     credentials = None
     if isinstance(read, CredentialsRead) and read.summary is not None:
-        credentials = read.summary.as_json()
+        credentials = read.summary
         if read.raw:
             raw["c2pa"] = read.raw
     meta = dataclasses.replace(meta, content_credentials=credentials, raw=raw)

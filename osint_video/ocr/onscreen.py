@@ -13,6 +13,7 @@ from, word boxes, language and confidence.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,14 +23,16 @@ import numpy as np
 from PIL import Image
 
 from ..config import OcrConfig
+from ..media.decode import SampleTap
 from ..models import KeyframeImage, MediaInfo, OnScreenText, TextWord
 from .language import cyrillic_lookalikes, guess_language
-from .layer import Sighting, Span, TextLayer, ink_differs
+from .layer import Seen, TextLayer, ink_differs, same_place
 from .lines import read_prepared
 from .regions import Prepared, locate_lines, prepare
 from .words import Line
 
-MERGE_GAP_S = 1.0  # one text seen again within this gap at the same place is one appearance
+MERGE_GAP_S = 3.0  # one text seen again within this gap at the same place is one appearance
+SAME_TEXT = 0.75  # difflib ratio of two readings of one text (a watermark read in parts)
 
 
 def _upright(grey: np.ndarray, rotation_deg: int) -> np.ndarray:
@@ -58,10 +61,10 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Observed:
-    """What following the text layer found: lines to read and where each was on screen."""
+    """What following the text layer found: the lines that stayed on screen, and how many
+    samples were looked at."""
 
-    sightings: tuple[Sighting, ...]
-    spans: tuple[Span, ...]
+    seen: tuple[Seen, ...]
     samples: int
 
 
@@ -82,11 +85,14 @@ class SampledText:
         self.rotation = media.rotation_deg
         self.schedule = Schedule(1.0 / max(cfg.sample_fps, 0.1))
         self.layer = TextLayer(cfg.min_samples)
-        self.sightings: list[Sighting] = []
         self.samples = 0
 
     def take(self, t: float) -> bool:
         return self.schedule.take(t)
+
+    def tap(self) -> SampleTap:
+        """The tap to hand a decode (the keyframe pass, or `sampling_source` on its own)."""
+        return SampleTap(self.take, self.convert, self.deliver, self.alike)
 
     def convert(self, frame: Any) -> list[Prepared]:
         grey = frame.reformat(format="gray").to_ndarray()
@@ -95,18 +101,18 @@ class SampledText:
     def deliver(self, items: list[tuple[float, list[Prepared]]]) -> None:
         for t, lines in items:
             self.samples += 1
-            self.sightings.extend(self.layer.see(t, lines))
+            self.layer.see(t, lines)
 
     @staticmethod
     def alike(a: list[Prepared], b: list[Prepared]) -> bool:
         """Two samples showing the same lines: the frames between them may borrow either."""
         return len(a) == len(b) and all(
-            any(x.box.iou(y.box) >= 0.5 and not ink_differs(x, y) for y in b) for x in a
+            any(same_place(x, y) and not ink_differs(x, y) for y in b) for x in a
         )
 
     def result(self) -> Observed:
         """Call once, when the decode has finished."""
-        return Observed(tuple(self.sightings), tuple(self.layer.finish()), self.samples)
+        return Observed(tuple(self.layer.finish()), self.samples)
 
 
 def keyframe_lines(keyframes: Sequence[KeyframeImage]) -> list[list[Prepared]]:
@@ -150,12 +156,9 @@ def read_clip_text(
     Raises:
         OcrError: tesseract or a language pack is missing, or tesseract failed.
     """
-    spans = {s.track: s for s in (observed.spans if observed else ())}
     jobs: list[tuple[Prepared, float, float, float, KeyframeImage | None]] = []
-    for s in observed.sightings if observed else ():
-        span = spans.get(s.track)
-        start, end = (span.start_s, span.end_s) if span else (s.time_s, s.time_s)
-        jobs.append((s.line, s.time_s, start, end, None))
+    for s in observed.seen if observed else ():
+        jobs.append((s.line, s.time_s, s.start_s, s.end_s, None))
     for kf, lines in zip(keyframes, at_keyframes, strict=True):
         jobs.extend((line, kf.time_s, kf.time_s, kf.time_s, kf) for line in lines)
     if not jobs:
@@ -202,22 +205,36 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
 
 
 def _merged(items: list[OnScreenText]) -> list[OnScreenText]:
-    """One item per text and appearance: the same words at the same place within
-    `MERGE_GAP_S` of each other (a keyframe inside a tracked caption, a caption whose track
-    broke for a sample) become one item with the union of their time ranges; the reading kept
-    is the most confident one (a keyframe's reading wins a tie: its frame is in the report)."""
+    """One item per text and appearance: readings of one text (`_same_text`) at the same place
+    within `MERGE_GAP_S` of each other (a keyframe inside a tracked caption, a caption whose
+    track broke for a few samples, a caption found only in part on some frames) become one
+    item with the union of their time ranges. The reading kept is the fuller one, then the
+    more confident (then a keyframe's: its frame is in the report)."""
     out: list[OnScreenText] = []
     for item in sorted(items, key=lambda i: i.start_s):
         for k, kept in enumerate(out):
-            same = _key(kept.text) == _key(item.text) and _overlap(kept.box, item.box)
-            if same and item.start_s <= kept.end_s + MERGE_GAP_S:
-                best = max((kept, item), key=lambda i: (i.confidence, i.keyframe is not None))
+            if _same_text(kept, item) and item.start_s <= kept.end_s + MERGE_GAP_S:
+                best = max((kept, item), key=_fullness)
                 start, end = min(kept.start_s, item.start_s), max(kept.end_s, item.end_s)
                 out[k] = dataclasses.replace(best, start_s=start, end_s=end)
                 break
         else:
             out.append(item)
     return out
+
+
+def _same_text(a: OnScreenText, b: OnScreenText) -> bool:
+    """Readings of one text at one place: equal, one part of the other, or alike enough (a
+    semi-transparent watermark read "Copyright © 2013 Brandon ano" on one frame and in full
+    on the next)."""
+    ka, kb = _key(a.text), _key(b.text)
+    if not (ka and kb and _overlap(a.box, b.box)):
+        return False
+    return ka in kb or kb in ka or difflib.SequenceMatcher(None, ka, kb).ratio() >= SAME_TEXT
+
+
+def _fullness(item: OnScreenText) -> tuple[int, float, bool]:
+    return (len(_key(item.text)), item.confidence, item.keyframe is not None)
 
 
 def text_of(items: Sequence[OnScreenText]) -> str:

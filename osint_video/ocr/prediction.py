@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import OcrConfig
+from ..models import OnScreenText
 from .tesseract import read_many
 from .words import PageText, Word
 
@@ -92,3 +93,34 @@ def predictions(
     if not cfg.enabled:
         return [None] * len(paths)
     return [to_prediction(page) for page in read_many(paths, cfg, progress)]
+
+
+def stored_prediction(
+    items: Sequence[OnScreenText], width: int, height: int, model_version: str
+) -> dict[str, Any] | None:
+    """The prediction for one keyframe from the text triage read (the clip's on-screen text
+    shown at that keyframe), so pushing never reads again.
+
+    Args:
+        items: the items shown at the keyframe (their word boxes are in the upright frame's
+            pixels, the keyframe PNG's).
+        width: the keyframe's width in pixels.
+        height: its height.
+        model_version: what read them (the `text_read` custody event's engine and languages).
+
+    Returns:
+        The same shape as `to_prediction`, or None when there is no word.
+    """
+    words = [Word(w.text, 100.0 * w.confidence, *w.box) for item in items for w in item.words]
+    if not words:
+        return None
+    page = PageText(
+        words=tuple(words),
+        text="\n".join(i.text for i in items),
+        language=next((i.language for i in items if i.language), None),
+        width=width,
+        height=height,
+        model_version=model_version,
+        score=min(1.0, sum(i.confidence for i in items) / len(items)),
+    )
+    return to_prediction(page)

@@ -16,8 +16,8 @@ import jinja2
 from jsonschema import Draft202012Validator
 
 from ..errors import NotFound, ReportError
+from ..models import ClipRecord
 from ..store.cases import iso, utcnow
-from ..store.schema import ClipRow
 from ..version import __version__
 from ..workspace import Workspace
 from .render import _environment
@@ -47,7 +47,7 @@ def validate_case_report(case: dict[str, Any]) -> None:
         )
 
 
-def _verdict(ws: Workspace, clip: ClipRow) -> str | None:
+def _verdict(ws: Workspace, clip: ClipRecord) -> str | None:
     """The clip's verdict when annotation has produced one (store first, then its report)."""
     value = getattr(clip, "verdict", None)
     if isinstance(value, dict):
@@ -62,8 +62,7 @@ def _verdict(ws: Workspace, clip: ClipRow) -> str | None:
     return str(found) if found else None
 
 
-def _clip_entry(ws: Workspace, clip: ClipRow) -> dict[str, Any]:
-    derived = clip.derived or {}
+def _clip_entry(ws: Workspace, clip: ClipRecord) -> dict[str, Any]:
     return {
         "id": clip.id,
         "sha256": clip.sha256,
@@ -71,32 +70,32 @@ def _clip_entry(ws: Workspace, clip: ClipRow) -> dict[str, Any]:
         "kind": clip.kind,
         "status": clip.status,
         "verdict": _verdict(ws, clip),
-        "duration_s": clip.duration_s,
-        "acquired_at": iso(min(a.at for a in clip.acquisitions)) if clip.acquisitions else None,
+        "duration_s": clip.media.duration_s if clip.media else None,
+        "acquired_at": iso(clip.first_acquired_at) if clip.acquisitions else None,
         "keyframes": len(clip.keyframes),
         "key_anomalies": [
-            {"code": a["code"], "severity": a["severity"], "message": a["message"]}
-            for a in clip.anomalies or []
-            if a.get("severity") in ("warning", "critical")
+            {"code": a.code, "severity": a.severity, "message": a.message}
+            for a in clip.anomalies
+            if a.severity in ("warning", "critical")
         ],
         "matches": [
-            {"clip_id": m.other_clip_id, "sha256": m.details.get("sha256"), "score": m.score}
+            {"clip_id": m.other_clip_id, "sha256": m.entry.get("sha256"), "score": m.score}
             for m in clip.matches
         ],
         "duplicate_of_clip": clip.duplicate_of,
-        "report": derived.get("report_json"),
+        "report": clip.derived.report_json,
         "error": clip.error,
         "custody_head": _head(clip),
     }
 
 
-def _head(clip: ClipRow) -> dict[str, Any] | None:
+def _head(clip: ClipRecord) -> dict[str, Any] | None:
     """The clip's last custody event as this report commits to it (`verify` checks the log
     still reaches it)."""
     last = clip.custody[-1] if clip.custody else None
     if last is None or not last.hash:
         return None
-    return {"seq": last.seq, "hash": last.hash, "at": iso(last.at)}
+    return {"seq": last.seq, "hash": last.hash, "at": last.at}
 
 
 def build_case_report(ws: Workspace, case: str, signature: dict[str, str] | None) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def build_case_report(ws: Workspace, case: str, signature: dict[str, str] | None
     summaries = ws.cases.list_clips(case=case)
     if not summaries:
         raise NotFound(f"no clip was acquired for case {case!r}")
-    clips = [_clip_entry(ws, ws.cases.load(s.id)) for s in summaries]
+    clips = [_clip_entry(ws, ws.cases.record(s.id)) for s in summaries]
     statuses: dict[str, int] = {}
     for c in clips:
         statuses[c["status"]] = statuses.get(c["status"], 0) + 1

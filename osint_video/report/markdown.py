@@ -48,6 +48,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
     sig = r.get("signature")
     facts = [
         ["Status", r["status"]],
+        *([["Failed", r["error"]]] if r.get("error") else []),
         ["Verdict", verdict],
         ["File", f"{r['clip']['filename']} ({r['clip']['size_bytes']:,} bytes)"],
         ["SHA-256", r["clip"]["sha256"]],
@@ -106,6 +107,22 @@ def _sections(r: dict[str, Any]) -> list[str]:
     if later:
         out += ["## Seen later", ""]
         out += _table(["Clip", "File", "Source URL", "First acquired"], later)
+    out += ["## On-screen text", ""]
+    texts = [
+        [
+            f"{timecode(t['start_s'])}-{timecode(t['end_s'])}",
+            t["text"],
+            t["language"],
+            f"keyframe {t['keyframe']}" if t["keyframe"] is not None else timecode(t["time_s"]),
+            f"{100 * t['confidence']:.0f}%",
+        ]
+        for t in r.get("onscreen_text") or []
+    ]
+    out += (
+        _table(["On screen", "Text", "Language", "Read from", "Confidence"], texts)
+        if texts
+        else ["None read.", ""]
+    )
     out += ["## Keyframes", ""]
     out += _table(
         ["#", "Time", "Shot", "pHash", "dHash", "Duplicate of"],

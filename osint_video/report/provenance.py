@@ -15,6 +15,7 @@ detached signature in report.json.sig beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from ..config import CustodyConfig
 from ..custody.chain import public_path
 from ..custody.signing import load_private, sign_report, signature_block
 from ..custody.timestamp import stamp_outcome, token_path
+from ..models import AcquisitionRecord, ClipRecord, KeyframeRecord
 from ..store.cases import CaseStore, iso, utcnow
 from ..store.evidence import sha256_file
-from ..store.schema import AcquisitionRow, ClipRow, MatchRow
+from ..store.schema import MatchRow
 from ..version import __version__
 from ..workspace import Workspace
 from .render import META_KEYS, SCHEMA_VERSION
@@ -46,23 +48,28 @@ MEDIA_KEYS = (
 )
 
 
-def _media(clip: ClipRow) -> dict[str, Any]:
-    media = clip.media or {}
+def _jsonable(value: Any) -> Any:
+    """A record's values as plain JSON (tuples as lists, dataclasses as objects)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _media(clip: ClipRecord) -> dict[str, Any]:
+    media = _jsonable(dataclasses.asdict(clip.media)) if clip.media else {}
     out = {k: media.get(k) for k in MEDIA_KEYS}
     out["rotation_deg"] = out["rotation_deg"] or 0
-    out["frames_decoded"] = (clip.decode or {}).get("frames_decoded")
+    out["frames_decoded"] = clip.decode.frames_decoded if clip.decode else None
     return out
 
 
-def _metadata(clip: ClipRow) -> dict[str, Any]:
-    meta = clip.meta or {}
+def _metadata(clip: ClipRecord) -> dict[str, Any]:
+    meta = _jsonable(dataclasses.asdict(clip.metadata)) if clip.metadata else {}
     out = {k: meta.get(k) for k in META_KEYS}
     out["handler_names"] = list(out["handler_names"] or [])
     out["raw"] = out["raw"] or {}
     return out
 
 
-def _keyframe(k: Any) -> dict[str, Any]:
+def _keyframe(k: KeyframeRecord) -> dict[str, Any]:
     return {
         "id": k.index,
         "shot": k.shot,
@@ -76,7 +83,7 @@ def _keyframe(k: Any) -> dict[str, Any]:
     }
 
 
-def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
+def _acquisition(a: AcquisitionRecord) -> dict[str, Any]:
     """One acquisition as published: names readable, their bytes in `original_bytes` when
     they were not UTF-8 (`lossless`), a symbolic link's target beside its own name."""
     kept = a.original_bytes or {}
@@ -115,13 +122,13 @@ def _acquisition(a: AcquisitionRow) -> dict[str, Any]:
 SOURCE_KEYS = ("url", "platform", "uploader", "uploaded_at", "title", "platform_id")
 
 
-def _source(clip: ClipRow) -> dict[str, Any]:
+def _source(clip: ClipRecord) -> dict[str, Any]:
     """Where a URL intake found the clip (yt-dlp info JSON); every field null for a local file."""
-    source = clip.source or {}
+    source = dataclasses.asdict(clip.source) if clip.source else {}
     return {k: source.get(k) for k in SOURCE_KEYS}
 
 
-def annotation_block(store: CaseStore, clip: ClipRow) -> dict[str, Any]:
+def annotation_block(store: CaseStore, clip: ClipRecord) -> dict[str, Any]:
     """`annotations` (Label Studio, per keyframe and per clip) and `verdict` of a clip."""
     from ..annotate.validate import values
     from ..store import annotations as labels
@@ -164,25 +171,24 @@ def annotation_block(store: CaseStore, clip: ClipRow) -> dict[str, Any]:
 
 
 def build_report(
-    clip: ClipRow,
+    clip: ClipRecord,
     signature: dict[str, str] | None = None,
     labels: dict[str, Any] | None = None,
     later: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The report dict for a fully loaded clip row (acquisitions, shots, keyframes, custody).
+    """The report dict of a clip's read model (`CaseStore.record`).
 
     Args:
-        clip: the clip with its related rows loaded.
+        clip: the clip.
         signature: the `signature` block (public key facts) when the report will be signed.
         labels: `annotation_block` of the clip (Label Studio annotations and verdict).
         later: `seen_later` of the clip (reposts found by later clips' matching).
     """
     labels = labels or {"annotations": [], "verdict": None}
-    derived = dict(clip.derived or {})
     custody = [
         {
             "seq": e.seq,
-            "at": iso(e.at),
+            "at": e.at,
             "actor": e.actor,
             "action": e.action,
             "details": e.details,
@@ -210,22 +216,18 @@ def build_report(
         "source": _source(clip),
         "media": _media(clip),
         "metadata": _metadata(clip),
-        "anomalies": list(clip.anomalies or []),
-        "shots": [
-            {
-                "index": s.index,
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "start_s": s.start_s,
-                "end_s": s.end_s,
-            }
-            for s in clip.shots
-        ],
+        "anomalies": [dataclasses.asdict(a) for a in clip.anomalies],
+        "shots": [dataclasses.asdict(s) for s in clip.shots],
         "keyframes": [_keyframe(k) for k in clip.keyframes],
-        "derived": {k: derived.get(k) for k in ("stripped_copy", "contact_sheet", "html_report")},
+        "derived": {
+            "stripped_copy": clip.derived.stripped_copy,
+            "contact_sheet": clip.derived.contact_sheet,
+            "html_report": clip.derived.html_report,
+        },
         "duplicate_of_clip": clip.duplicate_of,
-        "matches": [dict(m.details) for m in clip.matches],
+        "matches": [dict(m.entry) for m in clip.matches],
         "seen_later": list(later or []),
+        "onscreen_text": _jsonable([dataclasses.asdict(t) for t in clip.onscreen_text or ()]),
         "custody": custody,
         "custody_head": custody_head(custody),
         "signature": signature,
@@ -297,7 +299,7 @@ def write_clip_reports(
     """
     from .render import make_contact_sheet, render_html, template_cache_dir, validate_report
 
-    clip = ws.cases.load(clip_id)
+    clip = ws.cases.record(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -310,7 +312,7 @@ def write_clip_reports(
         "html_report": ws.rel(paths["html_report"]),
         "report_json": ws.rel(paths["report_json"]),
     }
-    unique = [k for k in clip.keyframes if k.duplicate_of is None]
+    unique = clip.unique_keyframes
     if unique:
         tiles = [(ws.home / k.path, _timecode(k.time_s)) for k in unique]
         make_contact_sheet(
@@ -322,7 +324,7 @@ def write_clip_reports(
         derived["contact_sheet"] = ws.rel(paths["contact_sheet"])
     ws.cases.update_derived(clip_id, derived)
     key = load_private(keys_dir(ws))
-    clip = ws.cases.load(clip_id)
+    clip = ws.cases.record(clip_id)
     report = build_report(
         clip,
         signature_block(key) if key else None,

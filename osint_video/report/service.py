@@ -46,13 +46,13 @@ def clip_report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Pat
     Raises:
         InputError: unknown format. NotFound: no such clip. ReportError: rendering failed.
     """
-    from .. import steps
+    from ..steps.report import publish
 
     _check_format(fmt)
     ws = Workspace.open(cfg)
     try:
         clip_id = ws.cases.resolve(ref)
-        path = ws.home / steps.write_reports(ws, clip_id, cfg.operator())
+        path = ws.home / publish(ws, clip_id, cfg.operator())
         if fmt == "html":
             path = path.with_name("report.html")
         elif fmt in ("pdf", "md"):

@@ -8,7 +8,6 @@ again by the next triage.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
@@ -25,25 +24,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .. import lossless
-from ..custody.chain import GENESIS, Event, event_hash, normalise, redact_details
-from ..errors import NotFound, OsintVideoError, StoreError
-from ..version import package_versions
+from ..custody.chain import GENESIS, event_hash, normalise, redact_details
+from ..errors import NotFound, StoreError
+from ..models import ClipRecord, CustodyEvent
+from ..tools import tool_versions
 from . import migrate
 from .locks import Locks
+from .records import PRIORITY_NAMES, as_utc, custody_event, iso, to_record
 from .schema import AcquisitionRow, ClipRow, CustodyRow, KeyframeRow, ShotRow
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def iso(value: datetime) -> str:
-    return as_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -77,9 +69,6 @@ class Acquisition:
         )
 
 
-_PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}  # desk/workflow.PRIORITIES
-
-
 @dataclass(frozen=True)
 class ClipSummary:
     """One row of `queue list`."""
@@ -102,23 +91,25 @@ class ClipSummary:
     original_bytes: dict[str, str] | None = None
 
 
+# The clip columns processing sets (`save_results`); the rest belong to intake and the desk.
+RESULT_FIELDS = (
+    "media",
+    "meta",
+    "anomalies",
+    "decode",
+    "duration_s",
+    "derived",
+    "onscreen_text",
+    "onscreen_search",
+)
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """A custody event before it gets its sequence number."""
 
     action: str
     details: dict[str, Any]
-
-
-@functools.cache
-def _tools() -> dict[str, str]:
-    from ..media import ffmpeg
-
-    try:
-        ff = ffmpeg.ffmpeg_version()
-    except OsintVideoError:
-        ff = "missing"
-    return {"ffmpeg": ff, **package_versions()}
 
 
 def _event_details(details: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +120,7 @@ def _event_details(details: dict[str, Any]) -> dict[str, Any]:
     """
     out = lossless.keep_originals(redact_details(details))
     out.setdefault("host", socket.gethostname())
-    out.setdefault("tools", _tools())
+    out.setdefault("tools", tool_versions())
     return normalise(out)
 
 
@@ -152,12 +143,6 @@ def _lock_clip(ses: Session, clip_id: int) -> str | None:
             update(ClipRow).where(ClipRow.id == clip_id).values(updated_at=ClipRow.updated_at)
         )
     return ses.scalar(select(ClipRow.sha256).where(ClipRow.id == clip_id).with_for_update())
-
-
-def _as_event(row: CustodyRow) -> Event:
-    return Event(
-        row.seq, iso(row.at), row.actor, row.action, dict(row.details), row.prev_hash, row.hash
-    )
 
 
 def _beside_db(url: str, suffix: str) -> Path | None:
@@ -295,6 +280,18 @@ class CaseStore:
                 self._append_events(ses, clip_id, actor, [_moved(old, status, note or error)])
             return old
 
+    def record_failure(
+        self, clip_id: int, actor: str, event: NewEvent, error: str | None = None
+    ) -> None:
+        """A step's failure after the clip's results were saved: its event and, when the
+        failure is the clip's (`error`), a line added to the clip's error; status unchanged."""
+        with self.session() as ses:
+            clip = self._get(ses, clip_id)
+            if error is not None:
+                clip.error = "; ".join(e for e in (clip.error, error) if e)
+                clip.updated_at = utcnow()
+            self._append_events(ses, clip_id, actor, [event])
+
     def save_results(
         self,
         clip_id: int,
@@ -307,7 +304,15 @@ class CaseStore:
         events: list[NewEvent],
         error: str | None = None,
     ) -> None:
-        """Replace a clip's derived data and append its custody events, atomically."""
+        """Replace a clip's derived data and append its custody events, atomically.
+
+        Raises:
+            StoreError: a field that is not one of `RESULT_FIELDS` (a step storing what the
+                case store does not know is a bug, not something to set blindly).
+        """
+        unknown = sorted(set(fields) - set(RESULT_FIELDS))
+        if unknown:
+            raise StoreError(f"not a result field of a clip: {', '.join(unknown)}")
         with self.session() as ses:
             clip = self._get(ses, clip_id)
             for key, value in fields.items():
@@ -354,7 +359,7 @@ class CaseStore:
         for ev in events:
             seq += 1
             at = utcnow()
-            item = Event(seq, iso(at), actor, ev.action, _event_details(ev.details), prev)
+            item = CustodyEvent(seq, iso(at), actor, ev.action, _event_details(ev.details), prev)
             digest = event_hash(clip_sha, item)
             ses.add(
                 CustodyRow(
@@ -389,18 +394,18 @@ class CaseStore:
                 f"custody events were saved but the journal {self.journal} was not: {exc}"
             ) from None
 
-    def custody_events(self, clip_id: int) -> tuple[str, list[Event]]:
+    def custody_events(self, clip_id: int) -> tuple[str, list[CustodyEvent]]:
         """A clip's sha256 and its custody events exactly as stored, in seq order."""
         with self.session() as ses:
             clip = self._get(ses, clip_id)
             rows = ses.scalars(
                 select(CustodyRow).where(CustodyRow.clip_id == clip_id).order_by(CustodyRow.seq)
             ).all()
-            return clip.sha256, [_as_event(r) for r in rows]
+            return clip.sha256, [custody_event(r) for r in rows]
 
-    def custody_for(self, clip_ids: list[int]) -> dict[int, list[Event]]:
+    def custody_for(self, clip_ids: list[int]) -> dict[int, list[CustodyEvent]]:
         """Custody events of many clips in one query ({clip id: events in seq order})."""
-        out: dict[int, list[Event]] = {cid: [] for cid in clip_ids}
+        out: dict[int, list[CustodyEvent]] = {cid: [] for cid in clip_ids}
         with self.session() as ses:
             for start in range(0, len(clip_ids), 500):
                 batch = clip_ids[start : start + 500]
@@ -410,7 +415,7 @@ class CaseStore:
                     .order_by(CustodyRow.clip_id, CustodyRow.seq)
                 )
                 for r in rows:
-                    out[r.clip_id].append(_as_event(r))
+                    out[r.clip_id].append(custody_event(r))
         return out
 
     def journal_heads(self) -> dict[str, dict[int, str]]:
@@ -454,20 +459,26 @@ class CaseStore:
                 raise NotFound(f"no clip with id {clip_id}")
             return clip
 
+    def record(self, clip_id: int) -> ClipRecord:
+        """The typed read model of a clip (`store/records.py`): what every reader gets.
+
+        Raises:
+            NotFound: no such clip.
+        """
+        return to_record(self.load(clip_id))
+
     def clip_facts(self, clip_id: int) -> dict[str, Any]:
         """What a match states about a clip: sha256, file name, first case and source URL,
         first acquisition (ISO, UTC), metadata creation time, and every case it is in."""
-        clip = self.load(clip_id)
-        acqs = clip.acquisitions
-        first = min((as_utc(a.at) for a in acqs), default=as_utc(clip.created_at))
+        clip = self.record(clip_id)
         return {
             "sha256": clip.sha256,
             "filename": clip.filename,
-            "case": next((a.case for a in acqs if a.case), None),
-            "source_url": next((a.source_url for a in acqs if a.source_url), None),
-            "earliest_acquired_at": iso(first),
-            "earliest_created_at": (clip.meta or {}).get("creation_time"),
-            "cases": {a.case for a in acqs if a.case},
+            "case": next(iter(clip.cases), None),
+            "source_url": clip.source_url,
+            "earliest_acquired_at": iso(clip.first_acquired_at),
+            "earliest_created_at": clip.metadata.creation_time if clip.metadata else None,
+            "cases": set(clip.cases),
             "duplicate_of": clip.duplicate_of,
         }
 
@@ -495,8 +506,15 @@ class CaseStore:
         return ids[0]
 
     def list_clips(
-        self, *, case: str | None = None, status: str | None = None, assignee: str | None = None
+        self,
+        *,
+        case: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        text: str | None = None,
     ) -> list[ClipSummary]:
+        """Clips matching every filter given; `text` is found in the on-screen text whatever
+        its case (compared casefolded, so Cyrillic too)."""
         with self.session() as ses:
             stmt = (
                 select(ClipRow)
@@ -509,6 +527,10 @@ class CaseStore:
                 stmt = stmt.where(ClipRow.acquisitions.any(AcquisitionRow.case == case))
             if assignee:
                 stmt = stmt.where(ClipRow.assignee == assignee)
+            if text:
+                needle = text.casefold().replace("\\", "\\\\").replace("%", "\\%")
+                needle = needle.replace("_", "\\_")
+                stmt = stmt.where(ClipRow.onscreen_search.like(f"%{needle}%", escape="\\"))
             return [self._summary(c) for c in ses.scalars(stmt)]
 
     @staticmethod
@@ -529,7 +551,7 @@ class CaseStore:
             unique,
             clip.error,
             clip.duplicate_of,
-            _PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
+            PRIORITY_NAMES.get(clip.priority, str(clip.priority)),
             clip.assignee,
             clip.original_bytes or None,
         )

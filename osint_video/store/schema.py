@@ -121,6 +121,10 @@ class ClipRow(Base):
     source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # {"filename": base64} when the file name was not valid UTF-8 (osint_video/lossless.py).
     original_bytes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # On-screen text read at triage (models.OnScreenText items), and all of it casefolded for
+    # searching (LIKE is case-blind for ASCII only on SQLite, and Cyrillic matters here).
+    onscreen_text: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    onscreen_search: Mapped[str | None] = mapped_column(Text, default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
