@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import KeyframesConfig
 from ..errors import ExtractionError
-from ..media.decode import SampleTap
+from ..media.plan import SampleTap
 from ..models import MediaInfo
 
 
