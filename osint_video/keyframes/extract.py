@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import KeyframesConfig
 from ..errors import ConfigError, ExtractionError
 from ..media.decode import FrameSource
-from ..media.plan import DecodePlan, SampleTap, as_taps
+from ..media.plan import DecodePlan, KeepPolicy, SampleTap, as_taps
 from ..models import KeyframeImage, MediaInfo, Shot
 from . import KeyframeResult
 from .keep import SharpestKept
@@ -19,6 +19,7 @@ from .shots import METHODS, ShotDetector, fast_path, features, keys_only
 from .write import KeyframeWriter, OnImage, Written
 
 DETECT_SHARE = 0.9  # share of the progress bar spent finding shots (PNGs are written meanwhile)
+KEEP = SharpestKept()  # full pictures kept: those of likely keyframes (no second decode)
 # Matching samples by this method's decode plan, whatever method the keyframe pass uses, so that
 # the archive's fingerprints never depend on it (see `sampling_source`).
 SAMPLING_METHOD = "shots"
@@ -90,10 +91,13 @@ def extract_keyframes(
 
 
 def decode_plan(
-    cfg: KeyframesConfig, detector: ShotDetector, taps: tuple[SampleTap, ...] = ()
+    cfg: KeyframesConfig,
+    detector: ShotDetector,
+    taps: tuple[SampleTap, ...] = (),
+    keep: KeepPolicy | None = KEEP,
 ) -> DecodePlan:
-    """The keyframe pass's decode plan: what `detector` lets the decoder skip, the exact
-    pictures of likely keyframes kept (`SharpestKept`), and the taps served on the way."""
+    """The keyframe pass's decode plan: what `detector` lets the decoder skip, the full
+    pictures kept (by default those of likely keyframes), the taps served on the way."""
     keys = keys_only(detector)
     return DecodePlan(
         width=max(16, cfg.analysis_width),
@@ -102,25 +106,25 @@ def decode_plan(
         keys_only=keys,
         fast=fast_path(detector) if cfg.fast_path else None,
         analyse=features,
-        keep=SharpestKept(),
+        keep=keep,
         taps=() if keys else taps,
     )
 
 
 def sampling_plan(cfg: KeyframesConfig, taps: tuple[SampleTap, ...] = ()) -> DecodePlan:
-    """The plan matching samples by: the `SAMPLING_METHOD` keyframe pass with the fast path
+    """The plan matching samples by: the keyframe pass of `SAMPLING_METHOD` with the fast path
     (frame size, still test, settle rule, edges, windows filled in), keeping no full pictures
     since no keyframe is written."""
-    shots = dataclasses.replace(cfg, method=SAMPLING_METHOD, fast_path=True)
-    plan = decode_plan(shots, METHODS[SAMPLING_METHOD](shots), taps)
-    return dataclasses.replace(plan, keep=None)
+    cfg = dataclasses.replace(cfg, method=SAMPLING_METHOD, fast_path=True)
+    return decode_plan(cfg, METHODS[SAMPLING_METHOD](cfg), taps, keep=None)
 
 
 def taps_samples(cfg: KeyframesConfig) -> bool:
     """Whether the keyframe pass with this config gives taps the very samples `sampling_source`
     gives them: when its decode plan, but for the pictures it keeps, is the sampling plan."""
-    plan = decode_plan(cfg, METHODS[cfg.method](cfg)) if cfg.method in METHODS else None
-    return plan is not None and dataclasses.replace(plan, keep=None) == sampling_plan(cfg)
+    if cfg.method not in METHODS:
+        return False
+    return decode_plan(cfg, METHODS[cfg.method](cfg), keep=None) == sampling_plan(cfg)
 
 
 def sampling_source(

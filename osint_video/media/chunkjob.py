@@ -139,7 +139,11 @@ class Pass:
 
     @classmethod
     def main(
-        cls, want: Iterable[int], skip_b: bool, stop: Callable[[SmallFrame], bool] | None, taps
+        cls,
+        want: Iterable[int],
+        skip_b: bool,
+        stop: Callable[[SmallFrame], bool] | None,
+        taps: Iterable[int],
     ) -> Pass:
         """The chunk's pass: its wanted frames, and every tap's samples."""
         return cls(frozenset(want), skip_b=skip_b, stop=stop, taps=tuple(taps))
@@ -202,15 +206,20 @@ class ChunkJob:
             self._ctx = None  # after pruning: the pool frees what was released
 
     def _run(self) -> list[SmallFrame]:
-        packets = self.chunk.packets
         if self.plan.keys_only:
-            keys = self.decode(Pass.keyframes(p.rank for p in packets if p.key))
+            keys = self.decode(Pass.keyframes(p.rank for p in self.chunk.packets if p.key))
             return self._kept(list(keys.frames.values()), keys.pictures)
+        still = self.plan.fast.still if self.plan.fast is not None else None
+        if still is not None:
+            frames = self._still_chunk(still)
+            if frames is not None:
+                return frames
+        return self._decoded_chunk()
+
+    def _decoded_chunk(self) -> list[SmallFrame]:
+        """The main pass (with every tap's samples), then the gaps the detector names."""
         fast, p_only = self.plan.fast, self.shared.p_only
-        if fast is not None and fast.still is not None:
-            still = self._still_chunk(fast.still)
-            if still is not None:
-                return still
+        packets = self.chunk.packets
         want = self._sparse_ranks(p_only) if fast is not None else {p.rank for p in packets}
         everyone = range(len(self.taps.shares))
         stop = self._settle_rule(fast.still) if fast is not None else None
