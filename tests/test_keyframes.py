@@ -292,21 +292,23 @@ def test_interval_pass_skips_reference_b_pictures_and_stays_exact(tmp_path, monk
     picture a full decode makes."""
     import av
 
+    from osint_video.keyframes.keep import SharpestKept
     from osint_video.keyframes.shots import features
-    from osint_video.media import decode
+    from osint_video.media import chunkjob, decode
     from osint_video.media.h264 import avcc_length_size, h264_frame_kind
 
     decoded: set[int] = set()  # every picture any decoder put out (by PTS)
-    collect = decode._ChunkJob._collect
+    collect = chunkjob.PassRun.collect
 
     def spy(self, frames, *args, **kwargs):
         frames = list(frames)
         decoded.update(f.pts for f in frames)
         return collect(self, frames, *args, **kwargs)
 
-    monkeypatch.setattr(decode._ChunkJob, "_collect", spy)
+    monkeypatch.setattr(chunkjob.PassRun, "collect", spy)
     clip = make_cut_clip(tmp_path / "grain.mp4", [23, 161], 250, size=(320, 180), gop=100, noise=10)
-    src = decode.FrameSource(clip, width=64, analyse=features, keep_full=3)
+    plan = decode.DecodePlan(width=64, analyse=features, keep=SharpestKept(3))
+    src = decode.FrameSource(clip, plan)
     got = {f.index: f for f in src.frames()}
     assert src.p_only  # the check on the first chunk found the I/P pictures B-free
     bframes, keys, seen_b = set(), set(), set()
@@ -333,7 +335,9 @@ def test_interval_pass_skips_reference_b_pictures_and_stays_exact(tmp_path, monk
         kinds = sorted((p.pts, h264_frame_kind(bytes(p), nal)) for p in c.demux(stream) if p.size)
     brefs = {i for i, (_pts, (ref, bpic)) in enumerate(kinds) if ref and bpic}
     far = {
-        b for b in brefs if b >= sorted(keys)[1] and min(abs(b - e) for e in edges) > decode.B_REACH
+        b
+        for b in brefs
+        if b >= sorted(keys)[1] and min(abs(b - e) for e in edges) > chunkjob.B_REACH
     }
     assert far and not far & seen_b
 

@@ -151,15 +151,16 @@ def test_steady_gops_are_not_decoded_but_cuts_stay_exact(tmp_path):
     keyframes look alike are skipped, and decoding stops once a GOP has settled into the next
     keyframe's shot; the cuts (mid-GOP) are still frame-exact."""
     from osint_video.keyframes.shots import dense_planner, features, still_test
-    from osint_video.media.decode import FrameSource
+    from osint_video.media.decode import DecodePlan, FrameSource
+    from osint_video.media.plan import FastPath
 
     cuts = [60, 143]
     clip = make_cut_clip(tmp_path / "steady.mp4", cuts, 300, gop=50, size=(320, 240))
     cfg = KeyframesConfig()
-    fast = FrameSource(clip, width=64, dense_test=dense_planner(cfg), analyse=features)
-    lean = FrameSource(
-        clip, width=64, dense_test=dense_planner(cfg), analyse=features, still_test=still_test(cfg)
-    )
+    dense = FastPath(dense=dense_planner(cfg))
+    fast = FrameSource(clip, DecodePlan(width=64, fast=dense, analyse=features))
+    still = FastPath(still=still_test(cfg), dense=dense_planner(cfg))
+    lean = FrameSource(clip, DecodePlan(width=64, fast=still, analyse=features))
     assert len(list(lean.frames())) < 0.85 * len(list(fast.frames()))
     assert lean.stats is not None and lean.stats.frames_decoded == 300
     r = extract_keyframes(clip, VIDEO, tmp_path / "kf", cfg)

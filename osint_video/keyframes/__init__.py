@@ -1,9 +1,10 @@
 """Step 6: shots and keyframes.
 
 `extract.extract_keyframes` is the entry point; `shots` finds shot boundaries (or other segments,
-by method name), `select` picks the sharpest frame of each segment, `media.decode` supplies the
-small frames cheaply (and exact full pictures of the sharpest ones), `write` turns picks into
-PNGs while detection goes on.
+by method name) and says what the decoder may skip for it, `select` picks the sharpest frame of
+each segment, `media.decode` supplies the small frames cheaply by the plan `extract` gives it
+(with the exact full pictures `keep` says are likely keyframes), `write` turns picks into PNGs
+while detection goes on.
 """
 
 from __future__ import annotations

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from ..config import KeyframesConfig
 from ..errors import ConfigError, ExtractionError
-from ..media.decode import FrameSource, SampleTap
+from ..media.decode import FrameSource
+from ..media.plan import DecodePlan, KeepPolicy, SampleTap, as_taps
 from ..models import KeyframeImage, MediaInfo, Shot
 from . import KeyframeResult
+from .keep import SharpestKept
 from .select import Selection, select_keyframes
-from .shots import METHODS, dense_planner, features, still_test
+from .shots import METHODS, ShotDetector, fast_path, features, keys_only
 from .write import KeyframeWriter, OnImage, Written
 
 DETECT_SHARE = 0.9  # share of the progress bar spent finding shots (PNGs are written meanwhile)
-# Exact full pictures kept per decoded chunk (its sharpest frames): keyframes come from these
-# without a second decode; memory is about 3 MB per 1080p picture per chunk in flight.
-KEEP_FULL = 3
+KEEP = SharpestKept()  # full pictures kept: those of likely keyframes (no second decode)
+# Matching samples by this method's decode plan, whatever method the keyframe pass uses, so that
+# the archive's fingerprints never depend on it (see `sampling_source`).
+SAMPLING_METHOD = "shots"
 
 
 def extract_keyframes(
@@ -29,7 +32,7 @@ def extract_keyframes(
     cfg: KeyframesConfig,
     progress: Callable[[float], None] | None = None,
     on_image: OnImage | None = None,
-    tap: SampleTap | None = None,
+    tap: SampleTap | Sequence[SampleTap] | None = None,
 ) -> KeyframeResult:
     """Split a video into shots and write its keyframes as upright full-resolution PNGs.
 
@@ -41,8 +44,9 @@ def extract_keyframes(
         progress: called with a fraction 0..1 as work advances.
         on_image: called (in a worker thread) with each keyframe's upright RGB image, the very
             pixels of its PNG; results land in `KeyframeResult.extras` under the PNG path.
-        tap: frames another step samples from this same decode (archive matching), see
-            `SampleTap`; not served by the `iframes` method (it decodes keyframes only).
+        tap: one `SampleTap` or several: frames other steps sample from this same decode
+            (archive matching, on-screen text); not served by a method that decodes keyframes
+            only (`iframes`).
 
     Returns:
         shots, cuts, keyframes (with each PNG's SHA-256), what decoding found, and the method
@@ -56,12 +60,13 @@ def extract_keyframes(
         raise ConfigError(f"keyframes.method {cfg.method!r} is not one of {', '.join(METHODS)}")
     if not media.has_video_stream:
         raise ExtractionError(f"{path.name}: has no video stream to take keyframes from")
-    source = _source(path, cfg, tap)
+    detector = METHODS[cfg.method](cfg)
+    source = FrameSource(Path(path), decode_plan(cfg, detector, as_taps(tap)))
     report = (lambda f: progress(f * DETECT_SHARE)) if progress else None
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = KeyframeWriter(out_dir, media.rotation_deg, max(1, cfg.decode_threads), on_image)
     try:
-        marked = METHODS[cfg.method](cfg).mark(source.frames(report))
+        marked = detector.mark(source.frames(report))
         selection = select_keyframes(marked, cfg, drift=cfg.method == "shots", sink=writer.submit)
         stats = source.stats
         if stats is None:  # pragma: no cover - frames() always sets it when it returns
@@ -85,38 +90,52 @@ def extract_keyframes(
     )
 
 
-def taps_samples(cfg: KeyframesConfig) -> bool:
-    """Whether the keyframe pass with this config serves a `SampleTap` by the same rule as
-    `sampling_source` (the default fast `shots` pass); otherwise sample on their own."""
-    return cfg.method == "shots" and cfg.fast_path
-
-
-def sampling_source(path: Path, cfg: KeyframesConfig, tap: SampleTap) -> FrameSource:
-    """The keyframe pass's decode plan run for a tap alone (archive matching on its own).
-
-    The very plan of `extract_keyframes` (frame size, still test, settle rule, edges, windows
-    filled in), so the tap gets the same pictures (see `SampleTap`); only no full pictures are
-    kept, since no keyframe is written.
-    """
-    shots = dataclasses.replace(cfg, method="shots", fast_path=True)
-    return dataclasses.replace(_source(path, shots, tap), keep_full=0)
-
-
-def _source(path: Path, cfg: KeyframesConfig, tap: SampleTap | None) -> FrameSource:
-    shots = cfg.method == "shots"
-    return FrameSource(
-        Path(path),
+def decode_plan(
+    cfg: KeyframesConfig,
+    detector: ShotDetector,
+    taps: tuple[SampleTap, ...] = (),
+    keep: KeepPolicy | None = KEEP,
+) -> DecodePlan:
+    """The keyframe pass's decode plan: what `detector` lets the decoder skip, the full
+    pictures kept (by default those of likely keyframes), the taps served on the way."""
+    keys = keys_only(detector)
+    return DecodePlan(
         width=max(16, cfg.analysis_width),
-        fast=cfg.fast_path,
-        dense_test=dense_planner(cfg) if shots and cfg.fast_path else None,
-        keys_only=cfg.method == "iframes",
         workers=max(1, cfg.decode_threads),
         edge=max(3, cfg.flash_max_frames + 1),
+        keys_only=keys,
+        fast=fast_path(detector) if cfg.fast_path else None,
         analyse=features,
-        keep_full=KEEP_FULL,
-        still_test=still_test(cfg) if shots and cfg.fast_path else None,
-        tap=tap if cfg.method != "iframes" else None,
+        keep=keep,
+        taps=() if keys else taps,
     )
+
+
+def sampling_plan(cfg: KeyframesConfig, taps: tuple[SampleTap, ...] = ()) -> DecodePlan:
+    """The plan matching samples by: the keyframe pass of `SAMPLING_METHOD` with the fast path
+    (frame size, still test, settle rule, edges, windows filled in), keeping no full pictures
+    since no keyframe is written."""
+    cfg = dataclasses.replace(cfg, method=SAMPLING_METHOD, fast_path=True)
+    return decode_plan(cfg, METHODS[SAMPLING_METHOD](cfg), taps, keep=None)
+
+
+def taps_samples(cfg: KeyframesConfig) -> bool:
+    """Whether the keyframe pass with this config gives taps the very samples `sampling_source`
+    gives them: when its decode plan, but for the pictures it keeps, is the sampling plan."""
+    if cfg.method not in METHODS:
+        return False
+    return decode_plan(cfg, METHODS[cfg.method](cfg), keep=None) == sampling_plan(cfg)
+
+
+def sampling_source(
+    path: Path, cfg: KeyframesConfig, tap: SampleTap | Sequence[SampleTap]
+) -> FrameSource:
+    """The keyframe pass's decode run for taps alone (archive matching on its own).
+
+    The very plan of `extract_keyframes` with the default fast `shots` pass (`sampling_plan`),
+    so each tap gets the same pictures as there (see `SampleTap`).
+    """
+    return FrameSource(Path(path), sampling_plan(cfg, as_taps(tap)))
 
 
 def _shots(

@@ -2,7 +2,8 @@
 
 A method is any object with `mark(frames)`: it sees the small frames in presentation order and
 says, for each, whether it starts a new shot (`cut`) or a new segment the keyframe selector must
-take a frame from (`segment_start`). Methods are picked by name from `METHODS`.
+take a frame from (`segment_start`). Methods are picked by name from `METHODS`. A method may also
+say what the decoder can skip for it (`ShotDetector`: `keys_only`, `fast_path`).
 
 The `shots` method compares consecutive frames two ways, because each fails alone:
   * structure: 1 - Pearson correlation of the grey pixels. Blind to fades, exposure changes and
@@ -22,13 +23,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import cv2
 import numpy as np
 
 from ..config import KeyframesConfig
-from ..media.decode import SmallFrame
+from ..media.plan import FastPath, SmallFrame
 
 FLAT_STD = 4.0  # grey std below which correlation is meaningless (flat or black frames)
 DARK_MEAN, DARK_STD = 40.0, 6.0  # "black": video-range luma black is 16
@@ -48,9 +49,27 @@ class Marked:
 
 
 class ShotDetector(Protocol):
-    """Anything that turns a stream of small frames into marked frames, lazily."""
+    """Anything that turns a stream of small frames into marked frames, lazily.
+
+    Two optional members tell the decoder what the detector can do without; one with neither
+    sees every frame:
+    * `keys_only = True` (class attribute): it looks at encoder keyframes only (`keys_only`);
+    * `fast_path() -> FastPath`: under `[keyframes] fast_path` it works from a sparse decode,
+      and says which GOPs may be skipped and which gaps filled in (`fast_path`).
+    """
 
     def mark(self, frames: Iterable[SmallFrame]) -> Iterator[Marked]: ...
+
+
+def keys_only(detector: ShotDetector) -> bool:
+    """Whether the detector looks at encoder keyframes only (nothing else need be decoded)."""
+    return bool(getattr(detector, "keys_only", False))
+
+
+def fast_path(detector: ShotDetector) -> FastPath | None:
+    """How the detector works from a sparse decode; None when it needs every frame."""
+    declared = getattr(detector, "fast_path", None)
+    return declared() if callable(declared) else None
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,10 @@ class ContentCuts:
     """The `shots` method: hard cuts from structure + tone changes, flash- and fade-aware."""
 
     cfg: KeyframesConfig
+
+    def fast_path(self) -> FastPath:
+        """Still GOPs are skipped, gaps where the picture changed are filled in (exact cuts)."""
+        return FastPath(still=still_test(self.cfg), dense=dense_planner(self.cfg))
 
     def is_cut(self, s: float, tone: float, base_s: float, base_t: float) -> bool:
         t = self.cfg.cut_threshold
@@ -208,6 +231,7 @@ class KeyframeSegments:
     """The `iframes` method: every encoder keyframe starts a segment; no shot detection."""
 
     cfg: KeyframesConfig
+    keys_only: ClassVar[bool] = True
 
     def mark(self, frames: Iterable[SmallFrame]) -> Iterator[Marked]:
         for frame in frames:
@@ -219,6 +243,10 @@ class IntervalSegments:
     """The `interval` method: a segment every `interval_s` seconds of PTS; no shot detection."""
 
     cfg: KeyframesConfig
+
+    def fast_path(self) -> FastPath:
+        """Any decoded frames will do: references and chunk edges only."""
+        return FastPath()
 
     def mark(self, frames: Iterable[SmallFrame]) -> Iterator[Marked]:
         step = max(1e-3, self.cfg.interval_s)
@@ -236,30 +264,39 @@ METHODS: dict[str, Callable[[KeyframesConfig], ShotDetector]] = {
 }
 
 
-def dense_planner(cfg: KeyframesConfig) -> Callable[[list[SmallFrame]], list[int]]:
+def dense_planner(cfg: KeyframesConfig) -> DensePlanner:
+    """What the decoder must fill in for `ContentCuts` (see `DensePlanner`)."""
+    return DensePlanner(cfg.cut_threshold, cfg.tone_threshold)
+
+
+@dataclass(frozen=True)
+class DensePlanner:
     """What the decoder must fill in: gaps between decoded frames where something happened.
 
     Judged against the chunk's own median change, so a chunk of restless texture is not filled
     in everywhere, while any gap that could hold a cut, a flash or the end of a black stretch is.
+    A value (not a closure), so that two decode plans with the same thresholds compare equal.
     """
 
-    def plan(frames: list[SmallFrame]) -> list[int]:
+    cut_threshold: float
+    tone_threshold: float
+
+    def __call__(self, frames: list[SmallFrame]) -> list[int]:
         feats = [features(f) for f in frames]
         pairs = [pair_scores(a, b) for a, b in zip(feats, feats[1:], strict=False)]
         if not pairs:
             return []
         med_s = float(np.median([p[0] for p in pairs]))
         med_t = float(np.median([p[1] for p in pairs]))
+        cut, tone_cut = self.cut_threshold * 0.5, self.tone_threshold * 0.5
         out = []
         for i, (s, tone) in enumerate(pairs):
             a, b = feats[i], feats[i + 1]
-            moved = s - med_s >= cfg.cut_threshold * 0.5 or tone - med_t >= cfg.tone_threshold * 0.5
+            moved = s - med_s >= cut or tone - med_t >= tone_cut
             dark = (is_dark(a) or is_dark(b)) and abs(a.mean - b.mean) > FADE_STEP / 2
             if (moved or dark) and frames[i + 1].index - frames[i].index > 1:
                 out.append(i)
         return out
-
-    return plan
 
 
 # Two keyframes this alike (16-px layout and grey histogram) bound a GOP that is not decoded:
@@ -269,21 +306,25 @@ STILL_DRIFT = 0.15
 STILL_TONE = 0.08
 
 
-def still_test(cfg: KeyframesConfig) -> Callable[[SmallFrame, SmallFrame], bool]:
-    """Whether two keyframes (one GOP apart) look so alike that no cut lies between them.
+def still_test(cfg: KeyframesConfig) -> StillKeys:
+    """Whether two keyframes (one GOP apart) look so alike that no cut lies between them."""
+    del cfg  # thresholds are fixed margins, not tuning knobs (see above)
+    return StillKeys()
+
+
+@dataclass(frozen=True)
+class StillKeys:
+    """Two keyframes (one GOP apart) so alike that no cut lies between them.
 
     Compares the layout (`drift`, blind to texture that renews every frame) and the tone; dark
     frames never count as alike (a dip to black between them would be a shot boundary). A cut
     away and back to the very same view inside one GOP would be missed: the price of not
-    decoding steady GOPs.
+    decoding steady GOPs. A value, like `DensePlanner`.
     """
-    del cfg  # thresholds are fixed margins, not tuning knobs (see above)
 
-    def still(a: SmallFrame, b: SmallFrame) -> bool:
+    def __call__(self, a: SmallFrame, b: SmallFrame) -> bool:
         fa, fb = features(a), features(b)
         if is_dark(fa) or is_dark(fb):
             return False
         _s, tone = pair_scores(fa, fb)
         return drift(fa, fb) < STILL_DRIFT and tone < STILL_TONE
-
-    return still

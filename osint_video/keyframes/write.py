@@ -1,6 +1,6 @@
 """Keyframe PNGs written while the shots are still being found, from pictures already decoded.
 
-The frame source keeps the exact full-resolution pictures of the sharpest frames of each chunk;
+The frame source keeps the exact full-resolution pictures of likely keyframes (`keep`);
 when a shot closes, its picks are handed here and compressed in a thread pool (the fast PNG
 encoder and hashlib release the GIL) while decoding goes on. Each picture is converted to RGB
 once and that one array feeds the PNG, its SHA-256 (custody) and the caller's `on_image` hook

@@ -21,7 +21,7 @@ from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
 from ..errors import InputError, NotFound
-from ..media.decode import SampleTap
+from ..media.plan import SampleTap
 from ..models import MediaInfo
 from ..store.cases import NewEvent
 from ..store.schema import ClipRow, MatchRow

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import KeyframesConfig
 from ..errors import ExtractionError
-from ..media.decode import SampleTap
+from ..media.plan import SampleTap
 from ..models import MediaInfo
 
 
@@ -95,7 +95,7 @@ def iter_samples(
     """Sample `path` about every `sp.step_s` seconds, scaled to `sp.width` px wide.
 
     Decodes with the keyframe pass's plan (`keyframes.extract.sampling_source`; see
-    `media.decode.SampleTap` for what `alike` lets it skip), so triage's keyframe pass, which
+    `media.plan.SampleTap` for what `alike` lets it skip), so triage's keyframe pass, which
     takes the same samples while it looks for cuts, stores the same fingerprints. A generator,
     so that an hour of footage never sits in memory at once. A
     decoding error after some samples ends them there (a truncated file still has its start

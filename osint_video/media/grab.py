@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ExtractionError
-from .decode import MAX_IN_FLIGHT, SEQUENTIAL_FORMATS, _Chunk, _chunks, _open, _Packet
+from .chunks import MAX_IN_FLIGHT, SEQUENTIAL_FORMATS, Chunk, Packet, open_video, split_chunks
 from .h264 import avcc_length_size
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def decode_exact(
     wanted = set(indices)
     if not wanted:
         return
-    container, stream = _open(path)
+    container, stream = open_video(path)
     found: set[int] = set()
     try:
         fmt = container.format.name.split(",")[0]
@@ -82,13 +82,13 @@ def _parallel(container, stream, wanted: set[int], convert, workers: int):
     codec, extradata = stream.codec_context.name, stream.codec_context.extradata
     nal_len = avcc_length_size(extradata) if codec == "h264" else None
 
-    def job(chunk: _Chunk, ranks: set[int]) -> list[tuple[int, Any]]:
+    def job(chunk: Chunk, ranks: set[int]) -> list[tuple[int, Any]]:
         frames = _grab_chunk(chunk, ranks, codec, extradata)
         return [(i, convert(i, f)) for i, f in sorted(frames, key=lambda t: t[0])]
 
     pending: deque[Future[list[tuple[int, Any]]]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for chunk in _chunks(container, stream, nal_len, []):
+        for chunk in split_chunks(container, stream, nal_len, []):
             ranks = {p.rank for p in chunk.packets} & wanted
             if ranks:
                 pending.append(pool.submit(job, chunk, ranks))
@@ -100,9 +100,7 @@ def _parallel(container, stream, wanted: set[int], convert, workers: int):
             yield from pending.popleft().result()
 
 
-def _grab_chunk(
-    chunk: _Chunk, ranks: set[int], codec, extradata
-) -> list[tuple[int, av.VideoFrame]]:
+def _grab_chunk(chunk: Chunk, ranks: set[int], codec, extradata) -> list[tuple[int, av.VideoFrame]]:
     ctx: Any = av.CodecContext.create(codec, "r")
     if extradata:
         ctx.extradata = extradata
@@ -121,7 +119,7 @@ def _grab_chunk(
     return out
 
 
-def _rank(frame: av.VideoFrame, by_pts: dict[int, _Packet]) -> int:
+def _rank(frame: av.VideoFrame, by_pts: dict[int, Packet]) -> int:
     p = by_pts.get(frame.pts) if frame.pts is not None else None
     return -1 if p is None else p.rank
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import OcrConfig
-from ..media.decode import SampleTap
+from ..media.plan import SampleTap
 from ..models import KeyframeImage, MediaInfo, OnScreenText, TextWord
 from .language import cyrillic_lookalikes, guess_language
 from .layer import Seen, TextLayer, ink_differs, same_place

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ..errors import OsintVideoError
-from ..media.decode import SampleTap
+from ..media.plan import SampleTap
 from ..models import MediaKind, ProbeResult
 from ..store.cases import NewEvent
 from ..tools import tool_versions

@@ -2,8 +2,9 @@
 
 The keyframe decode is the one full pass over the pictures, so other steps ride on it: every
 tap the run's steps gave (`Job.taps`: archive matching's fingerprints, on-screen text) samples
-its frames from this decode. While each keyframe's PNG is written, its hashes, texture and
-report thumbnail are taken from the same in-memory picture, so no later step reads it back.
+its frames from this decode (`media.plan`: a frame two taps take is decoded once). While
+each keyframe's PNG is written, its hashes, texture and report thumbnail are taken from the
+same in-memory picture, so no later step reads it back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 from ..errors import ExtractionError
 from ..hashing.hashes import FrameHash, compute_hashes, texture_std
 from ..keyframes.extract import extract_keyframes, taps_samples
-from ..media.decode import SampleTap
 from ..media.images import load_upright, require_pixels_within
 from ..media.probe import require_decodable
 from ..models import DecodeStats, KeyframeImage, Shot
@@ -72,7 +72,7 @@ class Keyframes(Step[Frames]):
         cfg = job.ws.config
         if not taps_samples(cfg.keyframes):
             job.untap()
-        tap = _combined(job.taps())
+        taps = job.taps()
         result = extract_keyframes(
             job.evidence,
             job.probe.media,
@@ -80,11 +80,11 @@ class Keyframes(Step[Frames]):
             cfg.keyframes,
             job.progress,
             lambda img: _facts(img, cfg.report.thumbnail_width),
-            tap,
+            taps,
         )
         if not result.keyframes:
             raise ExtractionError("no keyframe could be extracted")
-        if tap is not None:
+        if taps:
             job.served()
         facts = tuple(result.extras.get(k.path) for k in result.keyframes)
         _write_thumbnails(out / THUMBS_DIR, result.keyframes, facts)
@@ -130,43 +130,6 @@ def _still(evidence: Path, out: Path, max_pixels: int) -> Frames:
     img.save(dst, format="PNG")
     kf = KeyframeImage(index=0, shot=0, frame=0, time_s=0.0, path=str(dst))
     return Frames((), (kf,), None, img.size, "still", {})
-
-
-def _combined(taps: list[SampleTap]) -> SampleTap | None:
-    """One `SampleTap` serving several steps' taps from one decode.
-
-    Every tap is asked about every frame time (each keeps its own schedule); a frame any tap
-    takes is converted for every tap (a sample may borrow a neighbouring picture, converted
-    when another time was asked), and each tap is handed only the times it took.
-    """
-    if not taps:
-        return None
-    if len(taps) == 1:
-        return taps[0]
-    wanted: dict[float, tuple[int, ...]] = {}
-
-    def take(time_s: float) -> bool:
-        who = tuple(i for i, t in enumerate(taps) if t.take(time_s))
-        if who:
-            wanted[time_s] = who
-        return bool(who)
-
-    def convert(frame: Any) -> list[Any]:
-        return [t.convert(frame) for t in taps]
-
-    def deliver(items: list[tuple[float, Any]]) -> None:
-        for i, tap in enumerate(taps):
-            mine = [(t, got[i]) for t, got in items if i in wanted.get(t, ())]
-            if mine:
-                tap.deliver(mine)
-        for t, _got in items:
-            wanted.pop(t, None)
-
-    def alike(a: list[Any], b: list[Any]) -> bool:
-        pairs = zip(taps, a, b, strict=True)
-        return all(tap.alike is not None and tap.alike(x, y) for tap, x, y in pairs)
-
-    return SampleTap(take, convert, deliver, alike)
 
 
 def _facts(img: Any, thumb_width: int) -> KeyframeFacts:
