@@ -108,6 +108,12 @@ class Step(ABC, Generic[T]):
         """What takes this step's samples from the keyframe decode (None: it needs none)."""
         return None
 
+    def on_keyframe(self, job: Job) -> Callable[[Any], Any] | None:
+        """What this step takes from each keyframe's upright picture while its PNG is written
+        (in a writer thread), so it never reads the PNG back; found in `KeyframeFacts.extras`
+        under the step's class. None: nothing."""
+        return None
+
     def wanted(self, job: Job) -> bool:
         """Whether the step applies to this clip (e.g. stills are not matched)."""
         return True
@@ -147,6 +153,7 @@ class Job:
     _results: dict[type, Any] = field(default_factory=dict)
     _pending: dict[type, Future[Any]] = field(default_factory=dict)
     _samplers: dict[type, Sampler] = field(default_factory=dict)
+    _keyframe_hooks: dict[type, Callable[[Any], Any]] = field(default_factory=dict)
     _served: bool = False
     _span: tuple[str, float, float] = ("", 0.0, 0.0)
 
@@ -196,6 +203,10 @@ class Job:
     def served(self) -> None:
         """Said by the keyframe decode once it has fed every sampler to the end."""
         self._served = True
+
+    def keyframe_hooks(self) -> dict[type, Callable[[Any], Any]]:
+        """The steps' keyframe hooks (`Step.on_keyframe`), by step class."""
+        return dict(self._keyframe_hooks)
 
     def taps(self) -> list[SampleTap]:
         """The taps of every sampler of this run, in list order (for the keyframe decode)."""
@@ -253,6 +264,9 @@ def run_steps(job: Job, steps: Sequence[Step[Any]], skip: int = 0) -> Outcome:
         sampler = step.sampler(job)
         if sampler is not None:
             job._samplers[type(step)] = sampler
+        hook = step.on_keyframe(job)
+        if hook is not None:
+            job._keyframe_hooks[type(step)] = hook
     run = _Run(job, todo)
     with ThreadPoolExecutor(max_workers=1) as pool:
         for step in todo:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class KeyframeFacts:
     hashes: dict[str, FrameHash]
     texture: float
     thumbnail: bytes  # PNG, `report.thumbnail_width` wide, made exactly as the report would
+    extras: dict[type, Any] = field(default_factory=dict)  # later steps' takes (`on_keyframe`)
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,14 @@ class Keyframes(Step[Frames]):
         if not taps_samples(cfg.keyframes):
             job.untap()
         taps = job.taps()
+        hooks = job.keyframe_hooks()
         result = extract_keyframes(
             job.evidence,
             job.probe.media,
             out,
             cfg.keyframes,
             job.progress,
-            lambda img: _facts(img, cfg.report.thumbnail_width),
+            lambda img: _facts(img, cfg.report.thumbnail_width, hooks),
             taps,
         )
         if not result.keyframes:
@@ -132,7 +135,7 @@ def _still(evidence: Path, out: Path, max_pixels: int) -> Frames:
     return Frames((), (kf,), None, img.size, "still", {})
 
 
-def _facts(img: Any, thumb_width: int) -> KeyframeFacts:
+def _facts(img: Any, thumb_width: int, hooks: dict[type, Callable[[Any], Any]]) -> KeyframeFacts:
     """Runs in a keyframe writer thread (PIL releases the GIL while resizing)."""
     from PIL import Image
 
@@ -141,7 +144,8 @@ def _facts(img: Any, thumb_width: int) -> KeyframeFacts:
     buf = io.BytesIO()
     thumb.save(buf, format="PNG", compress_level=1)
     hashes = compute_hashes([img], HASH_ALGORITHMS)[0]
-    return KeyframeFacts(hashes, texture_std(img), buf.getvalue())
+    extras = {step: hook(img) for step, hook in hooks.items()}
+    return KeyframeFacts(hashes, texture_std(img), buf.getvalue(), extras)
 
 
 def _write_thumbnails(

@@ -10,15 +10,26 @@ and every unique keyframe's lines are then read in one tesseract batch (`ocr.ons
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..models import OnScreenText
-from ..ocr.onscreen import Observed, SampledText, keyframe_lines, read_clip_text, text_of
+from ..ocr.onscreen import (
+    Observed,
+    SampledText,
+    frame_lines,
+    keyframe_lines,
+    read_clip_text,
+    text_of,
+)
+from ..ocr.regions import Prepared
 from ..ocr.tesseract import check_tesseract
 from ..tools import tessdata_fingerprints
 from .base import Job, Step, Stored
 from .hashes import Hash
-from .keyframes import Keyframes
+from .keyframes import Frames, Keyframes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +51,9 @@ class Text(Step[ReadText]):
     def wanted(self, job: Job) -> bool:
         return job.ws.config.ocr.enabled
 
+    def on_keyframe(self, job: Job) -> Callable[[Any], list[Prepared]]:
+        return lambda img: frame_lines(np.asarray(img.convert("L")))
+
     def sampler(self, job: Job) -> SampledText | None:
         if job.kind != "video":
             return None
@@ -50,13 +64,15 @@ class Text(Step[ReadText]):
         version = check_tesseract(cfg)
         frames = job.result(Keyframes)
         hashed = job.maybe(Hash)
-        keyframes = [
-            kf
-            for i, kf in enumerate(frames.keyframes)
+        unique = [
+            i
+            for i in range(len(frames.keyframes))
             if hashed is None or hashed.duplicate_of[i] is None
         ]
+        keyframes = [frames.keyframes[i] for i in unique]
+        lines = [_lines_of(frames, i) for i in unique]
         observed = self._observed(job)
-        items = read_clip_text(observed, keyframes, keyframe_lines(keyframes), cfg)
+        items = read_clip_text(observed, keyframes, lines, cfg)
         samples = observed.samples if observed else 0
         return ReadText(items, samples, len(keyframes), f"tesseract {version}")
 
@@ -99,3 +115,13 @@ class Text(Step[ReadText]):
                 "onscreen_search": text_of(result.items).casefold() or None,
             }
         )
+
+
+def _lines_of(frames: Frames, i: int) -> list[Prepared]:
+    """A keyframe's text lines, found while its PNG was written (else read from the PNG)."""
+    facts = frames.facts[i] if i < len(frames.facts) else None
+    taken = facts.extras.get(Text) if facts is not None else None
+    if taken is not None:
+        lines: list[Prepared] = taken
+        return lines
+    return keyframe_lines([frames.keyframes[i]])[0]
