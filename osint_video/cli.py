@@ -75,18 +75,19 @@ def triage(
     Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
     """
     from . import service
+    from .commands.progress import bars
     from .report.render import seen_before_line
 
-    results = service.triage_paths(
-        _cfg(),
-        paths,
-        case=case,
-        source_url=source_url,
-        note=note,
-        reprocess=reprocess,
-        console=err,
-        quiet=as_json,
-    )
+    with bars(err, quiet=as_json) as tracker:
+        results = service.triage_paths(
+            _cfg(),
+            paths,
+            case=case,
+            source_url=source_url,
+            note=note,
+            reprocess=reprocess,
+            tracker=tracker,
+        )
     failures = 0
     for item in results:
         if item.error:

@@ -312,7 +312,7 @@ def _check_choices(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if not value > 0:
             raise ConfigError(f"config option {section}.{key}: {value!r} must be above zero")
-    from .desk.addresses import parse_networks
+    from .addresses import parse_networks
 
     parse_networks(cfg.queue.allow_networks)  # a typo is refused here, not on every URL
 

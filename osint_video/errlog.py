@@ -11,6 +11,7 @@ not UTF-8 (`lossless.readable`), and a log that cannot be written is said, not r
 from __future__ import annotations
 
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import OsintVideoError
@@ -34,14 +35,13 @@ def one_line(home: Path, subject: str, exc: BaseException) -> str:
 
 def log_internal_error(home: Path, subject: str, exc: BaseException) -> str:
     """Append `exc`'s traceback to WORKSPACE/logs/errors.log; returns where it went."""
-    from .store.cases import iso, utcnow
-
     log = home / "logs" / "errors.log"
     text = "".join(traceback.format_exception(exc))
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"--- {iso(utcnow())} {readable(subject)}\n{readable(text)}\n")
+            now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+            fh.write(f"--- {now} {readable(subject)}\n{readable(text)}\n")
     except OSError as err:
         return f"no log ({log} cannot be written: {err.strerror or err})"
     return str(log)

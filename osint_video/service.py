@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from .config import Config
 from .errlog import one_line
 from .lossless import original_b64, readable
-from .paths import expand_paths, shown
+from .paths import expand_paths
 from .pipeline import TriageOutcome, TriageRequest, triage
+from .progress import SILENT, Tracker, say_for
 from .steps.report import publish
 from .store.cases import ClipSummary
 from .workspace import Workspace
@@ -47,19 +44,6 @@ class TriageItem:
         return {**head, "status": self.status, "error": self.error}
 
 
-def progress_bar(console: Console, quiet: bool) -> Progress:
-    """The one look of long work on the CLI (stderr, gone once done)."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[stage]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,
-    )
-
-
 def triage_paths(
     cfg: Config,
     paths: Sequence[Path],
@@ -68,19 +52,20 @@ def triage_paths(
     source_url: str | None = None,
     note: str | None = None,
     reprocess: bool = False,
-    console: Console | None = None,
-    quiet: bool = False,
+    tracker: Tracker = SILENT,
     workers: int | None = None,
 ) -> list[TriageItem]:
     """Triage every file under `paths`; one bad item never stops the others.
 
     Args:
+        tracker: told of each file's progress (keyed by its position in the input) and of
+            notes (a repost's "seen before", a report not rewritten).
         workers: processes for steps 5-11 (None: [worker] triage_processes, 0 there meaning
             one per core, never more than files). Above 1, clips run in a local process pool
-            (`desk.pool`); the results are the same as one by one.
+            (`pool.py`); the results are the same as one by one.
     """
-    from .desk.pool import default_workers
     from .media.credentials import check_trust_anchors
+    from .pool import default_workers
 
     check_trust_anchors(cfg.probe.c2pa_trust_anchors)  # a config error once, before any file
     found = list(expand_paths(paths, cfg.intake.follow_symlinks))
@@ -88,16 +73,14 @@ def triage_paths(
     n = default_workers(files, cfg.worker.triage_processes if workers is None else workers)
     reqs = [TriageRequest(path, case, source_url, note, reprocess) for path, _ in found]
     ws = Workspace.open(cfg)
-    out = console or Console(stderr=True)
     try:
-        with progress_bar(out, quiet) as bar:
-            if n > 1:
-                items = _triage_parallel(ws, found, reqs, n, bar)
-            else:
-                items = [
-                    _triage_one(ws, req, problem, bar)
-                    for req, (_, problem) in zip(reqs, found, strict=True)
-                ]
+        if n > 1:
+            items = _triage_parallel(ws, found, reqs, n, tracker)
+        else:
+            items = [
+                _triage_one(ws, i, req, problem, tracker)
+                for i, (req, (_, problem)) in enumerate(zip(reqs, found, strict=True))
+            ]
         return _reread(ws, items)
     finally:
         ws.close()
@@ -116,18 +99,13 @@ def _reread(ws: Workspace, items: list[TriageItem]) -> list[TriageItem]:
 
 
 def _triage_one(
-    ws: Workspace, req: TriageRequest, problem: str | None, bar: Progress
+    ws: Workspace, index: int, req: TriageRequest, problem: str | None, tracker: Tracker
 ) -> TriageItem:
     if problem:
         return TriageItem(req.path, error=problem)
-    task = bar.add_task(escape(shown(Path(req.path.name))[:40]), total=1.0, stage="")
-    item = _one(
-        ws,
-        req,
-        lambda s, f, t=task: bar.update(t, completed=f, stage=s),
-        lambda msg: bar.console.print(f"note: {readable(msg)}", markup=False),
-    )
-    bar.remove_task(task)
+    tracker.begin(index, str(Path(req.path.name)))
+    item = _one(ws, req, say_for(tracker, index), tracker.note)
+    tracker.end(index)
     return item
 
 
@@ -136,29 +114,27 @@ def _triage_parallel(
     found: list[tuple[Path, str | None]],
     reqs: list[TriageRequest],
     workers: int,
-    bar: Progress,
+    tracker: Tracker,
 ) -> list[TriageItem]:
     """Record each file here (input order), process the clips in a local process pool."""
-    from .desk.pool import LocalPool, PoolJob, tune_sqlite
     from .pipeline import intake, known_outcome
+    from .pool import LocalPool, PoolJob, tune_sqlite
 
     tune_sqlite(ws.cases.engine)
-    tasks: dict[int, Any] = {}
+    started: set[int] = set()
 
     def moved(index: int, stage: str, frac: float) -> None:
-        if index not in tasks:
-            name = shown(Path(reqs[index].path.name))[:40]
-            tasks[index] = bar.add_task(escape(name), total=1.0, stage="")
-        bar.update(tasks[index], completed=frac, stage=stage)
+        if index not in started:
+            started.add(index)
+            tracker.begin(index, str(Path(reqs[index].path.name)))
+        tracker.update(index, stage, frac)
         if stage == "done":
-            bar.remove_task(tasks.pop(index))
+            tracker.end(index)
 
     items: dict[int, TriageItem] = {}
     first: dict[int, int] = {}  # clip id -> index of the input that processes it
     again: dict[int, int] = {}  # index of a repeated input -> index of its first
-    pool = LocalPool(
-        ws.config, workers, moved, lambda m: bar.console.print(f"note: {readable(m)}", markup=False)
-    )
+    pool = LocalPool(ws.config, workers, moved, tracker.note)
     try:
         for i, (req, (_path, problem)) in enumerate(zip(reqs, found, strict=True)):
             if problem:
@@ -192,7 +168,7 @@ def _triage_parallel(
                 publish(ws, outcome.clip_id, ws.config.operator())
             except Exception as exc:  # noqa: BLE001 - its first report stands
                 why = one_line(ws.home, f"reports of clip {outcome.clip_id}", exc)
-                bar.console.print(f"note: reports of clip {outcome.clip_id}: {why}", markup=False)
+                tracker.note(f"reports of clip {outcome.clip_id}: {why}")
     for i, (outcome, error) in results.items():
         items[i] = _item(ws, reqs[i].path, outcome) if outcome else TriageItem(reqs[i].path)
         items[i] = items[i] if outcome else dataclasses.replace(items[i], error=error)

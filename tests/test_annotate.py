@@ -77,7 +77,7 @@ def template_ws(ls_server_module: Any, tmp_path_factory: pytest.TempPathFactory)
     ]
     home = ls_server_module.files_root / "template"
     cfg = load_config(home=home, environ={"OSINT_VIDEO__OCR__ENABLED": "false"})
-    items = service.triage_paths(cfg, clips, case=CASE, source_url="https://t.me/x/1", quiet=True)
+    items = service.triage_paths(cfg, clips, case=CASE, source_url="https://t.me/x/1")
     assert [i.error for i in items] == [None, None]
     return home
 
@@ -206,7 +206,7 @@ def test_content_credentials_preselect_keyframe_flags(ls_server_module, tmp_path
         tampered(signed(tmp_path / "cam.mp4", "digitalCapture", "cam"), tmp_path / "edit.mp4"),
         make_cut_clip(tmp_path / "plain.mp4", [25], 50),
     ]
-    items = service.triage_paths(cfg, clips, case=CASE, quiet=True)
+    items = service.triage_paths(cfg, clips, case=CASE)
     assert [i.error for i in items] == [None, None, None]
     ws = Workspace.open(cfg)
     try:
@@ -359,7 +359,7 @@ def test_upload_when_the_server_cannot_read_the_workspace(desk) -> None:
 
 
 def test_listen_pulls_when_an_annotation_is_saved(desk, annotators, monkeypatch) -> None:
-    from osint_video.annotate.listen import Listener
+    from osint_video.annotate.service import listener as Listener  # noqa: N812
 
     desk.push()
     monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
@@ -383,7 +383,7 @@ def test_listen_on_every_address_with_the_url_the_server_calls(desk, annotators,
     from urllib.error import HTTPError
     from urllib.request import Request, urlopen
 
-    from osint_video.annotate.listen import Listener
+    from osint_video.annotate.service import listener as Listener  # noqa: N812
 
     desk.push()
     monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
@@ -486,7 +486,7 @@ def test_push_killed_for_real_resumes_without_duplicates(ls_server_module, tmp_p
     }
     cfg = load_config(home=home, environ=environ)
     clip = make_cut_clip(tmp_path / "many.mp4", list(range(8, 240, 8)), 248, size=(160, 120))
-    [item] = service.triage_paths(cfg, [clip], case=CASE, quiet=True)
+    [item] = service.triage_paths(cfg, [clip], case=CASE)
     assert item.error is None
     env = {**os.environ, **environ, "OSINT_VIDEO_HOME": str(home)}
     env |= {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token}

@@ -35,7 +35,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clip = make_cut_clip(src / "c.mp4", [10], 20, size=(160, 120))
     home = tmp_path_factory.mktemp("template") / "ws"
     cfg = load_config(home=home, environ={"OSINT_VIDEO__OCR__ENABLED": "false"})
-    [item] = service.triage_paths(cfg, [clip], case="kursk", quiet=True)
+    [item] = service.triage_paths(cfg, [clip], case="kursk")
     assert item.error is None
     return home
 

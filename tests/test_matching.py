@@ -16,11 +16,10 @@ from osint_video.errors import ExtractionError
 from osint_video.matching import match_and_index, match_file
 from osint_video.matching.fingerprints import trim_borders
 from osint_video.matching.index import index_dir, open_index, remove_clip
-from osint_video.matching.schema import FingerprintRow
 from osint_video.matching.search import MultiIndex, scan, thresholds
 from osint_video.media.probe import probe_file
 from osint_video.store.cases import Acquisition, NewEvent, utcnow
-from osint_video.store.schema import ClipRow
+from osint_video.store.schema import ClipRow, FingerprintRow
 from osint_video.workspace import Workspace
 
 CLI = [sys.executable, "-m", "osint_video.cli"]

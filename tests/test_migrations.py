@@ -22,11 +22,10 @@ from sqlalchemy import create_engine, inspect, text
 from osint_video.config import load_config
 from osint_video.errors import StoreError
 from osint_video.matching import index
-from osint_video.matching.schema import FingerprintRow
 from osint_video.store import migrate
 from osint_video.store.cases import CaseStore
 from osint_video.store.evidence import EvidenceStore
-from osint_video.store.schema import KeyframeRow
+from osint_video.store.schema import FingerprintRow, KeyframeRow
 from osint_video.workspace import Workspace
 
 # A workspace made by `Base.metadata.create_all` before migrations existed (SQLite, as stored).

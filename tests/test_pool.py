@@ -10,15 +10,15 @@ from pathlib import Path
 from synth import make_clips
 
 from osint_video.config import load_config
-from osint_video.desk.pool import LocalPool, PoolJob, default_workers
 from osint_video.pipeline import TriageRequest, intake
+from osint_video.pool import LocalPool, PoolJob, default_workers
 from osint_video.service import TriageItem, triage_paths
 from osint_video.workspace import Workspace
 
 
 def _triage(home: Path, files: list[Path], workers: int) -> list[TriageItem]:
     cfg = load_config(home=home)
-    return triage_paths(cfg, files, case="pool", workers=workers, quiet=True)
+    return triage_paths(cfg, files, case="pool", workers=workers)
 
 
 def _facts(item: TriageItem, home: Path) -> tuple:

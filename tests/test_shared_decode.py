@@ -19,10 +19,9 @@ from osint_video.config import load_config
 from osint_video.keyframes.extract import extract_keyframes
 from osint_video.matching.match import SampledFingerprints, fingerprint_video
 from osint_video.matching.sampler import Schedule, sample_grey
-from osint_video.matching.schema import FingerprintRow
 from osint_video.media.decode import SampleTap
 from osint_video.media.probe import probe_file
-from osint_video.store.schema import ClipRow
+from osint_video.store.schema import ClipRow, FingerprintRow
 from osint_video.workspace import Workspace
 
 CUTS = [40, 95, 150]

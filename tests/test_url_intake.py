@@ -110,7 +110,7 @@ def test_url_intake_keeps_platform_facts_custody_and_report_source(
     base, root = server
     url = f"{base}/clip.mp4"
     capfd.readouterr()
-    [res] = desk.add(cfg, [url], desk.AddOptions("kursk", "high", "from channel X"), quiet=True)
+    [res] = desk.add(cfg, [url], desk.AddOptions("kursk", "high", "from channel X"))
     assert capfd.readouterr().err == ""  # yt-dlp said nothing on the terminal
     assert res.error is None and res.status == "queued" and res.clip_id == 1
     mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((root / "clip.mp4").stat().st_mtime))
@@ -231,7 +231,7 @@ def test_the_original_may_vanish_after_queue_add(cfg, tmp_path: Path) -> None:
     (tmp_path / "downloads").mkdir()
     original = make_cut_clip(tmp_path / "downloads" / "phone.mp4", [15], 30, size=(160, 120))
     folder = str(tmp_path / "downloads")
-    [res] = desk.add(cfg, [folder], desk.AddOptions(case="kursk"), quiet=True)
+    [res] = desk.add(cfg, [folder], desk.AddOptions(case="kursk"))
     assert res.status == "queued" and res.clip_id == 1
     original.unlink()  # the editor tidies up their downloads folder
     ws = Workspace.open(cfg)

@@ -40,11 +40,9 @@ class Listener:
         host: str | None = None,
         url: str | None = None,
         case: str | None = None,
-        pull: Callable[[], Any] | None = None,
+        pull: Callable[[], Any],
         notify: Callable[[str], None] = lambda _m: None,
     ) -> None:
-        from .service import run_pull
-
         self.cfg, self.case, self.notify = cfg, case, notify
         self.port = cfg.annotate.listen_port if port is None else port
         self.host = cfg.annotate.listen_host if host is None else host
@@ -55,7 +53,7 @@ class Listener:
                 "call (--url or [annotate] listen_url, e.g. http://10.0.0.5:8765)"
             )
         self.path = f"/webhook/{secrets.token_urlsafe(16)}"
-        self._pull = pull or (lambda: run_pull(cfg, case))
+        self._pull = pull
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.pulls = 0

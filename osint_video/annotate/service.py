@@ -13,6 +13,7 @@ from typing import Any
 from ..config import Config
 from ..workspace import Workspace
 from .client import Client
+from .listen import Listener
 from .pull import PullSummary, pull
 from .push import Progress, PushSummary, push
 
@@ -59,3 +60,25 @@ def run_pull(
         return summary
     finally:
         ws.close()
+
+
+def listener(
+    cfg: Config,
+    *,
+    port: int | None = None,
+    host: str | None = None,
+    url: str | None = None,
+    case: str | None = None,
+    notify: Callable[[str], None] = lambda _m: None,
+) -> Listener:
+    """`annotate listen`: a webhook listener whose pulls are `run_pull` (annotations, then the
+    reports of the clips that changed)."""
+    return Listener(
+        cfg,
+        port=port,
+        host=host,
+        url=url,
+        case=case,
+        pull=lambda: run_pull(cfg, case),
+        notify=notify,
+    )

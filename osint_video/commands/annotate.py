@@ -154,9 +154,9 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video annotate listen --case kursk
         Example: osint-video annotate listen --host 0.0.0.0 --url http://10.0.0.5:8765
         """
-        from ..annotate.listen import Listener
+        from ..annotate.service import listener as listen_for
 
-        listener = Listener(cfg(), port=port, host=host, url=url, case=case, notify=err.print)
+        listener = listen_for(cfg(), port=port, host=host, url=url, case=case, notify=err.print)
         with listener:
             err.print(
                 f"listening on {listener.host}:{listener.port}; Label Studio calls "

@@ -79,9 +79,11 @@ def _add_command(q: typer.Typer, cfg: Callable[[], Config]) -> None:
         --priority high --note "from channel X"
         """
         from ..desk import queue as desk
+        from .progress import bars
 
         opts = desk.AddOptions(case, priority, note, source_url)
-        results = desk.add(cfg(), inputs, opts, console=err, quiet=as_json)
+        with bars(err, quiet=as_json) as tracker:
+            results = desk.add(cfg(), inputs, opts, tracker=tracker)
         for r in results:
             if r.error:
                 where = f" (kept as failed item {r.item})" if r.item else ""

@@ -73,7 +73,7 @@ def _sqlite(config: Config, drain: bool, concurrency: int | None) -> None:
     if not drain:
         err.print(SQLITE_NOTE, markup=False)
         raise typer.Exit(2)
-    from ..desk.pool import drain_local
+    from ..pool import drain_local
 
     done = drain_local(config, concurrency)
     err.print(f"worker: {len(done)} queued clip(s) processed", markup=False)

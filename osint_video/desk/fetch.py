@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from .addresses import AddressPolicy, AddressRefused
+from ..addresses import AddressPolicy, AddressRefused
 from .child import peak_rss_mb
 
 _SAY: IO[str] = sys.stdout

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..addresses import AddressPolicy, AddressRefused, parse_networks
 from ..config import QueueConfig
 from ..errors import InputError, OsintVideoError
 from ..pipeline import Intake, TriageRequest, intake
@@ -30,7 +31,6 @@ from ..store.evidence import StoredFile
 from ..store.schema import ClipRow
 from ..tools import tool_versions
 from ..workspace import Workspace
-from .addresses import AddressPolicy, AddressRefused, parse_networks
 from .child import Fetched, Progress, run_fetch
 
 

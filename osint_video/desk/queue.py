@@ -8,23 +8,19 @@ analyst's machine. One bad input never stops the others, and a URL that fails is
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, TaskID
-
 from ..config import Config
 from ..errlog import one_line
 from ..errors import OsintVideoError, WorkflowError
 from ..lossless import is_exact, original_b64, readable
 from ..media.credentials import check_trust_anchors
-from ..paths import expand_paths, is_url, shown
+from ..paths import expand_paths, is_url
+from ..progress import SILENT, Tracker, say_for
 from ..store.cases import ClipSummary
 from ..workspace import Workspace
 from . import failures, workflow
@@ -62,10 +58,6 @@ class AddOptions:
     source_url: str | None = None
 
 
-def _update(bar: Progress, task: TaskID, stage: str, fraction: float) -> None:
-    bar.update(task, completed=fraction, stage=stage)
-
-
 def _inputs(raw: Sequence[str], follow: bool) -> list[tuple[str, Path | None, str | None]]:
     """(input, path or None for a URL, problem) for every input, folders expanded (symbolic
     links followed out of a folder only with `follow`: `paths.expand_paths`)."""
@@ -83,10 +75,11 @@ def add(
     raw: Sequence[str],
     opts: AddOptions,
     *,
-    console: Console | None = None,
-    quiet: bool = False,
+    tracker: Tracker = SILENT,
 ) -> list[AddResult]:
     """Queue files, folders and URLs; returns one result per file or URL, in order.
+
+    `tracker` is told of each input's progress, keyed by its position.
 
     Raises:
         WorkflowError: an unknown priority (checked before anything is stored).
@@ -95,20 +88,16 @@ def add(
     if opts.priority is not None:
         workflow.priority_value(opts.priority)
     check_trust_anchors(cfg.probe.c2pa_trust_anchors)
-    from ..service import progress_bar
-
     ws = Workspace.open(cfg)
     results: list[AddResult] = []
     try:
-        with progress_bar(console or Console(stderr=True), quiet) as bar:
-            for text, path, problem in _inputs(raw, cfg.intake.follow_symlinks):
-                if problem:
-                    results.append(AddResult(text, error=problem))
-                    continue
-                task = bar.add_task(escape(shown(text)[-40:]), total=1.0, stage="")
-                say = functools.partial(_update, bar, task)
-                results.append(_add_one(ws, text, path, opts, say))
-                bar.remove_task(task)
+        for i, (text, path, problem) in enumerate(_inputs(raw, cfg.intake.follow_symlinks)):
+            if problem:
+                results.append(AddResult(text, error=problem))
+                continue
+            tracker.begin(i, text[-40:])
+            results.append(_add_one(ws, text, path, opts, say_for(tracker, i)))
+            tracker.end(i)
         enqueue_if_desk(ws, [r.clip_id for r in results if r.clip_id and r.status == "queued"])
     finally:
         ws.close()

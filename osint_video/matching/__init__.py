@@ -6,7 +6,6 @@ exact Hamming search) -> decide (steady time offset) -> match (store, custody, r
 
 from __future__ import annotations
 
-from . import schema as schema  # the fingerprint table joins Base.metadata
 from .match import MatchSummary, match_and_index, match_clip, match_file
 
 __all__ = ["MatchSummary", "match_and_index", "match_clip", "match_file"]

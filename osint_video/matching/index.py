@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import BigInteger, delete, func, select, type_coerce
 
+from ..store.schema import FingerprintRow
 from ..workspace import Workspace
 from .fingerprints import HASH, STORED_VIEWS, FrameFingerprint
-from .schema import FingerprintRow
 from .search import Hits, MultiIndex, scan
 
 FORMAT_VERSION = 1

@@ -24,7 +24,7 @@ from ..errors import InputError, NotFound
 from ..media.plan import SampleTap
 from ..models import MediaInfo
 from ..store.cases import NewEvent
-from ..store.schema import ClipRow, MatchRow
+from ..store.schema import ClipRow, FingerprintRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
 from .fingerprints import (
@@ -38,7 +38,6 @@ from .fingerprints import (
 )
 from .index import ArchiveIndex, Notify, open_index, replace_clip
 from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
-from .schema import FingerprintRow
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]

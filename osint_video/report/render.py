@@ -268,7 +268,7 @@ def template_cache_dir(workspace: Path) -> Path:
 
 
 @functools.cache
-def _environment(cache_dir: Path | None = None) -> jinja2.Environment:
+def environment(cache_dir: Path | None = None) -> jinja2.Environment:
     """The Jinja2 environment; with `cache_dir`, compiled templates are kept there: compiling
     the report's templates costs ~0.1 s in every process that writes a report (each `triage`).
     Without it they are compiled once per process and never written anywhere."""
@@ -458,7 +458,7 @@ def render_html(
     """
     validate_report(report)
     try:
-        template = _environment(cache_dir).get_template("report.html.j2")
+        template = environment(cache_dir).get_template("report.html.j2")
         view = _view(report, workspace, thumb_width, print_layout)
         return template.render(r=report, report=report, v=view)
     except jinja2.TemplateError as exc:

@@ -23,7 +23,7 @@ from ..workspace import Workspace
 from .case import build_case_report, case_dir, case_file_name, render_case_html
 from .markdown import render_case_markdown, render_markdown
 from .pdf import html_to_pdf
-from .provenance import _write_atomic, keys_dir, write_signed_json
+from .provenance import keys_dir, write_atomic, write_signed_json
 from .render import render_html, template_cache_dir
 
 FORMATS = ("html", "pdf", "md", "json")
@@ -71,7 +71,7 @@ def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, acto
         )
         html_to_pdf(html, target)
     else:
-        _write_atomic(target, render_markdown(report).encode("utf-8"))
+        write_atomic(target, render_markdown(report).encode("utf-8"))
     details = {
         "input_sha256": sha256_file(report_json),
         "format": fmt,
@@ -118,9 +118,9 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
                 data["signature"] = signature_block(key, target.name)
             write_signed_json(data, target, key, cfg.custody)
         elif fmt == "md":
-            _write_atomic(target, render_case_markdown(data).encode("utf-8"))
+            write_atomic(target, render_case_markdown(data).encode("utf-8"))
         elif fmt == "html":
-            _write_atomic(target, html.encode("utf-8"))
+            write_atomic(target, html.encode("utf-8"))
         else:
             html_to_pdf(html, target)
         return target

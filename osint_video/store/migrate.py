@@ -169,8 +169,7 @@ def scripts() -> ScriptDirectory:
 
 
 def target_metadata() -> MetaData:
-    """Every model the migrations must build: the store's tables and matching's fingerprints."""
-    from ..matching import schema as _matching  # noqa: F401 - registers match_fingerprints
+    """Every model the migrations must build (matching's fingerprints are among them)."""
     from .schema import Base
 
     return Base.metadata

@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from ..config import Config
-from ..errlog import one_line
-from ..models import ProbeResult
-from ..pipeline import TriageOutcome, process_clip
-from ..workspace import Workspace
+from .config import Config
+from .errlog import one_line
+from .models import ProbeResult
+from .pipeline import TriageOutcome, process_clip
+from .workspace import Workspace
 
 OnProgress = Callable[[int, str, float], None]
 Notify = Callable[[str], None]
