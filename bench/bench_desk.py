@@ -31,8 +31,8 @@ from synth import make_clips  # noqa: E402
 
 from osint_video.config import Config, load_config  # noqa: E402
 from osint_video.desk import tasks  # noqa: E402
-from osint_video.pool import drain_local  # noqa: E402
 from osint_video.pipeline import TriageRequest, intake, process_clip  # noqa: E402
+from osint_video.pool import drain_local  # noqa: E402
 from osint_video.store import migrate  # noqa: E402
 from osint_video.workspace import Workspace  # noqa: E402
 
