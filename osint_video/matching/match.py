@@ -21,7 +21,7 @@ from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
 from ..errors import InputError, NotFound
-from ..media.plan import SampleTap
+from ..media.plan import SampleTap, Schedule
 from ..models import MediaInfo
 from ..store.cases import NewEvent
 from ..store.schema import ClipRow, FingerprintRow, MatchRow
@@ -37,7 +37,7 @@ from .fingerprints import (
     fingerprint,
 )
 from .index import ArchiveIndex, Notify, open_index, replace_clip
-from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
+from .sampler import Sample, iter_samples, plan, sample_grey, upright_sample
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]

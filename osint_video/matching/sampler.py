@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import KeyframesConfig
 from ..errors import ExtractionError
-from ..media.plan import SampleTap
+from ..media.plan import SampleTap, Schedule
 from ..models import MediaInfo
 
 
@@ -55,26 +55,6 @@ def _upright(grey: np.ndarray, rotation_deg: int) -> np.ndarray:
     """Rotate clockwise by `rotation_deg` so that the picture is as a viewer sees it."""
     turns = (rotation_deg // 90) % 4
     return np.ascontiguousarray(np.rot90(grey, k=-turns)) if turns else grey
-
-
-@dataclass
-class Schedule:
-    """Which frames are sampled: fed every frame time in presentation order, it says which to
-    keep (the first frame at or after each `step_s` mark, never two within half a step).
-
-    One rule for both ways of sampling, so they pick the very same frames: `iter_samples`
-    (its own decode) and the keyframe pass of triage (`sample_tap`, one decode for both).
-    """
-
-    step_s: float
-    next_t: float = -1.0
-
-    def take(self, t: float) -> bool:
-        if t + 1e-6 < self.next_t:
-            return False
-        base = t if self.next_t < 0 else self.next_t
-        self.next_t = max(base + self.step_s, t + self.step_s * 0.5)
-        return True
 
 
 def sample_grey(frame: av.VideoFrame, width: int) -> np.ndarray:

@@ -75,6 +75,27 @@ class KeepPolicy(Protocol):
         ...
 
 
+@dataclass
+class Schedule:
+    """Which frames a tap samples: fed every frame time in presentation order, it says which
+    to keep (the first frame at or after each `step_s` mark, never two within half a step).
+
+    One rule for every way of sampling, so they pick the very same frames: a tap's own decode
+    (`keyframes.extract.sampling_source`) and the keyframe pass of triage (one decode for all
+    taps); archive matching and on-screen text both use it.
+    """
+
+    step_s: float
+    next_t: float = -1.0
+
+    def take(self, t: float) -> bool:
+        if t + 1e-6 < self.next_t:
+            return False
+        base = t if self.next_t < 0 else self.next_t
+        self.next_t = max(base + self.step_s, t + self.step_s * 0.5)
+        return True
+
+
 @dataclass(frozen=True)
 class SampleTap:
     """Frames taken for someone else during the same decode (matching's ~4 fps, on-screen text).

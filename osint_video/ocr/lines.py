@@ -9,16 +9,13 @@ holds its centre, with its box in the pixels of the frame it came from.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
-import pytesseract
 
 from ..config import OcrConfig
-from ..errors import OcrError
 from .regions import Prepared
-from .tesseract import INSTALL
+from .tesseract import image_data
 from .words import Line, Word, keep_words
 
 GAP_PX = 16  # white rows between stacked lines
@@ -88,19 +85,7 @@ def _stack(items: Sequence[Prepared]) -> tuple[np.ndarray, list[int]]:
 
 
 def _read_page(page: np.ndarray, tops: list[int], cfg: OcrConfig) -> list[list[Word]]:
-    os.environ["OMP_THREAD_LIMIT"] = "1"  # one thread per tesseract is faster on 2 cores
-    try:
-        data = pytesseract.image_to_data(
-            page,
-            lang=cfg.languages,
-            config=f"--psm {PSM_BLOCK}",
-            output_type=pytesseract.Output.DICT,
-            timeout=cfg.timeout_s,
-        )
-    except pytesseract.TesseractNotFoundError:
-        raise OcrError(f"tesseract not found; {INSTALL.format(pkg='tesseract-ocr')}") from None
-    except (pytesseract.TesseractError, RuntimeError) as exc:  # RuntimeError: timeout
-        raise OcrError(f"tesseract failed on a page of text lines: {exc}") from None
+    data = image_data(page, cfg, PSM_BLOCK, "a page of text lines")
     found: list[list[Word]] = [[] for _ in tops]
     for i, raw in enumerate(data["text"]):
         text, conf = str(raw).strip(), float(data["conf"][i])

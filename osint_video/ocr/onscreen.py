@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import OcrConfig
-from ..media.plan import SampleTap
+from ..media.plan import SampleTap, Schedule
 from ..models import KeyframeImage, MediaInfo, OnScreenText, TextWord
 from .language import cyrillic_lookalikes, guess_language
 from .layer import Seen, TextLayer, ink_differs, same_place
@@ -60,20 +60,6 @@ def luma_of(frame: Any) -> np.ndarray:
 def frame_lines(grey: np.ndarray) -> list[Prepared]:
     """The prepared text lines of one upright grey picture (texture already left out)."""
     return [p for p in (prepare(grey, box) for box in locate_lines(grey)) if p is not None]
-
-
-class Schedule:
-    """Sample times: the first frame at or after each `step_s` mark (as matching samples)."""
-
-    def __init__(self, step_s: float) -> None:
-        self.step_s, self.next_t = step_s, -1.0
-
-    def take(self, t: float) -> bool:
-        if t + 1e-6 < self.next_t:
-            return False
-        base = t if self.next_t < 0 else self.next_t
-        self.next_t = max(base + self.step_s, t + self.step_s * 0.5)
-        return True
 
 
 @dataclass(frozen=True)

@@ -110,13 +110,18 @@ def _picture(image: Image.Image, how: str, cfg: OcrConfig) -> Image.Image:
     return Image.fromarray(np.where(darkest > cfg.bright_threshold, 0, 255).astype(np.uint8))
 
 
-def _ocr(picture: Image.Image, cfg: OcrConfig, name: str) -> dict[str, list[Any]]:
+def image_data(picture: Any, cfg: OcrConfig, psm: int, name: str) -> dict[str, list[Any]]:
+    """tesseract's words with their boxes and confidences (`image_to_data`) for one picture.
+
+    Raises:
+        OcrError: tesseract is missing, failed, or timed out (`cfg.timeout_s`).
+    """
     os.environ["OMP_THREAD_LIMIT"] = "1"  # measured: faster on 2 cores; read by the child
     try:
         return pytesseract.image_to_data(
             picture,
             lang=cfg.languages,
-            config=f"--psm {cfg.psm}",
+            config=f"--psm {psm}",
             output_type=pytesseract.Output.DICT,
             timeout=cfg.timeout_s,
         )
@@ -167,7 +172,7 @@ def read_text(image_path: Path, cfg: OcrConfig, *, version: str | None = None) -
         raise OcrError(f"cannot read image {image_path}: {exc}") from None
     passes = []
     for how in cfg.preprocess:
-        data = _ocr(_picture(image, how, cfg), cfg, Path(image_path).name)
+        data = image_data(_picture(image, how, cfg), cfg, cfg.psm, Path(image_path).name)
         passes.append(keep_words(_lines(data), cfg.min_confidence))
     return _page(merge_passes(passes), image.size, model_version(cfg, version))
 
