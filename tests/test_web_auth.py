@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from custody_helpers import CLI
-from webdesk import PASSWORDS, csrf_of, login, make_desk, serving
+from webdesk import PASSWORDS, csrf_of, desk_copy, login, serving
 
 from osint_video.config import load_config
 
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    home = make_desk(tmp_path_factory.mktemp("webauth") / "ws")
+    home = desk_copy(tmp_path_factory, "webauth")
     env = {"OSINT_VIDEO__WEB__LOGIN_ATTEMPTS": "3", "OSINT_VIDEO__WEB__LOGIN_WINDOW_S": "2"}
     cfg = load_config(home=home, environ={**os.environ, **env})
     with serving(cfg) as (base, _app):

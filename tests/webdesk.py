@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from custody_helpers import run, titled_clip
+from custody_helpers import HOSTILE_TITLE, run
 
 PASSWORDS = {
     "ed": "editor password 1",
@@ -45,13 +45,27 @@ def add_users(home: Path, env: dict[str, str] | None = None) -> None:
         assert proc.returncode == 0, proc.stderr
 
 
+def hostile_clip(path: Path) -> Path:
+    """3 s of footage unlike the sample (a cellular automaton) whose title tag is HTML."""
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         "cellauto=s=320x240:rate=10:rule=110:seed=3,format=yuv420p", "-t", "3",
+         "-c:v", "libx264", "-metadata", f"title={HOSTILE_TITLE}", str(path)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return path
+
+
 def make_desk(home: Path) -> Path:
     """sample (clip 1) and a hostile-title clip (clip 2), then the mirrored repost (clip 3)."""
     from osint_video.sample import make_repost, make_sample
 
     src = home.parent / "incoming"
     sample = make_sample(src / "sudzha_sample.mp4")
-    hostile = titled_clip(src / "hostile title.mp4")
+    hostile = hostile_clip(src / "hostile title.mp4")
     run(home, "keys", "init")
     run(home, "triage", str(sample), "--case", "kursk", "--source-url",
         "https://example.org/channel/123", "--note", "first <b>sighting</b>")  # fmt: skip
@@ -120,3 +134,17 @@ def wait_for(fn: Any, timeout: float = 120, every: float = 0.25) -> Any:
             return got
         assert time.monotonic() < deadline, "timed out"
         time.sleep(every)
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def desk_copy(factory: Any, name: str) -> Path:
+    """A copy of the shared desk workspace (built once per test process: ~15 s)."""
+    import shutil
+
+    if "home" not in _BUILT:
+        _BUILT["home"] = make_desk(factory.mktemp("webdesk-built") / "ws")
+    dst = factory.mktemp(name) / "ws"
+    shutil.copytree(_BUILT["home"], dst, symlinks=True)
+    return dst

@@ -130,8 +130,12 @@ def _metadata(clip: ClipRecord) -> list[tuple[str, str]]:
         ):
             if v:
                 out.append((k, str(v)))
-        for k, v in sorted(_flat(m.raw.get("format_tags") or m.raw.get("tags") or {})):
+        ffprobe = m.raw.get("ffprobe") if isinstance(m.raw.get("ffprobe"), dict) else {}
+        boxes = m.raw.get("boxes") if isinstance(m.raw.get("boxes"), dict) else {}
+        for k, v in sorted(_flat(ffprobe.get("format_tags"))):
             out.append((f"tag {k}", v))
+        for k, v in sorted(_flat(boxes.get("ilst"))):
+            out.append((f"item {k}", v))
     return out
 
 
