@@ -130,13 +130,18 @@ def _metadata(clip: ClipRecord) -> list[tuple[str, str]]:
         ):
             if v:
                 out.append((k, str(v)))
-        ffprobe = m.raw.get("ffprobe") if isinstance(m.raw.get("ffprobe"), dict) else {}
-        boxes = m.raw.get("boxes") if isinstance(m.raw.get("boxes"), dict) else {}
-        for k, v in sorted(_flat(ffprobe.get("format_tags"))):
+        for k, v in sorted(_flat(_dig(m.raw, "ffprobe", "format_tags"))):
             out.append((f"tag {k}", v))
-        for k, v in sorted(_flat(boxes.get("ilst"))):
+        for k, v in sorted(_flat(_dig(m.raw, "boxes", "ilst"))):
             out.append((f"item {k}", v))
     return out
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    """data[k1][k2]... where each level is a dict (else None): raw tags are as files gave them."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _flat(tags: Any) -> list[tuple[str, str]]:
