@@ -14,6 +14,7 @@ milliseconds (bench/bench_web.py), with no per-clip `record()`.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from ..desk.workflow import PRIORITIES, STATUSES, priority_name
 from ..store.cases import CaseStore
 from ..store.records import as_utc
-from ..store.schema import AcquisitionRow, ClipRow, KeyframeRow, MatchRow
+from ..store.schema import AcquisitionRow, ClipRow, IntakeFailureRow, KeyframeRow, MatchRow
 
 SORTS = {
     "newest": "first seen, newest first",
@@ -223,34 +224,78 @@ def _sort_key(sort: str, lead: _Clip, members: list[int], clips: dict[int, _Clip
     return (-lead.first.timestamp(), -lead.id)
 
 
+@dataclass(frozen=True)
+class _Index:
+    """Every clip's sort facts and the groups of the match graph: rebuilt only when the desk
+    changed (`digest`), so a board request reads the page's details and the filters only."""
+
+    clips: dict[int, _Clip]
+    groups: list[tuple[_Clip, list[int]]]  # (lead, members in order of first acquisition)
+    cases: list[str]
+    assignees: list[str]
+    orders: dict[str, list[tuple[_Clip, list[int]]]] = field(default_factory=dict)
+
+    def ordered(self, sort: str) -> list[tuple[_Clip, list[int]]]:
+        """The groups in `sort` order (computed once per index and order)."""
+        got = self.orders.get(sort)
+        if got is None:
+            got = sorted(self.groups, key=lambda lm: _sort_key(sort, lm[0], lm[1], self.clips))
+            self.orders[sort] = got
+        return got
+
+
+_cache: dict[str, tuple[str, _Index]] = {}
+_cache_lock = threading.Lock()
+
+
+def _index(ses: Session, store: CaseStore) -> _Index:
+    key = _digest(ses)
+    with _cache_lock:
+        hit = _cache.get(store.url)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    clips = _all_clips(ses)
+    pairs = ses.execute(select(MatchRow.clip_id, MatchRow.other_clip_id)).all()
+    groups = []
+    for members in _groups(clips, pairs).values():
+        members.sort(key=lambda m: (clips[m].first, m))
+        groups.append((clips[members[0]], members))
+    cases = sorted(c for c in ses.scalars(select(AcquisitionRow.case).distinct()) if c)
+    assignees = sorted(a for a in ses.scalars(select(ClipRow.assignee).distinct()) if a)
+    index = _Index(clips, groups, cases, assignees)
+    with _cache_lock:
+        _cache[store.url] = (key, index)
+    return index
+
+
 def board(store: CaseStore, q: BoardQuery, page_size: int) -> Board:
     """The board for `q`: the page's cards (with details), totals, counts per status."""
     with store.session() as ses:
-        clips = _all_clips(ses)
-        pairs = ses.execute(select(MatchRow.clip_id, MatchRow.other_clip_id)).all()
+        idx = _index(ses, store)
+        clips = idx.clips
         passing = _passing(ses, q, with_status=True)
         others = _passing(ses, q, with_status=False) if q.status else passing
-        groups = _groups(clips, pairs)
-        leads = []
-        for members in groups.values():
-            if passing is None or any(m in passing for m in members):
-                lead = min((clips[m] for m in members), key=lambda c: (c.first, c.id))
-                members.sort(key=lambda m: (clips[m].first, m))
-                leads.append((lead, members))
-        leads.sort(key=lambda lm: _sort_key(q.sort, lm[0], lm[1], clips))
-        counts = Counter(c.status for c in clips.values() if others is None or c.id in others)
+        leads = [
+            (lead, members)
+            for lead, members in idx.ordered(q.sort)
+            if passing is None or any(m in passing for m in members)
+        ]
+        if others is None:
+            counts = Counter(c.status for c in clips.values())
+        else:
+            counts = Counter(clips[i].status for i in others if i in clips)
         pages = max(1, -(-len(leads) // page_size))
         page = min(q.page, pages)
         shown = leads[(page - 1) * page_size : page * page_size]
         cards = _details(ses, shown)
-        cases = sorted(
-            c for c in ses.scalars(select(AcquisitionRow.case).distinct()) if c is not None
-        )
-        assignees = sorted(
-            a for a in ses.scalars(select(ClipRow.assignee).distinct()) if a is not None
-        )
     return Board(
-        cards, len(leads), {s: counts.get(s, 0) for s in STATUSES}, page, pages, cases, assignees
+        cards,
+        len(leads),
+        {s: counts.get(s, 0) for s in STATUSES},
+        page,
+        pages,
+        idx.cases,
+        idx.assignees,
     )
 
 
@@ -316,15 +361,19 @@ def _details(ses: Session, shown: list[tuple[_Clip, list[int]]]) -> list[Card]:
     return out
 
 
-def digest(store: CaseStore) -> str:
-    """Changes whenever a clip is added or changes (status, result, assignment): the board's
-    live view polls this and reloads its cards only when it moved."""
-    from ..store.schema import IntakeFailureRow
+def _digest(ses: Session) -> str:
+    n, last = ses.execute(select(func.count(ClipRow.id), func.max(ClipRow.updated_at))).one()
+    f, flast = ses.execute(
+        select(func.count(IntakeFailureRow.id), func.max(IntakeFailureRow.last_at))
+    ).one()
+    m, mlast = ses.execute(select(func.count(MatchRow.id), func.max(MatchRow.id))).one()
+    a = ses.scalar(select(func.max(AcquisitionRow.id)))
+    return f"{n}:{last}:{f}:{flast}:{m}:{mlast}:{a}"
 
+
+def digest(store: CaseStore) -> str:
+    """Changes whenever a clip, an acquisition or a match is added or a clip changes (status,
+    result, assignment, priority: each sets `updated_at`): the board's live view polls this
+    and reloads its cards only when it moved; the board's index is rebuilt on the same key."""
     with store.session() as ses:
-        n, last = ses.execute(select(func.count(ClipRow.id), func.max(ClipRow.updated_at))).one()
-        f, flast = ses.execute(
-            select(func.count(IntakeFailureRow.id), func.max(IntakeFailureRow.last_at))
-        ).one()
-        m = ses.scalar(select(func.count(MatchRow.id)))
-    return f"{n}:{last}:{f}:{flast}:{m}"
+        return _digest(ses)
