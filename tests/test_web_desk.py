@@ -278,3 +278,39 @@ def test_urls_good_and_failing(ed: httpx.Client, www: str) -> None:
     wait_for(lambda: 'id="status">processed<' in ed.get(f"/clips/{clip}").text, 180)
     assert ed.post("/intake/retry/u1").status_code == 303
     wait_for(lambda: "2 attempt(s)" in ed.get("/", params={"case": "url-case"}).text, 120)
+
+
+def test_match_again_and_push_without_a_server(
+    desk: tuple[str, Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = desk[0]
+    ed = login(base, "ed")
+    assert ed.post("/clips/3/match").status_code == 303
+    page = ed.get("/clips/3").text.split("<h2>Custody</h2>")[1]
+    assert re.findall(r"<b>(\w+)</b> by (\w+)", page)[-2:] == [
+        ("matched", "ed"),
+        ("report_generated", "ed"),
+    ]
+    assert "Seen before:" in ed.get("/clips/3").text  # the match stands
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    r = ed.post("/clips/3/push")  # no Label Studio here: one line in the page, not a 500
+    assert r.status_code == 400 and "no Label Studio server" in r.text
+
+
+def test_web_package_imports_the_public_api_only() -> None:
+    """No import of commands/ or cli.py, of rich, or of a private name of another module."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "osint_video" / "web"
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                mod = ("." * node.level) + (node.module or "")
+                assert "commands" not in mod and not mod.endswith("cli"), (path.name, mod)
+                assert not mod.startswith("rich"), (path.name, mod)
+                if mod.startswith("..") or mod.startswith("osint_video"):
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    assert not private, (path.name, mod, private)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("rich") for a in node.names), path.name
