@@ -4,6 +4,7 @@ disabled users, and every route refused without a session (real server, real wor
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -209,3 +210,19 @@ def test_a_post_without_its_csrf_token_is_refused(desk: tuple[str, Path]) -> Non
     r = c.post("/clips/1/priority", data={"priority": "urgent", "csrf": "not the token"})
     assert r.status_code == 403
     assert "urgent" not in c.get("/clips/1").text.split("Actions")[0]
+
+
+def test_admin_manages_users_in_the_page(desk: tuple[str, Path]) -> None:
+    base, _home = desk
+    assert login(base, "ed").get("/users").status_code == 403
+    ad = login(base, "ad")
+    page = ad.post("/users", data={"action": "add", "name": "newbie", "role": "viewer"})
+    assert page.status_code == 200
+    found = re.search(r"Password for <b>newbie</b>, shown once: <code>([^<]+)</code>", page.text)
+    assert found
+    newbie = login(base, "newbie", found.group(1).replace("&#39;", "'").replace("&amp;", "&"))
+    assert newbie.get("/board/state").status_code == 200
+    assert ad.post("/users", data={"action": "disable", "name": "newbie"}).status_code == 200
+    assert newbie.get("/board/state").status_code == 401
+    mine = ad.post("/users", data={"action": "role", "name": "ad", "role": "viewer"})
+    assert mine.status_code == 400  # not one's own account from the page

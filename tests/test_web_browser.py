@@ -172,6 +172,11 @@ def _status_and_conflict(browser: Any, ed: Session) -> None:
     try:
         for s in (ed, other):
             s.page.goto(ed.base + "/clips/2")
+        # clip 2's title tag is HTML with a script: shown as text, run never
+        assert other.page.evaluate("typeof window.__pwned") == "undefined"
+        assert "<script>window.__pwned=1</script>" in (
+            other.page.locator("table.kv").first.text_content() or ""
+        )
         ed.page.select_option("form[action='/clips/2/status'] select[name=status]", "in_review")
         ed.page.click("form[action='/clips/2/status'] button")
         ed.page.wait_for_selector("#status:text('in_review')")
