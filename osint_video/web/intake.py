@@ -17,13 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 
+from ..config import Config
 from ..desk import queue
 from ..desk.workflow import PRIORITIES, priority_value
 from ..errors import InputError
 from . import auth
-from .context import Ctx, Desk, error_page, refused, route, session_of
+from .context import Ctx, Desk, error_page, refused, render, route, session_of
 from .roles import may
 from .upload import UploadRefused, receive
+from .users import Session
 
 MAX_URLS = 100
 
@@ -68,8 +70,11 @@ def retry_item(ctx: Ctx) -> Response:
     return RedirectResponse("/", status_code=303)
 
 
-def _take_in(desk: Desk, cfg: object, files: list[tuple[str, Path]], opts: queue.AddOptions):  # noqa: ANN202
-    results = queue.add(cfg, [str(p) for _n, p in files], opts, quiet=True)  # type: ignore[arg-type]
+def _take_in(
+    desk: Desk, cfg: Config, files: list[tuple[str, Path]], opts: queue.AddOptions
+) -> list[queue.AddResult]:
+    """`queue add` of the uploaded files (hashed, probed, recorded), then processing."""
+    results = queue.add(cfg, [str(p) for _n, p in files], opts, quiet=True)
     desk.jobs.process()
     return results
 
@@ -114,11 +119,16 @@ async def upload(request: Request) -> Response:
         shutil.rmtree(up.folder, ignore_errors=True)
 
 
-def _upload_page(desk: Desk, request: Request, session, rows, message: str, status: int):  # noqa: ANN001, ANN202
+def _upload_page(
+    desk: Desk,
+    request: Request,
+    session: Session | None,
+    rows: list[tuple[str, queue.AddResult]],
+    message: str,
+    status: int,
+) -> Response:
     if session is None:
         return error_page(desk, request, None, status, message)
-    from .context import render
-
     return render(
         desk, request, "intake.html", status, session=session, results=rows, message=message,
         priorities=list(PRIORITIES), max_mb=desk.cfg.web.max_upload_mb,

@@ -15,7 +15,6 @@ import dataclasses
 import itertools
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,14 +141,6 @@ class Jobs:
     def busy(self) -> bool:
         with self._lock:
             return bool(self.pending) or self._draining
-
-    def wait_idle(self, timeout: float, sleep: Callable[[float], None]) -> bool:
-        """For tests and shutdown: True once nothing is pending or processing."""
-        waited = 0.0
-        while self.busy() and waited < timeout:
-            sleep(0.1)
-            waited += 0.1
-        return not self.busy()
 
     def close(self) -> None:
         self._intake.shutdown(wait=False, cancel_futures=True)

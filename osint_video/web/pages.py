@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..desk import failures
 from ..desk.workflow import PRIORITIES, STATUSES
+from ..errors import NotFound
 from . import auth, users
 from .board import SORTS, BoardQuery, board, digest
 from .context import Ctx, Desk, json_response, render, route, session_of
@@ -156,8 +157,7 @@ def board_state(ctx: Ctx) -> Response:
 
 
 def clip_id_of(ctx: Ctx) -> int:
-    from ..errors import NotFound
-
+    """The clip id of the path (digits only: anything else is no clip)."""
     raw = ctx.request.path_params.get("clip_id", "")
     if not str(raw).isdigit() or len(str(raw)) > 12:
         raise NotFound(f"no clip {raw!r}")

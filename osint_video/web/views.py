@@ -74,7 +74,6 @@ class Side:
     mirrored: bool  # which clip is the flipped one: see `flip_here`
     flip_here: bool
     duplicate: bool = False
-    playable: bool = True
 
 
 @dataclass(frozen=True)
