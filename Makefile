@@ -75,6 +75,9 @@ demo: setup
 	$(BIN)/osint-video --home $(DEMO_HOME) queue list
 	@echo "report: $$($(BIN)/osint-video --home $(DEMO_HOME) report 1 --format html)"
 	@echo "the repost's report (seen before: clip 1): $$($(BIN)/osint-video --home $(DEMO_HOME) report 2 --format html)"
+	@$(BIN)/osint-video --home $(DEMO_HOME) users add demo --role admin 2>/dev/null \
+	  | sed 's/^password for demo (shown once): /the demo desk: log in as "demo" with password /'
+	@echo "open the demo desk: $(BIN)/osint-video --home $(DEMO_HOME) serve, then http://127.0.0.1:8080/"
 
 lint: setup
 	$(BIN)/ruff check osint_video tests bench
@@ -95,6 +98,7 @@ bench: setup
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_labelstudio.py
 	$(BIN)/python bench/bench_desk.py
+	$(BIN)/python bench/bench_web.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache

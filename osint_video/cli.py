@@ -115,6 +115,8 @@ def _register_commands() -> None:
     from .commands import labelstudio as labelstudio_commands
     from .commands import queue as queue_commands
     from .commands import report as report_commands
+    from .commands import serve as serve_commands
+    from .commands import users as users_commands
     from .commands import worker as worker_commands
 
     for module in (
@@ -126,6 +128,8 @@ def _register_commands() -> None:
         annotate_commands,
         db,
         worker_commands,
+        users_commands,
+        serve_commands,
     ):
         module.register(app, _cfg)
 

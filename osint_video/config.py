@@ -174,6 +174,22 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web desk (`osint-video serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_upload_mb: float = 2048.0
+    session_hours: float = 12.0
+    idle_minutes: float = 120.0
+    login_attempts: int = 5
+    login_window_s: float = 300.0
+    cookie_secure: str = "auto"
+    trusted_proxies: tuple[str, ...] = ()
+    page_size: int = 48
+
+
+@dataclass(frozen=True)
 class Config:
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
@@ -188,6 +204,7 @@ class Config:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def home_dir(self) -> Path:
         """The workspace: explicit setting, `OSINT_VIDEO_HOME`, then the per-user data dir."""
@@ -290,6 +307,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 CHOICES = {
     ("keyframes", "method"): ("shots", "iframes", "interval"),
     ("hashing", "dedup_algorithm"): ("phash", "dhash"),
+    ("web", "cookie_secure"): ("auto", "always", "never"),
 }
 
 
@@ -298,6 +316,12 @@ POSITIVE = (
     ("probe", "parse_time_limit_s"),
     ("probe", "parse_memory_mb"),
     ("probe", "max_pixels"),
+    ("web", "max_upload_mb"),
+    ("web", "session_hours"),
+    ("web", "idle_minutes"),
+    ("web", "login_attempts"),
+    ("web", "login_window_s"),
+    ("web", "page_size"),
 )
 
 

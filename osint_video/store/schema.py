@@ -396,3 +396,41 @@ class FingerprintRow(Base):
     center90: Mapped[int] = mapped_column(Hash64)
     center90_mirror: Mapped[int] = mapped_column(Hash64)
     hash: Mapped[str] = mapped_column(String(16))
+
+
+# -- the web desk (issue 15): who may log in, and their sessions ----------------------------------
+
+
+class UserRow(Base):
+    """A person who may log in to the web desk (`osint-video users ...`).
+
+    `role` is one of `web.roles.ROLES` (viewer, editor, admin); `password_hash` is an argon2id
+    hash (never the password); a disabled user is locked out at once (every request reads it).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(ReadableString(200), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebSessionRow(Base):
+    """A logged-in browser: the SHA-256 of the random token its cookie carries (the token is
+    never stored), the CSRF token of its forms, and when it expires. Logging out deletes it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str | None] = mapped_column(String(64), default=None)
