@@ -75,7 +75,7 @@ def triage(
     Example: osint-video triage clip.mp4 more/ --case kursk --source-url https://t.me/x/1
     """
     from . import service
-    from .report.render import seen_before_line
+    from .report.text import seen_before_line
 
     results = service.triage_paths(
         _cfg(),

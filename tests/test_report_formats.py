@@ -17,7 +17,9 @@ from PIL import Image
 from osint_video.errors import ReportError
 from osint_video.report.case import validate_case_report
 from osint_video.report.markdown import esc, render_markdown
-from osint_video.report.render import render_html, seen_before_line, validate_report
+from osint_video.report.render import render_html
+from osint_video.report.text import duration_text, seen_before_line
+from osint_video.report.validation import validate_report
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +156,7 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
     ],
 )
 def test_earlier_by(seconds: float, text: str) -> None:
-    from osint_video.report.render import _duration_text
-
-    assert _duration_text(seconds) == text
+    assert duration_text(seconds) == text
 
 
 def test_no_seen_before_line_without_matches() -> None:

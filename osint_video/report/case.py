@@ -20,7 +20,7 @@ from ..models import ClipRecord
 from ..store.cases import iso, utcnow
 from ..version import __version__
 from ..workspace import Workspace
-from .render import _environment
+from .render import environment
 
 CASE_SCHEMA_VERSION = "1.1"
 
@@ -128,7 +128,7 @@ def render_case_html(case: dict[str, Any], cache_dir: Path | None = None) -> str
     kept in `cache_dir` when given (`render.template_cache_dir` of the workspace)."""
     validate_case_report(case)
     try:
-        return _environment(cache_dir).get_template("case.html.j2").render(c=case)
+        return environment(cache_dir).get_template("case.html.j2").render(c=case)
     except jinja2.TemplateError as exc:
         raise ReportError(f"could not render the case report: {exc}") from exc
 

@@ -33,7 +33,7 @@ from ..store.evidence import sha256_file
 from ..store.schema import MatchRow
 from ..version import __version__
 from ..workspace import Workspace
-from .render import META_KEYS, SCHEMA_VERSION
+from .validation import META_KEYS, SCHEMA_VERSION
 
 MEDIA_KEYS = (
     "duration_s",
@@ -297,7 +297,9 @@ def write_clip_reports(
         report.json's workspace-relative path, {relpath: sha256} of every file written, and
         the outcome of the RFC 3161 timestamp request (None when no TSA is configured).
     """
-    from .render import make_contact_sheet, render_html, template_cache_dir, validate_report
+    from .render import render_html, template_cache_dir
+    from .sheet import make_contact_sheet
+    from .validation import validate_report
 
     clip = ws.cases.record(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
@@ -370,6 +372,6 @@ def write_signed_json(
 
 
 def _timecode(seconds: float) -> str:
-    from .render import timecode
+    from .text import timecode
 
     return timecode(seconds)
