@@ -245,7 +245,8 @@ def custody_head(custody: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"seq": last["seq"], "hash": last["hash"], "at": last["at"]}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (a temporary name beside it, then a rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
@@ -336,7 +337,7 @@ def write_clip_reports(
     validate_report(report)
     stamp = write_signed_json(report, paths["report_json"], key, ws.config.custody)
     html = render_html(report, ws.home, cache_dir=template_cache_dir(ws.home))
-    _write_atomic(paths["html_report"], html.encode("utf-8"))
+    write_atomic(paths["html_report"], html.encode("utf-8"))
     sig = paths["report_json"].with_name("report.json.sig")
     files = [*paths.values(), sig, token_path(sig)]
     written = {ws.rel(p): sha256_file(p) for p in files if p.exists()}
@@ -360,12 +361,12 @@ def write_signed_json(
         error}); None when no timestamp was asked for.
     """
     sig = path.with_name(path.name + ".sig")
-    _write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False).encode())
     token_path(sig).unlink(missing_ok=True)
     if key is None:
         sig.unlink(missing_ok=True)
         return None
-    _write_atomic(sig, sign_report(report, key).encode("ascii"))
+    write_atomic(sig, sign_report(report, key).encode("ascii"))
     if custody is None or not custody.tsa_url:
         return None
     return stamp_outcome(sig, custody)
