@@ -343,6 +343,7 @@ class DerivedFiles:
     contact_sheet: str | None = None
     html_report: str | None = None
     report_json: str | None = None
+    c2pa_thumbnail: str | None = None  # the signer's thumbnail, as embedded
 
 
 @dataclass(frozen=True)

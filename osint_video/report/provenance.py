@@ -223,6 +223,7 @@ def build_report(
             "stripped_copy": clip.derived.stripped_copy,
             "contact_sheet": clip.derived.contact_sheet,
             "html_report": clip.derived.html_report,
+            "c2pa_thumbnail": clip.derived.c2pa_thumbnail,
         },
         "duplicate_of_clip": clip.duplicate_of,
         "matches": [dict(m.entry) for m in clip.matches],

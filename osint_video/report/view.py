@@ -1,6 +1,8 @@
 """The HTML report's view model: what the template shows that is not a plain lookup in the
 report (table rows with the anomalies that concern them, inlined thumbnails, the matches'
 side-by-side pictures, the signer's thumbnail, custody details as printed).
+
+Reads report.json and files of the workspace's derived folders only: never the evidence.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 
 from PIL import Image
 
-from ..media.credentials import signed_thumbnail
 from ..models import describe_credentials
 from .sheet import thumbnail_uri
 from .text import first_seen, human_size, location_text, osm_link, show
@@ -169,26 +170,65 @@ def build_view(
         "first_seen": first_seen(report.get("matches") or []),
         "match_thumbs": _match_thumbs(report, workspace, thumb_width // 2),
         "signature": report.get("signature"),
-        "c2pa_thumb": _signed_thumbnail_uri(report, workspace, thumb_width),
+        "c2pa_thumb": _signed_thumbnail(report, workspace, thumb_width),
     }
 
 
-def _signed_thumbnail_uri(report: dict[str, Any], workspace: Path, width: int) -> str | None:
-    """The Content Credentials' own thumbnail (read from the evidence original), shrunk to
-    `width` as a data URI; None without credentials or thumbnail."""
-    if not (report["metadata"].get("content_credentials") or {}).get("state"):
-        return None
-    from ..store.evidence import EvidenceStore
+# The custody actions of the step that keeps the signer's thumbnail (steps/credentials.py).
+THUMBNAIL_ACTION = "c2pa_thumbnail_extracted"
+THUMBNAIL_ACTIONS = (THUMBNAIL_ACTION, "c2pa_thumbnail_failed")
+SIGNED_THUMB_QUALITY = 85
+# A signer's thumbnail is a preview (~1,000 px wide); one far larger is not decoded to show it.
+SIGNED_THUMB_MAX_PIXELS = 25_000_000
 
-    original = EvidenceStore(workspace).path_for(report["clip"]["sha256"])
-    data = signed_thumbnail(original) if original.is_file() else None
-    if data is None:
+
+@dataclass(frozen=True)
+class SignedThumb:
+    """What the report shows of the signer's thumbnail: the picture (a data: URI), or a note
+    saying why there is none to show (both None: nothing to say)."""
+
+    uri: str | None = None
+    note: str | None = None
+
+
+def _signed_thumbnail(report: dict[str, Any], workspace: Path, width: int) -> SignedThumb:
+    """The Content Credentials' own thumbnail, from the derived file triage kept (never from the
+    evidence), shrunk to `width`; or why it is not shown (its file is unreadable, reading it
+    failed at triage, or the clip was triaged before the thumbnail was kept). Nothing without
+    credentials, or when they embed no thumbnail."""
+    if not (report["metadata"].get("content_credentials") or {}).get("state"):
+        return SignedThumb()
+    rel = (report.get("derived") or {}).get("c2pa_thumbnail")
+    if rel:
+        uri = _picture_uri(workspace, rel, width)
+        return SignedThumb(uri, None if uri else f"the kept thumbnail {rel} cannot be shown")
+    tried = [e for e in report.get("custody") or [] if e.get("action") in THUMBNAIL_ACTIONS]
+    if tried and tried[-1]["action"] == THUMBNAIL_ACTION:
+        return SignedThumb()  # looked for at triage: the credentials embed none
+    if tried:
+        error = (tried[-1].get("details") or {}).get("error")
+        return SignedThumb(note=f"not read at triage: {error}")
+    return SignedThumb(
+        note="not kept: this clip was triaged before the signer's thumbnail was stored at "
+        "triage (triage it again with --reprocess to keep it); the report does not open the "
+        "evidence file"
+    )
+
+
+def _picture_uri(workspace: Path, rel: str, width: int) -> str | None:
+    """A JPEG data: URI of an image of the workspace at most `width` wide and high; None when
+    it is missing, unreadable, or larger than `SIGNED_THUMB_MAX_PIXELS`."""
+    root = workspace.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
         return None
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(path) as img:
+            if img.width * img.height > SIGNED_THUMB_MAX_PIXELS:
+                return None
             img.thumbnail((width, width))
             out = io.BytesIO()
-            img.convert("RGB").save(out, "JPEG", quality=85)
-    except (OSError, ValueError):
+            img.convert("RGB").save(out, "JPEG", quality=SIGNED_THUMB_QUALITY)
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
