@@ -48,7 +48,7 @@ def test_kept_verbatim_recorded_and_shown(tmp_path: Path, home: Path, cli: CLI) 
     [event] = _events(changed, "c2pa_thumbnail_extracted")
     assert event["details"]["outputs"] == {"c2pa_thumbnail.jpg": hashlib.sha256(kept).hexdigest()}
     assert "c2pa-python" in event["details"]["tools"]
-    assert AS_SIGNED_IMG in _html(home, changed)
+    assert AS_SIGNED_IMG in _html(home, changed) and f"<code>{rel}</code>" in _html(home, changed)
     # credentials without a thumbnail: looked for (an event without outputs), nothing shown
     [looked] = _events(clip, "c2pa_thumbnail_extracted")
     assert looked["details"]["outputs"] == {} and clip["derived"]["c2pa_thumbnail"] is None
