@@ -29,7 +29,8 @@ from osint_video.custody.signing import init_keys  # noqa: E402
 from osint_video.custody.verify import verify  # noqa: E402
 from osint_video.report.pdf import html_to_pdf  # noqa: E402
 from osint_video.report.provenance import build_report  # noqa: E402
-from osint_video.report.render import render_html, validate_report  # noqa: E402
+from osint_video.report.render import render_html  # noqa: E402
+from osint_video.report.validation import validate_report  # noqa: E402
 from osint_video.store.cases import Acquisition, NewEvent, utcnow  # noqa: E402
 from osint_video.store.evidence import sha256_file  # noqa: E402
 from osint_video.workspace import Workspace  # noqa: E402

@@ -76,7 +76,7 @@ def triage(
     """
     from . import service
     from .commands.progress import bars
-    from .report.render import seen_before_line
+    from .report.text import seen_before_line
 
     with bars(err, quiet=as_json) as tracker:
         results = service.triage_paths(

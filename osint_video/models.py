@@ -93,6 +93,44 @@ class ContentCredentials:
         return cls(**values)
 
 
+def describe_credentials(cc: ContentCredentials | Mapping[str, Any] | None) -> str:
+    """One line for a C2PA summary: state, signer, tool, what it declares, what it records
+    (reports and annotation tasks show it; an em dash without credentials).
+
+    Takes the typed summary, or the `content_credentials` object of a report.json.
+    """
+    if not cc:
+        return "\u2014"
+    if not isinstance(cc, ContentCredentials):
+        cc = ContentCredentials.from_json(cc)
+    parts = [cc.state or "?"]
+    if cc.remote_url:
+        parts.append(f"manifest stored at {cc.remote_url} (not fetched)")
+    if cc.signer or cc.issuer:
+        parts.append(f"signed by {cc.signer or '?'}" + (f" ({cc.issuer})" if cc.issuer else ""))
+    if cc.signed_at:
+        parts.append(f"at {cc.signed_at}")
+    if cc.generator:
+        parts.append(f"with {cc.generator}")
+    if cc.ai_generated:
+        parts.append("declares generative AI: " + ", ".join(cc.source_types))
+    acts = [
+        str(a.get("action")) + (f" by {a['software_agent']}" if a.get("software_agent") else "")
+        for a in cc.actions
+    ]
+    if acts:
+        parts.append("actions: " + "; ".join(acts))
+    made_from = [
+        str(i.get("title") or "?") + (f" (signed by {i['signer']})" if i.get("signer") else "")
+        for i in cc.ingredients
+    ]
+    if made_from:
+        parts.append("made from: " + "; ".join(made_from))
+    if cc.problems:
+        parts.append("problems: " + ", ".join(cc.problems))
+    return " \u00b7 ".join(parts)
+
+
 @dataclass(frozen=True)
 class Metadata:
     """Normalised provenance metadata; every clock kept apart.
@@ -305,6 +343,7 @@ class DerivedFiles:
     contact_sheet: str | None = None
     html_report: str | None = None
     report_json: str | None = None
+    c2pa_thumbnail: str | None = None  # the signer's thumbnail, as embedded
 
 
 @dataclass(frozen=True)

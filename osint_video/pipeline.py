@@ -25,6 +25,7 @@ from .models import ClipRecord, MediaKind, ProbeResult
 from .steps import intake as intake_steps
 from .steps.anomalies import Anomalies
 from .steps.base import SAVE, Job, Step, completed, fresh_folder, run_steps
+from .steps.credentials import C2paThumbnail
 from .steps.hashes import Hash
 from .steps.keyframes import Keyframes
 from .steps.match import Match
@@ -39,6 +40,7 @@ Progress = Callable[[str, float], None]
 
 STEPS: tuple[Step, ...] = (
     Probe(),  # the probe's record (intake probed the evidence file)
+    C2paThumbnail(),  # the signer's thumbnail kept (files with Content Credentials only)
     Strip(),  # metadata-free working copy, no re-encode (beside the decode)
     Keyframes(),  # shots and keyframes; matching and text sample the same decode
     Hash(),  # perceptual hashes, near-duplicate groups inside the clip

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .media import ffmpeg
+from .media.ffmpeg import Option
 
 SHOTS = [
     ("testsrc2=size=640x360:rate=25", 75),
@@ -34,72 +35,65 @@ HANDLE = "@sudzha_front"
 def make_sample(out: Path) -> Path:
     """Write the sample clip to `out` (H.264 MP4 with creation time and ISO 6709 location)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    parts = [
-        f"{src},trim=end_frame={n},setpts=PTS-STARTPTS,format=yuv420p[s{i}]"
-        for i, (src, n) in enumerate(SHOTS)
+    shots = [
+        ffmpeg.lavfi(src)
+        .filter("trim", end_frame=n)
+        .filter("setpts", "PTS-STARTPTS")
+        .filter("format", "yuv420p")
+        for src, n in SHOTS
     ]
-    labels = "".join(f"[s{i}]" for i in range(len(SHOTS)))
-    graph = (
-        ";".join(parts) + f";{labels}concat=n={len(SHOTS)}:v=1:a=0,"
-        f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill:enable='eq(n\\,{FLASH_FRAME})',"
-        f"{_caption()},{_handle()}[v]"
+    video = (
+        ffmpeg.concat(shots)
+        .filter("drawbox", **_flash())
+        .filter("drawtext", **_caption())
+        .filter("drawtext", **_handle())
     )
-    ffmpeg.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-v",
-            "error",
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-metadata",
-            "creation_time=2024-08-14T09:12:30Z",
-            "-metadata",
-            "location=+51.1930+035.2710/",
-            "-metadata",
-            "title=Sample: generated test footage",
-            str(out),
-        ],
-        timeout=120,
-    )
+    options: dict[str, Option] = {
+        "c:v": "libx264",
+        "preset": "veryfast",
+        "g": 50,
+        "sc_threshold": 0,
+        "metadata:g:0": "creation_time=2024-08-14T09:12:30Z",
+        "metadata:g:1": "location=+51.1930+035.2710/",
+        "metadata:g:2": "title=Sample: generated test footage",
+    }
+    ffmpeg.run(ffmpeg.encode_argv(video, out, options), timeout=120)
     return out
 
 
-def _caption() -> str:
+def _flash() -> dict[str, Option]:
+    """One white frame: a flash that is not a cut."""
+    fill: dict[str, Option] = {
+        "x": 0,
+        "y": 0,
+        "w": "iw",
+        "h": "ih",
+        "color": "white@0.9",
+        "t": "fill",
+    }
+    return {**fill, "enable": f"eq(n,{FLASH_FRAME})"}
+
+
+def _caption() -> dict[str, Option]:
     text, first, last = CAPTION
-    return (
-        f"drawtext=fontfile={FONT}:text='{text}':fontcolor=white:fontsize=24:box=1:"
-        f"boxcolor=black@0.5:boxborderw=8:x=(w-tw)/2:y=h*0.72:"
-        f"enable='between(n\\,{first}\\,{last})'"
-    )
+    font: dict[str, Option] = {"fontfile": FONT, "text": text, "fontcolor": "white", "fontsize": 24}
+    box: dict[str, Option] = {"box": 1, "boxcolor": "black@0.5", "boxborderw": 8}
+    where = {"x": "(w-tw)/2", "y": "h*0.72", "enable": f"between(n,{first},{last})"}
+    return {**font, **box, **where}
 
 
-def _handle() -> str:
-    style = "fontcolor=white@0.85:fontsize=18:x=w-tw-14:y=12"
-    return f"drawtext=fontfile={FONT}:text='{HANDLE}':{style}"
+def _handle() -> dict[str, Option]:
+    style: dict[str, Option] = {"fontcolor": "white@0.85", "fontsize": 18, "x": "w-tw-14", "y": 12}
+    return {"fontfile": FONT, "text": HANDLE, **style}
 
 
 def make_repost(src: Path, out: Path) -> Path:
     """A repost of `src`: mirrored (a common trick against matching), 320x180 at 250 kb/s,
     without its metadata (as platforms strip it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    ffmpeg.run(
-        [
-            *["ffmpeg", "-y", "-v", "error", "-i", str(src), "-map_metadata", "-1"],
-            *["-vf", "scale=320:180,hflip", "-c:v", "libx264", "-b:v", "250k", str(out)],
-        ],
-        timeout=120,
-    )
+    options: dict[str, Option] = {"map_metadata": -1, "c:v": "libx264", "b:v": "250k"}
+    argv = ffmpeg.reencode_argv(src, out, video_filter="scale=320:180,hflip", options=options)
+    ffmpeg.run(argv, timeout=120)
     return out
 
 

@@ -27,7 +27,7 @@ from osint_video.config import load_config
 from osint_video.errors import InputError
 from osint_video.labelstudio.process import free_port
 from osint_video.labelstudio.server import Connection
-from osint_video.report.render import validate_report
+from osint_video.report.validation import validate_report
 from osint_video.store import annotations as db
 from osint_video.workspace import Workspace
 

@@ -22,10 +22,10 @@ from osint_video.annotate.push import metadata_summary
 from osint_video.anomalies import detect_anomalies
 from osint_video.config import ProbeConfig, load_config
 from osint_video.errors import ConfigError
-from osint_video.media.credentials import describe, read_credentials, signed_thumbnail
+from osint_video.media.credentials import read_credentials, signed_thumbnail
 from osint_video.media.probe import probe_file
-from osint_video.models import ContentCredentials
-from osint_video.report.render import validate_report
+from osint_video.models import ContentCredentials, describe_credentials
+from osint_video.report.validation import validate_report
 from osint_video.workspace import Workspace
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
@@ -243,7 +243,7 @@ def test_an_edit_of_an_ai_picture_names_its_parent_and_stays_flagged(tmp_path: P
         }
     ]
     assert cc["ai_generated"] and cc["source_types"] == ["trainedAlgorithmicMedia"]
-    assert "made from: gen.jpg (signed by Test Camera)" in describe(cc)
+    assert "made from: gen.jpg (signed by Test Camera)" in describe_credentials(cc)
     assert cc["ai_declared_by"] == ["ImageGen 3"]  # the parent's tool, not the editor
     found = detect_anomalies(
         probe_file(child, "image", ProbeConfig()),

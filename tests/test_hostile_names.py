@@ -22,7 +22,7 @@ from synth import make_clips
 
 from osint_video import lossless
 from osint_video.config import load_config
-from osint_video.report.render import validate_report
+from osint_video.report.validation import validate_report
 from osint_video.store.evidence import sha256_file
 from osint_video.store.schema import AcquisitionRow, ClipRow
 from osint_video.workspace import Workspace

@@ -20,7 +20,7 @@ from conftest import missing
 from osint_video.annotate.push import _predictions, clip_items
 from osint_video.config import load_config
 from osint_video.errors import OcrError
-from osint_video.report.render import validate_report
+from osint_video.report.validation import validate_report
 from osint_video.sample import CAPTION, HANDLE, make_sample
 from osint_video.workspace import Workspace
 

@@ -15,9 +15,12 @@ from custody_helpers import HOSTILE_TITLE, clip_sha, make_workspace, run
 from PIL import Image
 
 from osint_video.errors import ReportError
+from osint_video.report import formats
 from osint_video.report.case import validate_case_report
 from osint_video.report.markdown import esc, render_markdown
-from osint_video.report.render import render_html, seen_before_line, validate_report
+from osint_video.report.render import render_html
+from osint_video.report.text import duration_text, seen_before_line
+from osint_video.report.validation import validate_report
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +157,7 @@ def test_matches_key_validates_and_renders(ws: Path) -> None:
     ],
 )
 def test_earlier_by(seconds: float, text: str) -> None:
-    from osint_video.report.render import _duration_text
-
-    assert _duration_text(seconds) == text
+    assert duration_text(seconds) == text
 
 
 def test_no_seen_before_line_without_matches() -> None:
@@ -260,5 +261,33 @@ def test_case_report_all_formats(ws: Path, tmp_path: Path) -> None:
 def test_report_argument_errors(ws: Path) -> None:
     assert run(ws, "report", check=False).returncode != 0
     assert run(ws, "report", "1", "--case", "kursk", check=False).returncode != 0
-    bad = run(ws, "report", "1", "--format", "docx", check=False)
-    assert bad.returncode != 0 and "docx" in bad.stderr
+    line = "error: unknown report format 'docx': use one of html, pdf, md, json"
+    for which in (["1"], ["--case", "kursk"]):
+        bad = run(ws, "report", *which, "--format", "docx", check=False)
+        assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [line]
+        assert bad.stdout == ""
+
+
+MAGIC = {
+    "application/pdf": b"%PDF-",
+    "text/html; charset=utf-8": b"<!DOCTYPE html>",
+    "application/json": b"{",
+    "text/markdown; charset=utf-8": b"# ",
+}
+
+
+def test_every_format_of_the_registry_renders_a_clip_and_a_case(ws: Path, tmp_path: Path) -> None:
+    """One registry (report/formats.py) drives the command: each format's clip file is named
+    by its suffix in the clip's folder, its case file too, and holds what its media type says."""
+    assert formats.names() == ("html", "pdf", "md", "json")
+    folder = ws / "derived" / clip_sha(ws, 1)
+    for name in formats.names():
+        renderer = formats.get(name)
+        out = tmp_path / f"clip{renderer.suffix}"
+        run(ws, "report", "1", "--format", name, "--out", str(out))
+        assert (folder / f"report{renderer.suffix}").read_bytes() == out.read_bytes()
+        assert out.read_bytes().startswith(MAGIC[renderer.media_type])
+        printed = run(ws, "report", "--case", "kursk", "--format", name).stdout
+        case = ws / "reports" / f"case-kursk{renderer.suffix}"
+        assert case.read_bytes().startswith(MAGIC[renderer.media_type])
+        assert (printed == case.read_text()) if renderer.text else (printed.strip() == str(case))

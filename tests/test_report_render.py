@@ -17,13 +17,10 @@ from PIL import Image
 
 from osint_video.errors import OsintVideoError, ReportError
 from osint_video.hashing.hashes import compute_hashes
-from osint_video.report.render import (
-    make_contact_sheet,
-    render_html,
-    report_schema,
-    timecode,
-    validate_report,
-)
+from osint_video.report.render import render_html
+from osint_video.report.sheet import make_contact_sheet, thumbnail
+from osint_video.report.text import timecode
+from osint_video.report.validation import report_schema, validate_report
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[1] / "osint_video/report/schema/report-1.0.schema.json"
@@ -430,17 +427,15 @@ def test_images_are_data_uris_of_thumbnails(tmp_path: Path) -> None:
 def test_thumbnails_come_from_the_cached_small_file(tmp_path: Path) -> None:
     """The triage step's `thumbs/<name>` serves its own width and narrower ones (the matches'
     pairs); only a wider picture needs the full keyframe."""
-    from osint_video.report.render import _thumbnail
-
     full = tmp_path / "kf.png"
     Image.new("RGB", (1280, 720), (200, 0, 0)).save(full)
     (tmp_path / "thumbs").mkdir()
     Image.new("RGB", (320, 180), (0, 0, 200)).save(tmp_path / "thumbs" / "kf.png")
     for width in (320, 160):
-        img = _thumbnail(full, width)
+        img = thumbnail(full, width)
         assert img.size == (width, width * 9 // 16)
         assert img.getpixel((width // 2, 10)) == (0, 0, 200)  # the cached file's pixels
-    wide = _thumbnail(full, 640)
+    wide = thumbnail(full, 640)
     assert wide.size == (640, 360) and wide.getpixel((320, 10)) == (200, 0, 0)
 
 

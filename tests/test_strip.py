@@ -16,6 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from osint_video.config import ProbeConfig
 from osint_video.errors import ExtractionError, InputError, ProbeError
+from osint_video.media.ffmpeg import remux_argv
 from osint_video.media.probe import probe_file
 from osint_video.media.strip import strip_metadata, stripped_suffix
 
@@ -153,6 +154,29 @@ def test_strip_shared_file(name: str, shared_media: Path, tmp_path: Path) -> Non
             assert a.size == b.size
             if src.suffix == ".jpg":  # no re-encode: identical pixels
                 assert a.tobytes() == b.tobytes()
+
+
+def _options(argv: list[str]) -> list[tuple[str, str]]:
+    """An output's options as (name, value) pairs, sorted: ffmpeg reads them in any order."""
+    return sorted(zip(argv[::2], argv[1::2], strict=True))
+
+
+def test_the_remux_command_is_the_hand_written_one(tmp_path: Path) -> None:
+    """ffmpeg-python builds the strip's command (media/ffmpeg.py): the same options as the
+    argv written by hand before it, streams mapped in the same order, files as plain files."""
+    src, dst = tmp_path / "-in.mp4", tmp_path / "out.mkv"
+    bsf = "filter_units=remove_types=6"
+    argv = remux_argv(src, dst, muxer="matroska", video_filters=[bsf, "", bsf])
+    by_hand = [
+        *["-map", "0:v", "-map", "0:a?", "-c", "copy", "-map_metadata", "-1"],
+        *["-map_chapters", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"],
+        *["-flags:a", "+bitexact", "-bsf:v:0", bsf, "-bsf:v:2", bsf, "-f", "matroska"],
+    ]
+    head = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"file:{src}"]
+    assert argv[: len(head)] == head and argv[-1] == f"file:{dst}"
+    middle = argv[len(head) : -1]
+    assert _options(middle) == _options(by_hand)
+    assert [v for o, v in zip(middle, middle[1:], strict=False) if o == "-map"] == ["0:v", "0:a?"]
 
 
 def test_suffix_follows_the_source_container(shared_media: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from osint_video.config import load_config
-from osint_video.report.render import validate_report
+from osint_video.report.validation import validate_report
 from osint_video.sample import FLASH_FRAME, make_repost, make_sample
 from osint_video.store.evidence import sha256_file
 from osint_video.workspace import Workspace

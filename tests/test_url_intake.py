@@ -28,7 +28,7 @@ from osint_video.desk import queue as desk
 from osint_video.desk.intake import DownloadFailed, download
 from osint_video.errors import WorkflowError
 from osint_video.pipeline import process_clip
-from osint_video.report.render import validate_report
+from osint_video.report.validation import validate_report
 from osint_video.store.evidence import sha256_file
 from osint_video.workspace import Workspace
 

@@ -22,8 +22,7 @@ from urllib.parse import quote
 
 from ..desk.workflow import change_status
 from ..errors import InputError, NotFound
-from ..media.credentials import describe
-from ..models import ClipRecord, MediaInfo, Metadata, OnScreenText
+from ..models import ClipRecord, MediaInfo, Metadata, OnScreenText, describe_credentials
 from ..store import annotations as db
 from ..store.cases import NewEvent
 from ..workspace import Workspace
@@ -130,7 +129,7 @@ def metadata_summary(clip: ClipRecord, case: str) -> str:
         f"software: {meta.software or meta.encoder or '-'}",
         f"Location: {where}",
         f"Source URL: {clip.source_url or '-'}",
-        f"Content Credentials (C2PA): {describe(meta.content_credentials)}",
+        f"Content Credentials (C2PA): {describe_credentials(meta.content_credentials)}",
         "Anomalies: " + (", ".join(a.code for a in clip.anomalies) or "none"),
         f"Keyframes: {len(clip.keyframes)} ({len(clip.unique_keyframes)} distinct); "
         f"earlier clips sharing footage: {len(clip.matches)}",

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ..config import Config
 from ..errors import InputError
+from ..report import formats
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -27,7 +28,9 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         case: Annotated[
             str | None, typer.Option("--case", help="Report on every clip of this case instead.")
         ] = None,
-        fmt: Annotated[str, typer.Option("--format", help="html, pdf, md or json.")] = "html",
+        fmt: Annotated[
+            str, typer.Option("--format", help=f"One of: {', '.join(formats.names())}.")
+        ] = "html",
         out_file: Annotated[
             Path | None, typer.Option("--out", help="Write (a copy of) the report here.")
         ] = None,
@@ -39,13 +42,14 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         if (clip is None) == (case is None):
             raise InputError("give a clip, or --case NAME (not both)")
+        renderer = formats.get(fmt)
         from .. import service
 
         if case is not None:
             path = service.case_report(cfg(), case, fmt, out_file)
         else:
             path = service.report(cfg(), clip or "", fmt, out_file)
-        if fmt in ("json", "md") and out_file is None:
+        if renderer.text and out_file is None:
             sys.stdout.write(path.read_text("utf-8"))
         else:
             out.print(str(path))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ProbeError
 from ..models import ContentCredentials
 
 # IPTC digital source types that declare a picture made or altered by generative AI.
@@ -43,6 +43,7 @@ UNTRUSTED_ONLY = frozenset({"signingCredential.untrusted"})
 # c2pa-rs settings: no remote manifest fetch, no online certificate status check.
 OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 REMOTE_URL = re.compile(r"from url (\S+)")
+THUMBNAIL_STAGE = "c2pa_thumbnail"
 # reader contexts, made once per process: by (trust anchors file or "", validate after reading)
 _contexts: dict[tuple[str, bool], Any] = {}
 
@@ -107,8 +108,9 @@ def signed_thumbnail(path: Path, max_bytes: int = 4 << 20) -> bytes | None:
 
     Beside the keyframes it shows at a glance what changed when the credentials are `invalid`.
     None when there is no manifest or no thumbnail, or it is larger than `max_bytes`. Read
-    without validating (the probe did that): validation hashes the whole file, ~0.13 s per
-    100 MB, on every report rendering.
+    without validating (the probe did that): validation hashes the whole file again, ~0.13 s
+    per 100 MB. Triage keeps it as a derived file (`steps/credentials.py`), so reports never
+    open the evidence for it.
     """
     import io
 
@@ -128,6 +130,23 @@ def signed_thumbnail(path: Path, max_bytes: int = 4 << 20) -> bytes | None:
         return None
     data = out.getvalue()
     return data if 0 < len(data) <= max_bytes else None
+
+
+def read_signed_thumbnail(path: Path, *, time_s: float, memory_mb: int) -> bytes | None:
+    """`signed_thumbnail`, bounded like the probe's parsers: it parses the file's manifest
+    store again, so it runs in a child process with a time and a memory limit (`bounded.py`).
+
+    Raises:
+        ProbeError: the reader hit a limit or its process died (the limit is named).
+    """
+    from . import bounded
+
+    stage = bounded.Stage(THUMBNAIL_STAGE, signed_thumbnail, (path,))
+    outcome = bounded.run_stages([stage], time_s=time_s, memory_mb=memory_mb)
+    for hit in outcome.hits:
+        raise ProbeError(f"the C2PA thumbnail was not read: {hit.limit} limit ({hit.detail})")
+    value = outcome.values.get(THUMBNAIL_STAGE)
+    return value if isinstance(value, bytes) else None
 
 
 def check_trust_anchors(trust_anchors: str) -> None:
@@ -260,40 +279,3 @@ def _generator(manifest: dict[str, Any]) -> str | None:
 def _first(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def describe(cc: ContentCredentials | dict[str, Any] | None) -> str:
-    """One line for a C2PA summary: state, signer, tool, what it declares, what it records.
-
-    Takes the typed summary, or the `content_credentials` object of a report.json.
-    """
-    if not cc:
-        return "\u2014"
-    if not isinstance(cc, ContentCredentials):
-        cc = ContentCredentials.from_json(cc)
-    parts = [cc.state or "?"]
-    if cc.remote_url:
-        parts.append(f"manifest stored at {cc.remote_url} (not fetched)")
-    if cc.signer or cc.issuer:
-        parts.append(f"signed by {cc.signer or '?'}" + (f" ({cc.issuer})" if cc.issuer else ""))
-    if cc.signed_at:
-        parts.append(f"at {cc.signed_at}")
-    if cc.generator:
-        parts.append(f"with {cc.generator}")
-    if cc.ai_generated:
-        parts.append("declares generative AI: " + ", ".join(cc.source_types))
-    acts = [
-        str(a.get("action")) + (f" by {a['software_agent']}" if a.get("software_agent") else "")
-        for a in cc.actions
-    ]
-    if acts:
-        parts.append("actions: " + "; ".join(acts))
-    made_from = [
-        str(i.get("title") or "?") + (f" (signed by {i['signer']})" if i.get("signer") else "")
-        for i in cc.ingredients
-    ]
-    if made_from:
-        parts.append("made from: " + "; ".join(made_from))
-    if cc.problems:
-        parts.append("problems: " + ", ".join(cc.problems))
-    return " \u00b7 ".join(parts)

@@ -1,25 +1,33 @@
-"""The only place that runs the ffmpeg and ffprobe binaries.
+"""The only place that runs the ffmpeg and ffprobe binaries, and that builds their commands.
 
 Commands are argv lists (never a shell), every call has a timeout, and a missing binary becomes
 `ToolMissing` with the install line, so no caller has to think about any of that.
+
+ffmpeg command lines are built with ffmpeg-python (its graph of inputs, filters and outputs,
+`.compile()` for the argv; never its `.run()`, which has no timeout): the builders below are
+what callers use, and `run` runs what they return. ffprobe's stays a plain argv: ffmpeg-python
+has no builder for it (its `probe()` runs ffprobe itself, without a timeout).
 """
 
 from __future__ import annotations
 
 import collections
 import copy
-import functools
 import json
-import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProbeError, ToolMissing
 
 INSTALL_HINT = "install it with: sudo apt-get install -y ffmpeg (or run: make setup)"
+# Every ffmpeg command starts so: never read the terminal, errors only, overwrite the output
+# (callers write to a fresh temporary name or a path they own).
+FFMPEG = ("ffmpeg", "-nostdin", "-v", "error", "-y")
+Option = str | int | float
 
 
 def require(tool: str) -> str:
@@ -102,8 +110,10 @@ def ffprobe_json(
     return copy.deepcopy(info)
 
 
-def _ffprobe(path: Path, timeout: float, extra: list[str] | None) -> dict[str, Any]:
-    argv = [
+def ffprobe_argv(path: Path, extra: Sequence[str] | None = None) -> list[str]:
+    """`ffprobe -show_format -show_streams` (plus `extra`) as JSON, on `path` as a plain file
+    (`file:`: a name that looks like a URL or protocol is never opened as one)."""
+    return [
         "ffprobe",
         "-v",
         "error",
@@ -115,16 +125,83 @@ def _ffprobe(path: Path, timeout: float, extra: list[str] | None) -> dict[str, A
         "-i",
         f"file:{path}",
     ]
-    proc = run(argv, timeout=timeout)
+
+
+def _ffprobe(path: Path, timeout: float, extra: list[str] | None) -> dict[str, Any]:
+    proc = run(ffprobe_argv(path, extra), timeout=timeout)
     try:
         return json.loads(proc.stdout.decode("utf-8", "replace"))
     except json.JSONDecodeError as exc:
         raise ProbeError(f"ffprobe returned unreadable output: {exc}") from None
 
 
-@functools.cache
-def ffmpeg_version() -> str:
-    """`ffmpeg -version` first line's version token, for custody records."""
-    proc = run(["ffmpeg", "-hide_banner", "-version"], timeout=20, check=False)
-    m = re.search(r"ffmpeg version (\S+)", proc.stdout.decode("utf-8", "replace"))
-    return m.group(1) if m else "unknown"
+# --- ffmpeg command lines (ffmpeg-python) ---------------------------------------------------
+
+
+def _ffmpeg_python() -> Any:
+    import ffmpeg as ffmpeg_python  # 0.05 s: only when a command is built
+
+    return ffmpeg_python
+
+
+def command(output: Any) -> list[str]:
+    """The argv of an ffmpeg-python output (`FFMPEG` options first)."""
+    argv: list[str] = output.compile(cmd=list(FFMPEG))
+    return argv
+
+
+def remux_argv(src: Path, dst: Path, *, muxer: str, video_filters: Sequence[str] = ()) -> list[str]:
+    """Stream copy of `src`'s video and audio into `dst` (as `muxer`), without metadata:
+    no container tags, no chapters, no data or subtitle tracks, bit-exact muxing.
+
+    Args:
+        src: the file to copy (opened as a plain file, `file:`).
+        dst: where to write (a plain file path).
+        muxer: the output format (`-f`).
+        video_filters: one bitstream filter per video stream, in order ("" for none).
+
+    Returns:
+        The ffmpeg argv.
+    """
+    lib = _ffmpeg_python()
+    source = lib.input(f"file:{src}")
+    options: dict[str, Option] = {
+        "c": "copy",
+        "map_metadata": -1,
+        "map_chapters": -1,
+        "fflags": "+bitexact",
+        "flags:v": "+bitexact",
+        "flags:a": "+bitexact",
+    }
+    options.update({f"bsf:v:{i}": bsf for i, bsf in enumerate(video_filters) if bsf})
+    out = lib.output(source["v"], source["a?"], f"file:{dst}", format=muxer, **options)
+    return command(out)
+
+
+def reencode_argv(
+    src: Path, dst: Path, *, video_filter: str, options: Mapping[str, Option]
+) -> list[str]:
+    """`src` re-encoded into `dst` through the simple filter chain `video_filter` (`-vf`), with
+    ffmpeg's default stream selection (its best video and audio stream) and output `options`
+    (`{"c:v": "libx264", ...}`)."""
+    source = _ffmpeg_python().input(str(src))
+    return command(source.output(str(dst), vf=video_filter, **options))
+
+
+def lavfi(graph: str) -> Any:
+    """A generated stream: a lavfi source graph (`testsrc2=size=640x360:rate=25`), as an input
+    whose ffmpeg-python filters (`.filter(name, **options)`, `.concat(...)`) build the rest."""
+    return _ffmpeg_python().input(graph, format="lavfi")
+
+
+def concat(streams: Sequence[Any]) -> Any:
+    """The video streams one after the other (the concat filter)."""
+    return _ffmpeg_python().concat(*streams, n=len(streams), v=1, a=0)
+
+
+def encode_argv(stream: Any, dst: Path, options: Mapping[str, Option]) -> list[str]:
+    """The ffmpeg argv that encodes the ffmpeg-python `stream` into `dst` with `options`.
+
+    Global metadata is given as `metadata:g:<n>` keys (one option may not repeat in a
+    mapping; ffmpeg reads `-metadata:g:0 k=v` as `-metadata k=v`)."""
+    return command(stream.output(str(dst), **options))

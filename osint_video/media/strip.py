@@ -30,7 +30,7 @@ from PIL import Image
 from ..errors import ExtractionError, InputError, ProbeError
 from ..models import MediaKind
 from .containers import iter_jpeg_segments
-from .ffmpeg import ffprobe_json, run
+from .ffmpeg import ffprobe_json, remux_argv, run
 from .images import quiet_pillow, require_pixels_within
 
 # Video container of the copy, chosen from the source's own format (ffprobe's format_name).
@@ -154,33 +154,7 @@ def _strip_video(src: Path, tmp: Path, timeout: float) -> None:
     streams = info.get("streams", [])
     if not any(s.get("codec_type") == "video" for s in streams):
         raise ProbeError(f"{src.name}: no video stream to copy")
-    argv = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        f"file:{src}",
-        "-map",
-        "0:v",
-        "-map",
-        "0:a?",
-        "-c",
-        "copy",
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-        "-fflags",
-        "+bitexact",
-        "-flags:v",
-        "+bitexact",
-        "-flags:a",
-        "+bitexact",
-    ]
-    argv += _sei_filters(streams)
-    argv += ["-f", _muxer(info, src), f"file:{tmp}"]
+    argv = remux_argv(src, tmp, muxer=_muxer(info, src), video_filters=_sei_filters(streams))
     try:
         run(argv, timeout=timeout)
     except ProbeError as exc:
@@ -188,14 +162,9 @@ def _strip_video(src: Path, tmp: Path, timeout: float) -> None:
 
 
 def _sei_filters(streams: list[dict]) -> list[str]:
-    """Per-output-stream bitstream filters that drop SEI (only `-map 0:v` streams, in order)."""
-    args: list[str] = []
+    """The bitstream filter that drops SEI for each `-map 0:v` stream, in order ("": none)."""
     videos = [s for s in streams if s.get("codec_type") == "video"]
-    for i, s in enumerate(videos):
-        bsf = SEI_FILTERS.get(str(s.get("codec_name")))
-        if bsf:
-            args += [f"-bsf:v:{i}", bsf]
-    return args
+    return [SEI_FILTERS.get(str(s.get("codec_name")), "") for s in videos]
 
 
 def _muxer(info: dict, src: Path) -> str:

@@ -133,10 +133,11 @@ def render_case_html(case: dict[str, Any], cache_dir: Path | None = None) -> str
         raise ReportError(f"could not render the case report: {exc}") from exc
 
 
-def case_file_name(case: str, ext: str) -> str:
-    """A file name for a case report whatever characters the case name holds."""
+def case_file_name(case: str, suffix: str) -> str:
+    """A file name for a case report (`suffix` such as ".html") whatever characters the case
+    name holds."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in case)[:80] or "case"
-    return f"case-{safe}.{ext}"
+    return f"case-{safe}{suffix}"
 
 
 def case_dir(ws: Workspace) -> Path:

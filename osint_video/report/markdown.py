@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..media.credentials import describe
-from .render import first_seen, osm_link, timecode
+from ..models import describe_credentials
+from .text import first_seen, osm_link, timecode
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what changes meaning mid-line or in a table
 
@@ -58,7 +58,10 @@ def _summary(r: dict[str, Any]) -> list[str]:
         ["Created", meta["creation_time"]],
         ["Location", where],
         ["Device", f"{meta['make'] or '-'} / {meta['model'] or '-'}"],
-        ["Content Credentials", describe(cc) if (cc := meta.get("content_credentials")) else None],
+        [
+            "Content Credentials",
+            describe_credentials(cc) if (cc := meta.get("content_credentials")) else None,
+        ],
         ["Report signed", f"Ed25519 {sig['key_fingerprint']}" if sig else "not signed"],
     ]
     return ["## Summary", "", *_table(["Fact", "Value"], facts)]

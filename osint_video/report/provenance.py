@@ -33,7 +33,7 @@ from ..store.evidence import sha256_file
 from ..store.schema import MatchRow
 from ..version import __version__
 from ..workspace import Workspace
-from .render import META_KEYS, SCHEMA_VERSION
+from .validation import META_KEYS, SCHEMA_VERSION
 
 MEDIA_KEYS = (
     "duration_s",
@@ -223,6 +223,7 @@ def build_report(
             "stripped_copy": clip.derived.stripped_copy,
             "contact_sheet": clip.derived.contact_sheet,
             "html_report": clip.derived.html_report,
+            "c2pa_thumbnail": clip.derived.c2pa_thumbnail,
         },
         "duplicate_of_clip": clip.duplicate_of,
         "matches": [dict(m.entry) for m in clip.matches],
@@ -246,7 +247,7 @@ def custody_head(custody: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step (a reader never sees half a file)."""
+    """Write `path` whole or not at all (a temporary name beside it, then a rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
@@ -298,7 +299,9 @@ def write_clip_reports(
         report.json's workspace-relative path, {relpath: sha256} of every file written, and
         the outcome of the RFC 3161 timestamp request (None when no TSA is configured).
     """
-    from .render import make_contact_sheet, render_html, template_cache_dir, validate_report
+    from .render import render_html, template_cache_dir
+    from .sheet import make_contact_sheet
+    from .validation import validate_report
 
     clip = ws.cases.record(clip_id)
     out_dir = ws.derived_dir(clip.sha256)
@@ -371,6 +374,6 @@ def write_signed_json(
 
 
 def _timecode(seconds: float) -> str:
-    from .render import timecode
+    from .text import timecode
 
     return timecode(seconds)

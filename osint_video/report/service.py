@@ -15,23 +15,15 @@ from typing import Any
 from ..config import Config
 from ..custody.signing import load_private, signature_block
 from ..custody.timestamp import token_path
-from ..errors import InputError
 from ..lossless import readable
 from ..store.cases import NewEvent
 from ..store.evidence import sha256_file
 from ..workspace import Workspace
-from .case import build_case_report, case_dir, case_file_name, render_case_html
-from .markdown import render_case_markdown, render_markdown
-from .pdf import html_to_pdf
-from .provenance import keys_dir, write_atomic, write_signed_json
-from .render import render_html, template_cache_dir
-
-FORMATS = ("html", "pdf", "md", "json")
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+from . import formats
+from .case import build_case_report, case_dir, case_file_name, validate_case_report
+from .formats import Render, RenderContext
+from .provenance import keys_dir
+from .render import template_cache_dir
 
 
 def clip_report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Path:
@@ -40,7 +32,7 @@ def clip_report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Pat
     Args:
         cfg: the effective configuration.
         ref: clip id or unique sha256 prefix.
-        fmt: html, pdf, md or json.
+        fmt: a format of the registry (`formats.names()`: html, pdf, md, json).
         out: copy the file here too (with report.json.sig beside a JSON copy when signed).
 
     Raises:
@@ -48,30 +40,27 @@ def clip_report(cfg: Config, ref: str, fmt: str, out: Path | None = None) -> Pat
     """
     from ..steps.report import publish
 
-    _check_format(fmt)
+    renderer = formats.get(fmt)
     ws = Workspace.open(cfg)
     try:
         clip_id = ws.cases.resolve(ref)
-        path = ws.home / publish(ws, clip_id, cfg.operator())
-        if fmt == "html":
-            path = path.with_name("report.html")
-        elif fmt in ("pdf", "md"):
-            path = _render_extra(ws, clip_id, path, fmt, cfg.operator())
+        report_json = ws.home / publish(ws, clip_id, cfg.operator())
+        path = report_json.with_name(renderer.file_name())
+        if renderer.clip is not None:
+            _render_extra(ws, clip_id, report_json, renderer.name, renderer.clip, cfg.operator())
         return _copy_out(path, out) if out is not None else path
     finally:
         ws.close()
 
 
-def _render_extra(ws: Workspace, clip_id: int, report_json: Path, fmt: str, actor: str) -> Path:
+def _render_extra(
+    ws: Workspace, clip_id: int, report_json: Path, fmt: str, render: Render, actor: str
+) -> Path:
+    """A format the report step does not write (PDF, Markdown), from its report.json, recorded
+    by a `report_rendered` event so `verify` re-hashes it too."""
     report: dict[str, Any] = json.loads(report_json.read_text("utf-8"))
-    target = report_json.with_name(f"report.{fmt}")
-    if fmt == "pdf":
-        html = render_html(
-            report, ws.home, print_layout=True, cache_dir=template_cache_dir(ws.home)
-        )
-        html_to_pdf(html, target)
-    else:
-        write_atomic(target, render_markdown(report).encode("utf-8"))
+    target = report_json.with_name(formats.get(fmt).file_name())
+    render(report, target, RenderContext(ws.home, template_cache_dir(ws.home)))
     details = {
         "input_sha256": sha256_file(report_json),
         "format": fmt,
@@ -100,29 +89,21 @@ def case_report(cfg: Config, case: str, fmt: str, out: Path | None = None) -> Pa
     """Write the report of every clip of `case` (WORKSPACE/reports/case-<name>.<ext> or `out`).
 
     Raises:
-        InputError: unknown format. NotFound: no clip in that case.
+        InputError: unknown format. NotFound: no clip in that case. ReportError: the case
+        report is invalid or could not be rendered.
     """
-    _check_format(fmt)
+    renderer = formats.get(fmt)
+    render = formats.case_renderer(renderer)
     case = readable(case)  # as stored: bytes that are not UTF-8 as \xNN (osint_video/lossless.py)
     ws = Workspace.open(cfg)
     try:
         key = load_private(keys_dir(ws))
         data = build_case_report(ws, case, signature_block(key) if key else None)
-        if fmt == "json" and out is not None:
-            data["signature"] = signature_block(key, out.name) if key else None
-        target = out or case_dir(ws) / case_file_name(case, fmt)
+        validate_case_report(data)
+        target = out or case_dir(ws) / case_file_name(case, renderer.suffix)
         target.parent.mkdir(parents=True, exist_ok=True)
-        html = render_case_html(data, template_cache_dir(ws.home))  # validates
-        if fmt == "json":
-            if out is None and key is not None:
-                data["signature"] = signature_block(key, target.name)
-            write_signed_json(data, target, key, cfg.custody)
-        elif fmt == "md":
-            write_atomic(target, render_case_markdown(data).encode("utf-8"))
-        elif fmt == "html":
-            write_atomic(target, html.encode("utf-8"))
-        else:
-            html_to_pdf(html, target)
+        ctx = RenderContext(ws.home, template_cache_dir(ws.home), key, cfg.custody)
+        render(data, target, ctx)
         return target
     finally:
         ws.close()

@@ -394,7 +394,7 @@ def _attempt(step: Step[Any], job: Job) -> Any:
 
 # Files of the derived folder a clip's record names; a commit resets them all (the folder is
 # replaced) and the steps name the ones they wrote.
-DERIVED_ROLES = ("stripped_copy", "contact_sheet", "html_report", "report_json")
+DERIVED_ROLES = ("stripped_copy", "c2pa_thumbnail", "contact_sheet", "html_report", "report_json")
 
 
 def _merge(a: Stored, b: Stored) -> Stored:

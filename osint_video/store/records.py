@@ -179,4 +179,5 @@ def _derived(derived: Mapping[str, Any] | None) -> DerivedFiles:
         contact_sheet=d.get("contact_sheet"),
         html_report=d.get("html_report"),
         report_json=d.get("report_json"),
+        c2pa_thumbnail=d.get("c2pa_thumbnail"),
     )
