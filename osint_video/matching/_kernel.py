@@ -28,6 +28,7 @@ def mih_kernel(  # pragma: no cover - compiled
     thr,
     masks,
     nmasks,
+    base,
     offsets,
     order,
     sorted_h,
@@ -44,8 +45,8 @@ def mih_kernel(  # pragma: no cover - compiled
         for b in range(nb):
             key = (q >> shifts[b]) & bmasks[b]
             for mi in range(nmasks[b]):
-                k = key ^ masks[b, mi]
-                for p in range(offsets[b, k], offsets[b, k + np.uint64(1)]):
+                k = base[b] + np.int64(key ^ masks[b, mi])
+                for p in range(offsets[k], offsets[k + 1]):
                     x = sorted_h[b, p] ^ q
                     d = _popcount(x)
                     if d > r:
@@ -62,3 +63,14 @@ def mih_kernel(  # pragma: no cover - compiled
                             out_d[n] = d
                         n += 1
     return n
+
+
+@numba.njit(cache=True, nogil=True)
+def counting_order(keys, starts, out):  # pragma: no cover - compiled
+    """Stable counting sort: `out[j]` is the position of the j-th hash in key order, given
+    each key's first slot (`starts`, the exclusive prefix sum of the key counts)."""
+    pos = starts.copy()
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        out[pos[k]] = i
+        pos[k] += 1

@@ -74,3 +74,28 @@ class FingerprintRow(Base):
     center90: Mapped[int] = mapped_column(Hash64)
     center90_mirror: Mapped[int] = mapped_column(Hash64)
     hash: Mapped[str] = mapped_column(String(16))
+
+
+ADD, REMOVE = "add", "remove"
+
+
+class IndexLogRow(Base):
+    """One change to what the archive index holds, in the order the changes were made.
+
+    `add`: the clip's fingerprints were recorded (they replace any it had before); `remove`:
+    they were deleted. Each row is written in the transaction that changes the fingerprints,
+    under the archive lock, so the ids grow in commit order and a process that has applied the
+    log up to id P catches up with `id > P` (`index.live`). Why a log and not the fingerprint
+    rows' own ids: SQLite hands out a deleted top row id again (a clip matched anew would come
+    back under ids a reader has already passed), and a deletion leaves no row to read.
+
+    No foreign key: a removal outlives the clip it names.
+    """
+
+    __tablename__ = "match_index_log"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never handed out twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(8))
+    hashes: Mapped[int] = mapped_column(Integer)  # index entries the clip has after the change
