@@ -30,7 +30,7 @@ from osint_video.matching.index import (
     rebuild,
     remove_clip,
 )
-from osint_video.matching.manifest import read_entries, read_manifest
+from osint_video.matching.manifest import log_head, read_entries, read_manifest
 from osint_video.matching.match import match_and_index
 from osint_video.matching.search import scan
 from osint_video.models import MediaInfo
@@ -334,6 +334,62 @@ def test_compaction_starts_by_itself_in_the_background(home: Path) -> None:
         assert found(open_index(ws), q) == truth(ws, q)
         counts = collections.Counter(s.shard for s in open_index(ws).segments)
         assert max(counts.values()) <= compaction.MAX_SMALL + 1
+    finally:
+        ws.close()
+        forget_open_indexes()
+
+
+def test_two_copies_matched_at_once_find_each_other_once(ws: Workspace) -> None:
+    """Both search before either records (the unlocked part); the one that takes the archive
+    lock second catches up under it and finds the first."""
+    from osint_video.matching.match import ArchiveLock, finish, record_matches, search_early
+
+    rng = np.random.default_rng(23)
+    churn(ws, rng, [], 10)
+    fps = frames(rng, 12, informative=1.0)
+    a, b = new_clip(ws, rng), new_clip(ws, rng)
+    early_a, early_b = search_early(ws, fps), search_early(ws, fps)
+    results = {}
+    for clip, early in ((b, early_b), (a, early_a)):
+        with ArchiveLock(ws) as lock:
+            lock.take(early.index)
+            results[clip] = finish(ws, clip, early)
+            record_matches(ws, results[clip], NewEvent("matched", {}))
+    assert results[b].matches == []
+    assert [m["clip_id"] for m in results[a].matches] == [b]
+    assert results[a].index_position > early_a.view.position  # read under the lock
+
+
+def test_a_pool_process_keeps_one_index_and_reads_what_others_record(
+    home: Path, tmp_path: Path
+) -> None:
+    """What each local pool process runs: one index opened at start, kept across its clips,
+    each clip matched against what another process recorded a moment before."""
+    import queue
+
+    from synth import make_clips
+
+    from osint_video.desk import pool
+    from osint_video.matching.index import live_index
+    from osint_video.pipeline import TriageRequest, intake
+
+    forget_open_indexes()
+    cfg = load_config(home=home)
+    ws = Workspace.open(cfg)
+    rng = np.random.default_rng(29)
+    try:
+        ids = [intake(ws, TriageRequest(f)).clip_id for f in make_clips(tmp_path / "c", 3)]
+        pool._init(cfg, queue.Queue())
+        assert pool._ws is not None
+        idx = live_index(pool._ws)
+        for i, clip_id in enumerate(ids):
+            seed(ws, rng, 1, 5)  # another machine records a clip (straight into the store)
+            head = log_head(ws)[0]
+            _index, outcome, error = pool._run(pool.PoolJob(i, clip_id))
+            assert error is None and outcome is not None and outcome.status == "processed"
+            matched = [e for e in ws.cases.custody_events(clip_id)[1] if e.action == "matched"]
+            assert matched[-1].details["index_position"] == head  # searched here at once
+            assert live_index(pool._ws) is idx and idx.caught_up <= 2
     finally:
         ws.close()
         forget_open_indexes()

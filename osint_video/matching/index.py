@@ -335,7 +335,8 @@ class LiveIndex:
             )
         have = {s.name: s for s in self._s.segments}
         segments = tuple(
-            have.get(r.name) or load_segment(self.root, r.name, r.sha256) for r in manifest.refs()
+            have[r.name] if r.name in have else load_segment(self.root, r.name, r.sha256)
+            for r in manifest.refs()
         )
         return manifest, segments
 
@@ -526,7 +527,9 @@ def live_index(ws: Workspace) -> LiveIndex:
     """This process's index for the workspace (made on first use, never refreshed here)."""
     key = (str(index_dir(ws)), ws.cases.url)
     with _live_guard:
-        idx = _live.pop(key, None) or LiveIndex(index_dir(ws))
+        idx = _live.pop(key, None)
+        if idx is None:  # (not `or`: an empty index is falsy)
+            idx = LiveIndex(index_dir(ws))
         _live[key] = idx  # most recently used last
         while len(_live) > KEEP_OPEN:
             _live.pop(next(iter(_live)))

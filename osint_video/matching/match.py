@@ -273,6 +273,7 @@ def _event(
     matches: list[dict[str, Any]],
     duplicate_of: int | None,
     sha256: str,
+    idx_position: int,
 ) -> NewEvent:
     return NewEvent(
         "matched",
@@ -283,6 +284,7 @@ def _event(
             "samples": len(fps),
             "informative_samples": sum(f.informative for f in fps),
             "index_size_before": idx_size,
+            "index_position": idx_position,
             "parameters": {
                 "hash": f"{HASH} (imagehash-identical)",
                 "views_stored": ["full", "center80"],
@@ -313,6 +315,7 @@ class Found:
     fingerprints: list[FrameFingerprint]
     index: LiveIndex
     index_size: int
+    index_position: int  # the store's index log, read up to here: what was searched
     status: str
     matches: list[dict[str, Any]]
     duplicate_of: int | None
@@ -427,7 +430,7 @@ def finish(ws: Workspace, clip_id: int, early: Early) -> Found:
         ):
             dup = v.other_clip_id if dup is None else min(dup, v.other_clip_id)
     status = "no_visual_content" if not informative else ("matched" if matches else "no_match")
-    return Found(clip_id, fps, idx, len(idx), status, matches, dup)
+    return Found(clip_id, fps, idx, len(idx), idx.position, status, matches, dup)
 
 
 def found_details(found: Found, cfg: MatchingConfig, sha256: str) -> dict[str, Any]:
@@ -440,6 +443,7 @@ def found_details(found: Found, cfg: MatchingConfig, sha256: str) -> dict[str, A
         found.matches,
         found.duplicate_of,
         sha256,
+        found.index_position,
     ).details
 
 
