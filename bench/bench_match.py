@@ -309,7 +309,7 @@ def scale(n_synthetic: int, real: np.ndarray, query: np.ndarray, repeats: int) -
     t0 = time.perf_counter()
     mih = MultiIndex(hashes)
     build = time.perf_counter() - t0
-    mih.search(query[:4], 10)  # compile (numba cache) outside the timing
+    mih.search(query[:4], 10)  # warm (first use) outside the timing
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -348,7 +348,8 @@ def test_two_copies_matched_at_once_find_each_other_once(ws: Workspace) -> None:
     churn(ws, rng, [], 10)
     fps = frames(rng, 12, informative=1.0)
     a, b = new_clip(ws, rng), new_clip(ws, rng)
-    early_a, early_b = search_early(ws, fps), search_early(ws, fps)
+    early_a = search_early(ws, fps, clip_id=a)
+    early_b = search_early(ws, fps, clip_id=b)
     results = {}
     for clip, early in ((b, early_b), (a, early_a)):
         with ArchiveLock(ws) as lock:

@@ -548,14 +548,17 @@ def open_index(ws: Workspace, notify: Notify | None = None) -> LiveIndex:
     return idx
 
 
-def warm(ws: Workspace) -> threading.Thread:
-    """Open the workspace's index in the background (a worker or pool process at start, so
-    its first job does not wait for the segments to be mapped and verified)."""
+def warm(ws: Workspace) -> threading.Thread | None:
+    """Open the workspace's index in the background, unless this process has it open: a
+    worker or pool process at start, a one-clip `triage` while its decode runs, so that a job
+    does not wait for the segments to be mapped (and, after a copy or a change, verified)."""
+    if live_index(ws).manifest is not None:
+        return None
 
     def run() -> None:
         try:
             open_index(ws)
-        except Exception:  # noqa: BLE001 - the first job opens it again and reports the error
+        except Exception:  # noqa: BLE001 - the job opens it again and reports the error
             pass
 
     thread = threading.Thread(target=run, name="index-warm", daemon=True)

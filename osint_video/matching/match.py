@@ -203,9 +203,16 @@ def vote(
     return sorted((v for v in votes if v.matched), key=lambda v: -v.score)
 
 
-def entry(ws: Workspace, v: ClipVote) -> tuple[dict[str, Any], set[str]]:
-    """The report's matches[] entry for one vote, and the other clip's cases."""
-    facts = ws.cases.clip_facts(v.other_clip_id)
+def entry(
+    ws: Workspace, v: ClipVote, known: dict[int, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], set[str]]:
+    """The report's matches[] entry for one vote, and the other clip's cases (`known`: facts
+    read already).
+
+    Raises:
+        NotFound: the other clip was deleted from the store since it was indexed.
+    """
+    facts = (known or {}).get(v.other_clip_id) or ws.cases.clip_facts(v.other_clip_id)
     cases = facts["cases"]
     return {
         "clip_id": v.other_clip_id,
@@ -341,7 +348,9 @@ class Found:
 
 @dataclass(frozen=True)
 class Early:
-    """The search done before the archive lock: the hits of everything in `view`."""
+    """What is done before the archive lock: the hits of everything in `view`, the clips
+    they vote for and those clips' facts (read again under the lock only if what arrived
+    meanwhile changes the hits)."""
 
     fingerprints: list[FrameFingerprint]
     queries: np.ndarray
@@ -349,6 +358,10 @@ class Early:
     index: LiveIndex
     view: View
     hits: FrameHits
+    alive: FrameHits
+    votes: list[ClipVote]
+    facts: dict[int, dict[str, Any]]
+    cases: set[str]
     seconds: float
 
 
@@ -374,16 +387,49 @@ def clip_fingerprints(
 
 
 def search_early(
-    ws: Workspace, fps: Sequence[FrameFingerprint], notify: Notify | None = None
+    ws: Workspace,
+    fps: Sequence[FrameFingerprint],
+    notify: Notify | None = None,
+    clip_id: int | None = None,
 ) -> Early:
-    """Search everything the index holds once caught up with the store (no lock needed:
-    segments never change, and what arrives later is searched by `finish`)."""
+    """Search everything the index holds once caught up with the store, and decide on it (no
+    lock needed: segments never change, and what arrives later is searched by `finish`).
+
+    Args:
+        clip_id: the recorded clip searched for (its own entries never count), or None.
+    """
     began = time.perf_counter()
+    cfg = ws.config.matching
     idx = open_index(ws, notify)
     queries, frames = _queries(fps)
     view = idx.view()
-    hits = view.search(queries, ws.config.matching.radius) if frames else no_hits()
-    return Early(list(fps), queries, frames, idx, view, hits, time.perf_counter() - began)
+    hits = view.search(queries, cfg.radius) if frames else no_hits()
+    alive = idx.alive(hits, exclude=clip_id)
+    votes = vote(alive, fps, frames, cfg, idx.frames_per_clip) if frames else []
+    facts = _facts(ws, votes, {})
+    cases = _same_case(ws, clip_id) if clip_id is not None else set()
+    return Early(
+        list(fps), queries, frames, idx, view, hits, alive, votes, facts, cases,
+        time.perf_counter() - began,
+    )  # fmt: skip
+
+
+def _facts(
+    ws: Workspace, votes: list[ClipVote], known: dict[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """`known` and the facts of the voted clips not in it (clips deleted since: left out)."""
+    out = dict(known)
+    for v in votes:
+        if v.other_clip_id not in out:
+            try:
+                out[v.other_clip_id] = ws.cases.clip_facts(v.other_clip_id)
+            except NotFound:
+                continue
+    return out
+
+
+def _same(a: FrameHits, b: FrameHits) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.parts(), b.parts(), strict=True))
 
 
 def _since(content: Content, position: int) -> Content:
@@ -411,17 +457,18 @@ def search_late(ws: Workspace, early: Early) -> FrameHits:
 def finish(ws: Workspace, clip_id: int, early: Early) -> Found:
     """Decide what the clip matches (call under the archive lock; writes nothing)."""
     cfg = ws.config.matching
-    idx, fps = early.index, early.fingerprints
+    idx, fps, cases = early.index, early.fingerprints, early.cases
     hits = idx.alive(search_late(ws, early), exclude=clip_id)
-    votes = vote(hits, fps, early.frames, cfg, idx.frames_per_clip) if early.frames else []
+    votes = early.votes
+    if not _same(hits, early.alive):  # what arrived meanwhile matters: decide again
+        votes = vote(hits, fps, early.frames, cfg, idx.frames_per_clip)
+    facts = _facts(ws, votes, early.facts)
     informative = sum(f.informative for f in fps)
-    cases = _same_case(ws, clip_id)
     matches, dup = [], None
     for v in votes:
-        try:
-            m, other_cases = entry(ws, v)
-        except NotFound:
+        if v.other_clip_id not in facts:
             continue  # deleted from the store since (its entries go at the next compaction)
+        m, other_cases = entry(ws, v, facts)
         matches.append(m)
         if (
             v.other_clip_id < clip_id
@@ -515,7 +562,7 @@ def match_and_index(
     say("match", 0.0)
     fps = clip_fingerprints(ws, evidence_path, media, fingerprints)
     say("match", 0.6)
-    early = search_early(ws, fps, notify)
+    early = search_early(ws, fps, notify, clip_id)
     with ArchiveLock(ws) as lock:
         lock.take(early.index)
         found = finish(ws, clip_id, early)
@@ -562,13 +609,7 @@ def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> Match
     informative = sum(f.informative for f in fps)
     if not informative:
         return MatchSummary(None, "no_visual_content", NO_VISUAL, len(fps), 0, len(idx))
-    votes = vote(idx.alive(early.hits), fps, early.frames, cfg, idx.frames_per_clip)
-    matches = []
-    for v in votes:
-        try:
-            matches.append(entry(ws, v)[0])
-        except NotFound:
-            continue  # deleted from the store since it was indexed
+    matches = [entry(ws, v, early.facts)[0] for v in early.votes if v.other_clip_id in early.facts]
     status = "matched" if matches else "no_match"
     msg = f"{len(matches)} matching clip(s) (not ingested: triage the file to keep it)"
     return MatchSummary(None, status, msg, len(fps), informative, len(idx), tuple(matches))

@@ -5,11 +5,16 @@ Two engines, same answers (tests compare them):
 * `MultiIndex`: multi-index hashing (Norouzi et al.) with generalised pigeonhole thresholds.
   The 64 bits are cut into 3 bands (22+21+21 bits); a hash within r bits of the query has,
   in at least one band b, at most t_b differing bits, where sum(t_b) = r - 3 + 1 (for r=10:
-  3, 3, 2). Each band is a counting-sorted table (dense offsets by key), so a query probes
+  3, 3, 2). Each band is a table sorted by key (dense offsets by key), so a query probes
   every key within t_b bits of its own and checks only those buckets. Exact by construction:
   no silent miss inside the radius. A pair found in several bands is reported once (by the
-  first band whose threshold it meets). The inner loop is compiled by numba and runs two query
-  threads (the GIL is released).
+  first band whose threshold it meets).
+
+The probes run as numpy array operations on a few dozen queries at a time (the buckets'
+bounds gathered, expanded into candidate positions, the candidates gathered and popcounted),
+not in a compiled loop: at 10 M hashes and 240 queries, 125 ms against 109 ms for the numba
+kernel this replaced (same hits, load 7.6), and a process that searches no longer loads numba
+and LLVM (~186 MB resident, ~0.4 s at start).
 
 Keys: a band's key is its top `w` bits, `w` chosen from the table's size (about log2 of it,
 at most the band's width), so a table of 20,000 hashes has 2^15 buckets per band, not 2^22:
@@ -29,15 +34,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 BANDS = ((42, 22), (21, 21), (0, 21))  # (shift, width): bits 63..42, 41..21, 20..0
 SCAN_CHUNK = 1 << 20
+QUERY_CHUNK = 48  # queries probed at once (bounds the candidate arrays: ~20 MB at 10 M)
 MIN_KEY_BITS = 4
 Alloc = Callable[[str, tuple[int, ...], type], np.ndarray]
 
@@ -128,16 +132,22 @@ def _alloc(_name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """Positions of `keys` (< 2**32) in key order, ties in input order: two 16-bit radix
+    passes (numpy sorts 16-bit keys by radix, O(n))."""
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (keys >> 16).astype(np.uint16)
+    return order[np.argsort(high[order], kind="stable")]
+
+
 def build_tables(hashes: np.ndarray, alloc: Alloc = _alloc) -> Tables:
-    """Counting-sort `hashes` by each band's key (O(n) per band, stable).
+    """Sort `hashes` by each band's key (stable, O(n) per band).
 
     Args:
-        hashes: uint64 values (any array-like, read once per band).
+        hashes: uint64 values.
         alloc: makes the output arrays by name ("offsets", "order", "sorted"): in memory by
             default, or files to memory-map later (`index.segments`).
     """
-    from ._kernel import counting_order
-
     n = len(hashes)
     bits = key_bits(n)
     index_type = np.int64 if n >= 2**31 else np.int32
@@ -147,13 +157,14 @@ def build_tables(hashes: np.ndarray, alloc: Alloc = _alloc) -> Tables:
     out = alloc("sorted", (len(BANDS), n), np.uint64)
     h = np.ascontiguousarray(hashes, np.uint64)
     for b, w in enumerate(bits):
-        keys = ((h >> np.uint64(_key_shift(b, w))) & np.uint64((1 << w) - 1)).astype(np.int64)
+        keys = ((h >> np.uint64(_key_shift(b, w))) & np.uint64((1 << w) - 1)).astype(np.uint32)
         table = offsets[base[b] : base[b] + (1 << w) + 1]
         table[0] = 0
         np.cumsum(np.bincount(keys, minlength=1 << w), out=table[1:])
-        row = np.asarray(order[b])  # a plain view (numba takes no memmap subclass)
-        counting_order(keys, np.asarray(table[:-1], np.int64), row)
-        np.take(h, row, out=np.asarray(out[b]))
+        row = stable_order(keys)
+        del keys
+        order[b] = row
+        np.take(h, row, out=out[b])
     return Tables(bits, base, offsets, order, out)
 
 
@@ -169,11 +180,11 @@ class MultiIndex:
             tables = build_tables(np.asarray(hashes, np.uint64))
         self.tables = tables
         self.size = tables.size
-        self._shifts = np.array(
-            [_key_shift(b, w) for b, w in enumerate(tables.bits)], dtype=np.uint64
-        )
-        self._bmasks = np.array([(1 << w) - 1 for w in tables.bits], dtype=np.uint64)
+        self._shifts = [np.uint64(_key_shift(b, w)) for b, w in enumerate(tables.bits)]
+        self._bmasks = [np.uint64((1 << w) - 1) for w in tables.bits]
         self._radius = -1
+        self._thr: list[int] = []
+        self._masks: list[np.ndarray] = []
 
     @classmethod
     def over(cls, tables: Tables) -> MultiIndex:
@@ -182,44 +193,35 @@ class MultiIndex:
     def _prepare(self, radius: int) -> None:
         if radius == self._radius:
             return
-        thr = thresholds(radius)
-        masks = [
+        self._thr = thresholds(radius)
+        self._masks = [
             _masks(w, t) if t >= 0 else np.empty(0, np.uint64)
-            for w, t in zip(self.tables.bits, thr, strict=True)
+            for w, t in zip(self.tables.bits, self._thr, strict=True)
         ]
-        self._thr = np.array(thr, dtype=np.int64)
-        self._nmasks = np.array([m.size for m in masks], dtype=np.int64)
-        self._masks = np.zeros((len(BANDS), max(1, self._nmasks.max())), dtype=np.uint64)
-        for b, m in enumerate(masks):
-            self._masks[b, : m.size] = m
         self._radius = radius
 
-    def _run(self, queries: np.ndarray, radius: int) -> Hits:
-        from ._kernel import mih_kernel  # numba: compiled once, cached on disk
-
+    def _band(self, b: int, q: np.ndarray, first: int, radius: int) -> Hits:
+        """Hits of queries `q` (rows from `first`) found through band b and no earlier band."""
         t = self.tables
-        cap = max(1024, 64 * len(queries))
-        while True:
-            out = [np.empty(cap, np.int64) for _ in range(3)]
-            n = mih_kernel(
-                queries,
-                radius,
-                self._shifts,
-                self._bmasks,
-                self._thr,
-                self._masks,
-                self._nmasks,
-                t.base,
-                t.offsets,
-                t.order,
-                t.sorted,
-                *out,
-            )
-            if n <= cap:
-                return Hits(out[0][:n], out[1][:n], out[2][:n])
-            cap = n
+        key = (q >> self._shifts[b]) & self._bmasks[b]
+        probes = (key[:, None] ^ self._masks[b][None, :]).astype(np.int64) + t.base[b]
+        starts = t.offsets[probes].astype(np.int64).ravel()
+        counts = t.offsets[probes + 1].astype(np.int64).ravel() - starts
+        total = int(counts.sum())
+        if not total:
+            return empty_hits()
+        rows = np.repeat(np.repeat(np.arange(len(q)), probes.shape[1]), counts)
+        pos = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        x = np.asarray(t.sorted[b])[pos] ^ q[rows]
+        d = np.bitwise_count(x)
+        ok = d <= radius
+        for bb in range(b):  # found through an earlier band: reported there
+            ok &= np.bitwise_count((x >> self._shifts[bb]) & self._bmasks[bb]) > self._thr[bb]
+        idx = np.flatnonzero(ok)
+        stored = np.asarray(t.order[b])[pos[idx]].astype(np.int64)
+        return Hits(rows[idx] + first, stored, d[idx].astype(np.int64))
 
-    def search(self, queries: np.ndarray, radius: int, threads: int | None = None) -> Hits:
+    def search(self, queries: np.ndarray, radius: int) -> Hits:
         """Every (query, stored) pair within `radius` bits, each exactly once."""
         if radius > 63 or radius < 0:
             raise ValueError(f"radius must be 0..63, got {radius}")
@@ -227,16 +229,16 @@ class MultiIndex:
             return empty_hits()
         self._prepare(radius)
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
-        threads = max(1, min(threads or os.cpu_count() or 1, 2, len(queries)))
-        if threads == 1:
-            return self._run(queries, radius)
-        parts = np.array_split(np.arange(len(queries)), threads)
-        with ThreadPoolExecutor(threads) as pool:
-            res = list(pool.map(lambda p: self._run(queries[p], radius), parts))
+        parts = [
+            self._band(b, queries[i : i + QUERY_CHUNK], i, radius)
+            for i in range(0, len(queries), QUERY_CHUNK)
+            for b in range(len(BANDS))
+            if self._thr[b] >= 0
+        ]
         return Hits(
-            np.concatenate([r.query + p[0] for r, p in zip(res, parts, strict=False) if p.size]),
-            np.concatenate([r.stored for r in res]),
-            np.concatenate([r.distance for r in res]),
+            np.concatenate([p.query for p in parts]),
+            np.concatenate([p.stored for p in parts]),
+            np.concatenate([p.distance for p in parts]),
         )
 
     @property

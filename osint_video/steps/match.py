@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..keyframes.extract import taps_samples
+from ..matching.index import warm
 from ..matching.match import (
     ArchiveLock,
     Found,
@@ -53,12 +54,13 @@ class Match(Step[Found]):
     name = "match"
     action = "matched"
     weight = 0.05
-    tools = ("pyav", "numpy", "numba", "imagehash")
+    tools = ("pyav", "numpy", "imagehash")
 
     def wanted(self, job: Job) -> bool:
         return job.kind == "video" and job.ws.config.matching.enabled
 
     def sampler(self, job: Job) -> SampledFingerprints | None:
+        warm(job.ws)  # a process's first clip: the index opens while the keyframe pass decodes
         if not taps_samples(job.ws.config.keyframes):
             return None
         return SampledFingerprints(job.probe.media, job.ws.config.matching)
@@ -74,7 +76,7 @@ class Match(Step[Found]):
         job.progress(0.1)
         fps = clip_fingerprints(job.ws, job.evidence, m, given)
         job.progress(0.6)
-        early = search_early(job.ws, fps, job.notify)
+        early = search_early(job.ws, fps, job.notify, job.clip_id)
         _held[id(job)].take(early.index)
         return finish(job.ws, job.clip_id, early)
 
