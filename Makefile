@@ -95,6 +95,7 @@ bench: setup
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_labelstudio.py
 	$(BIN)/python bench/bench_desk.py
+	$(BIN)/python bench/bench_archive_scale.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache

@@ -39,8 +39,7 @@ CLIPS_SQL = (
 ROWS_SQL = (
     'INSERT INTO match_fingerprints (clip_id, "index", time_s, texture, informative, hash,'
     ' "full", full_mirror, center80, center90, center90_mirror) SELECT {n} / {per} + 1,'
-    " {n} % {per}, ({n} % {per}) * 0.25, 20.0, {true}, 'phash:64', {r}, {r}, {r}, {r}, {r}"
-    " FROM {src}"
+    " {mod}, ({mod}) * 0.25, 20.0, {true}, 'phash:64', {r}, {r}, {r}, {r}, {r} FROM {src}"
 )
 LOG_SQL = (
     "INSERT INTO match_index_log (clip_id, action, hashes) SELECT clip_id, 'add', 2 * count(*)"
@@ -68,7 +67,9 @@ def fill(url: str, hashes: int) -> None:
             )
             src = f"(WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < {rows - 1}) SELECT n FROM s)"  # noqa: E501
             conn.exec_driver_sql(
-                ROWS_SQL.format(n="n", per=PER_CLIP, true=1, r="random()", src=src)
+                ROWS_SQL.format(
+                    n="n", per=PER_CLIP, mod=f"n % {PER_CLIP}", true=1, r="random()", src=src
+                )
             )
         else:
             conn.exec_driver_sql(
@@ -82,6 +83,7 @@ def fill(url: str, hashes: int) -> None:
                 ROWS_SQL.format(
                     n="g",
                     per=PER_CLIP,
+                    mod=f"mod(g, {PER_CLIP})",
                     true="true",
                     r=PG_RANDOM,
                     src=f"generate_series(0, {rows - 1}) AS g",

@@ -2,7 +2,7 @@
 hashes, with the segmented index and, side by side, with the index as it was before.
 
 Run: `.venv/bin/python bench/bench_archive_scale.py [--sizes 10000,1000000,10000000]
-[--clips 20] [--skip-pg] [--quick]`. Archives are seeded once and kept in
+[--clips 20] [--parts sqlite,legacy,rss,pg] [--quick]`. Archives are seeded once and kept in
 bench/out/archive-scale/ (`archive_seed.py`: ~1.3 GB at 10 M on SQLite, ~2.5 GB on PostgreSQL).
 
 1. SQLite, one process (what `triage` of many files does per pool process): 20 clips of 8 s
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -318,8 +319,6 @@ class CachedPg(PgServer):
 
     def __init__(self, bindir: Path, prefix: list[str]) -> None:
         super().__init__(bindir, prefix)
-        import shutil
-
         shutil.rmtree(self.base, ignore_errors=True)
         self.base = OUT / "pg"
         self.datadir, self.log = self.base / "data", self.base / "log"
@@ -455,7 +454,7 @@ def rss_of(pid: int) -> dict[str, int]:
 def worker_rss(server: CachedPg, seed: tuple[str, Path], jobs: int) -> list[tuple[int, dict]]:
     """One worker (concurrency 1) through `jobs` clips: its resident set as jobs complete."""
     url, home = pg_copy(server, seed, "run_rss")
-    queue(url, home, desk_clips(jobs))
+    first = min(queue(url, home, desk_clips(jobs)))
     proc = subprocess.Popen([sys.executable, "-c", WORKER, "1"], env=worker_env(home, url))
     marks, samples, last = [1, 10, 25, 50, 75, jobs], [], 0
     import psycopg
@@ -464,7 +463,9 @@ def worker_rss(server: CachedPg, seed: tuple[str, Path], jobs: int) -> list[tupl
 
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         while proc.poll() is None and marks:
-            done = conn.execute("SELECT count(*) FROM clips WHERE status = 'processed'").fetchone()
+            done = conn.execute(
+                "SELECT count(*) FROM clips WHERE status = 'processed' AND id >= %s", (first,)
+            ).fetchone()
             n = int(done[0]) if done else 0
             if n >= marks[0] and n > last:
                 with_rss = rss_of(proc.pid)
@@ -482,6 +483,17 @@ def worker_rss(server: CachedPg, seed: tuple[str, Path], jobs: int) -> list[tupl
 
 
 def report(sq: list[dict], old: list[dict], rss: dict, pg: dict) -> None:
+    if sq:
+        print_sqlite(sq)
+    if old:
+        print_legacy(old)
+    if rss:
+        print_rss(rss)
+    if pg:
+        print_pg(pg)
+
+
+def print_sqlite(sq: list[dict]) -> None:
     base = next(r for r in sq if r["size"] == 0)
     t0 = pct([r["triage"] for r in base["rows"]], 50)
     print("\n## SQLite, one process: per clip (8 s 640x360), p50 / p95 in ms\n")
@@ -497,6 +509,9 @@ def report(sq: list[dict], old: list[dict], rss: dict, pg: dict) -> None:
             f"{r['opened'][0]:.2f} / {r['opened'][1]:.2f} s | "
             f"{r['search_s'] * 1000:.0f} ms / {r['scan_s']:.2f} s, identical |"
         )
+
+
+def print_legacy(old: list[dict]) -> None:
     print("\n## The index before issue 16, same clips' work, medians in ms (all under the lock)\n")
     print("| stored hashes | open (recount, load, checksum) | search (tables rebuilt) | "
           "rows | rewrite | lock held | peak RSS |")  # fmt: skip
@@ -507,14 +522,15 @@ def report(sq: list[dict], old: list[dict], rss: dict, pg: dict) -> None:
             f"| {r['size']:,} | {med['open']:.0f} | {med['search']:.0f} | {med['rows']:.0f} | "
             f"{med['rewrite']:.0f} | {sum(med.values()):.0f} | {r['rss']['VmHWM']:.0f} MB |"
         )
+
+
+def print_rss(rss: dict) -> None:
     if rss:
         print("\n## `osint-video triage CLIP` in a fresh process: wall, peak RSS\n")
         for size, (wall, peak) in sorted(rss.items()):
             anon, file = peak["RssAnon"], peak["RssFile"]
             print(f"- {size:,} hashes: {wall:.2f} s, peak {peak['VmHWM']:.0f} MB (at exit "
                   f"{anon:.0f} MB anonymous + {file:.0f} MB file-backed)")  # fmt: skip
-    if pg:
-        print_pg(pg)
 
 
 def print_pg(pg: dict) -> None:
@@ -542,8 +558,7 @@ def main() -> None:
     ap.add_argument("--legacy-clips", type=int, default=3)
     ap.add_argument("--desk-clips", type=int, default=24)
     ap.add_argument("--jobs", type=int, default=100, help="jobs for the worker RSS (100)")
-    ap.add_argument("--skip-pg", action="store_true")
-    ap.add_argument("--skip-legacy", action="store_true")
+    ap.add_argument("--parts", default="sqlite,legacy,rss,pg", help="which parts to run")
     ap.add_argument("--quick", action="store_true", help="6 clips, 8 desk clips, 30 jobs")
     ap.add_argument("--legacy-child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -555,16 +570,23 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     (OUT / "none").mkdir(parents=True, exist_ok=True)
     clips = triage_clips(args.clips)
-    say("SQLite, in process ...")
-    sq = sqlite_runs(sizes, clips)
-    old = (
-        [] if args.skip_legacy else [legacy_run(s, clips[1 : 1 + args.legacy_clips]) for s in sizes]
-    )
-    say("peak RSS of a triage ...")
-    rss = {s: cli_triage_rss(s, clips[0]) for s in (0, max(sizes))}
+    parts = set(args.parts.split(","))
+    sq: list[dict[str, Any]] = []
+    old: list[dict[str, Any]] = []
+    rss: dict[int, Any] = {}
     pg: dict[str, Any] = {}
-    if not args.skip_pg:
+    if "sqlite" in parts:
+        say("SQLite, in process ...")
+        sq = sqlite_runs(sizes, clips)
+    if "legacy" in parts:
+        say("the index before issue 16 ...")
+        old = [legacy_run(s, clips[1 : 1 + args.legacy_clips]) for s in sizes]
+    if "rss" in parts:
+        say("peak RSS of a triage ...")
+        rss = {s: cli_triage_rss(s, clips[0]) for s in (0, max(sizes))}
+    if "pg" in parts:
         pg = pg_part(max(sizes), args)
+    shutil.rmtree(RUNS, ignore_errors=True)  # the seeded archives stay, the runs' copies go
     report(sq, old, rss, pg)
     print(f"\n(peak RSS of this bench process: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB; load "
