@@ -180,6 +180,13 @@ def test_another_process_catches_up_by_the_log_and_nothing_is_rewritten(
         q = queries(rng, ws)
         assert found(other, q) == truth(ws, q)
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files} == files
+    compaction.compact(ws)  # its segments are replaced and deleted under it ...
+    assert not (index_dir(ws) / mapped[0].name).exists()
+    q = queries(rng, ws)
+    assert found(other, q) == truth(ws, q)  # ... and its searches go on (the mapped files)
+    assert other.segments == mapped
+    other.refresh(ws)
+    assert other.segments != mapped and found(other, q) == truth(ws, q)
 
 
 def test_a_removal_is_a_tombstone_until_compaction(ws: Workspace) -> None:

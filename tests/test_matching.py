@@ -271,6 +271,10 @@ def test_cli_match_and_index_rebuild(
         [*CLI, "index", "rebuild"], capture_output=True, text=True, env=env, timeout=300
     )
     assert proc.returncode == 0 and "index rebuilt" in proc.stderr
+    proc = subprocess.run(
+        [*CLI, "index", "compact"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0 and "index compacted: shard 0: 1 segment(s)" in proc.stderr
 
 
 def test_sampling_rate_floor_and_rotation(shared_media: Path) -> None:

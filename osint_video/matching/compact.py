@@ -28,15 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..workspace import Workspace
-from .index import (
+from .build import (
     COMPACT_LOCK,
     SEGMENTS_LOCK,
-    LiveIndex,
     build_from_store,
     index_dir,
     indexed_clip_ids,
     remove_unused,
 )
+from .index import LiveIndex
 from .manifest import (
     IndexInconsistent,
     Manifest,

@@ -36,17 +36,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ..workspace import Workspace
+from .build import (
+    COMPACT_LOCK,
+    SEARCH_LOCK,
+    SEGMENTS_LOCK,
+    build_from_store,
+    index_dir,
+    rebuild_files,
+    split_shards,
+)
 from .fingerprints import STORED_VIEWS, FrameFingerprint
+from .hits import FrameHits, View
 from .manifest import (
     IndexInconsistent,
     Manifest,
     SegmentRef,
     anchor_holds,
-    last_adds,
     log_head,
     log_since,
     manifest_stat,
@@ -55,14 +64,12 @@ from .manifest import (
     write_manifest,
 )
 from .schema import ADD, REMOVE, FingerprintRow, IndexLogRow
-from .search import Hits, scan
 from .segments import (
     Content,
     Entries,
     Segment,
     SegmentDamaged,
     concat,
-    folders,
     load_segment,
     meta_checksum,
     no_entries,
@@ -70,83 +77,17 @@ from .segments import (
 )
 
 Notify = Callable[[str], None]
-# Locks (store/locks.py): one compaction or rebuild at a time; one manifest writer at a time.
-COMPACT_LOCK = "archive-compact"
-SEGMENTS_LOCK = "archive-segments"
-SEARCH_LOCK = "archive-index"  # matching's catch-up, search of what is new, and record
-__all__ = ["IndexInconsistent", "LiveIndex", "open_index", "rebuild", "remove_clip"]
-
-
-def index_dir(ws: Workspace) -> Path:
-    return ws.home / "index"
-
-
-def shard_of(clip_id: int, shards: int) -> int:
-    return clip_id % shards
-
-
-@dataclass(frozen=True)
-class FrameHits:
-    """Frame-level hits: query row, the stored entry's clip, time and label, the distance."""
-
-    query: np.ndarray
-    clip: np.ndarray
-    time: np.ndarray
-    label: np.ndarray
-    distance: np.ndarray
-
-    def __add__(self, other: FrameHits) -> FrameHits:
-        return FrameHits(
-            *(np.concatenate([a, b]) for a, b in zip(self.parts(), other.parts(), strict=True))
-        )
-
-    def parts(self) -> tuple[np.ndarray, ...]:
-        return (self.query, self.clip, self.time, self.label, self.distance)
-
-    def take(self, keep: np.ndarray) -> FrameHits:
-        return FrameHits(*(a[keep] for a in self.parts()))
-
-
-def no_hits() -> FrameHits:
-    z = np.empty(0, np.int64)
-    return FrameHits(z, z, np.empty(0, np.float32), z, z)
-
-
-def _frame_hits(content: Content, hits: Hits) -> FrameHits:
-    """Entry positions -> clip, time and label (the log position of the entry's add)."""
-    clips = np.asarray(content.entries.clips)[hits.stored].astype(np.int64)
-    labels = np.array([content.labels.get(int(c), (-1, 0))[0] for c in clips], np.int64)
-    times = np.asarray(content.entries.times)[hits.stored]
-    return FrameHits(hits.query, clips, times, labels, hits.distance)
-
-
-def search_content(content: Content, queries: np.ndarray, radius: int) -> FrameHits:
-    """Scan (the tail and what a catch-up just read)."""
-    if not len(content.entries) or not len(queries):
-        return no_hits()
-    return _frame_hits(content, scan(content.entries.hashes, queries, radius))
-
-
-def search_segment(seg: Segment, queries: np.ndarray, radius: int) -> FrameHits:
-    if not len(seg) or not len(queries):
-        return no_hits()
-    return _frame_hits(seg.content, seg.search(queries, radius))
-
-
-@dataclass(frozen=True)
-class View:
-    """What one search covers: the segments and the tail as of log position `position`."""
-
-    segments: tuple[Segment, ...]
-    tail: Content
-    position: int
-
-    def search(self, queries: np.ndarray, radius: int) -> FrameHits:
-        """Every frame-level hit in every shard (dead entries included: `LiveIndex.alive`)."""
-        hits = search_content(self.tail, queries, radius)
-        for seg in self.segments:
-            hits = hits + search_segment(seg, queries, radius)
-        return hits
+__all__ = [
+    "COMPACT_LOCK",
+    "SEARCH_LOCK",
+    "SEGMENTS_LOCK",
+    "IndexInconsistent",
+    "LiveIndex",
+    "index_dir",
+    "open_index",
+    "rebuild",
+    "remove_clip",
+]
 
 
 def _merge_tail(tail: Content, chunk: Content) -> Content:
@@ -453,69 +394,6 @@ def _live_labels(contents: Sequence[Content]) -> dict[int, tuple[int, int]]:
     return {c: (p, f) for c, (p, f, added) in latest.items() if added}
 
 
-def split_shards(content: Content, shards: int) -> list[Content]:
-    """One part of `content` per shard (clips go to `clip_id % shards`)."""
-    if shards == 1:
-        return [content]
-    which = np.asarray(content.entries.clips, np.int64) % shards
-    return [
-        Content(
-            content.entries.take(which == k),
-            {c: v for c, v in content.labels.items() if shard_of(c, shards) == k},
-            {c: v for c, v in content.tombstones.items() if shard_of(c, shards) == k},
-        )
-        for k in range(shards)
-    ]
-
-
-# -- building from the store --------------------------------------------------------------------
-
-
-def rebuild_files(ws: Workspace, shards: int | None = None) -> Manifest:
-    """Build the whole index from the case store's fingerprints and make it the manifest
-    (under the compaction lock: a rebuild and a compaction never run at once)."""
-    with ws.lock(COMPACT_LOCK):
-        return build_from_store(ws, shards or ws.config.matching.shards)
-
-
-def build_from_store(ws: Workspace, shards: int) -> Manifest:
-    """One base segment per shard from every fingerprint in the store; segments no manifest
-    names are removed. Call holding the compaction lock."""
-    root = index_dir(ws)
-    root.mkdir(parents=True, exist_ok=True)
-    count = max(1, shards)
-    position, anchor = log_head(ws)
-    adds = last_adds(ws, position)
-    entries = read_entries(ws)  # read after the log: a newer add is caught up later
-    clips, counts = np.unique(entries.clips, return_counts=True)
-    frames = dict(zip(clips.tolist(), (counts // len(STORED_VIEWS)).tolist(), strict=True))
-    labels = {c: (adds.get(c, 0), int(frames.get(c, 0))) for c in set(adds) | set(frames)}
-    refs: list[tuple[SegmentRef, ...]] = []
-    for k, part in enumerate(split_shards(Content(entries, labels), count)):
-        if not part.labels:
-            refs.append(())
-            continue
-        name = write_segment(root, k, 0, position, part)
-        refs.append((SegmentRef(name, meta_checksum(root, name), 0, position, len(part.entries)),))
-    manifest = Manifest(position, anchor, tuple(refs))
-    with ws.lock(SEGMENTS_LOCK):
-        write_manifest(root, manifest)
-        remove_unused(root, manifest)
-    return manifest
-
-
-def remove_unused(root: Path, manifest: Manifest) -> None:
-    """Delete segment folders the manifest does not name (replaced ones, and what a killed
-    writer left); call holding both index locks. A process that still maps a deleted
-    segment's files keeps reading them until it adopts the new manifest."""
-    import shutil
-
-    named = {r.name for r in manifest.refs()}
-    for folder in folders(root):
-        if folder.name not in named:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
 # -- one warm index per process --------------------------------------------------------------
 
 _live: dict[tuple[str, str], LiveIndex] = {}
@@ -616,11 +494,3 @@ def remove_clip(ws: Workspace, clip_id: int, actor: str) -> int:
                 ses, clip_id, actor, [NewEvent("unindexed", {"fingerprints_removed": n})]
             )
     return n
-
-
-def indexed_clip_ids(ws: Workspace) -> set[int]:
-    """Clips that still exist in the store (a compaction drops entries of deleted ones)."""
-    from ..store.schema import ClipRow
-
-    with ws.cases.session() as ses:
-        return {int(i) for i in ses.scalars(select(ClipRow.id))}

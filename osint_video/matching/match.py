@@ -43,26 +43,18 @@ from .fingerprints import (
     BATCH,
     HASH,
     QUERY_VIEWS,
+    STORED_VIEWS,
     VIEWS,
     FrameFingerprint,
     alike,
     fingerprint,
 )
-from .index import (
-    SEARCH_LOCK,
-    FrameHits,
-    LiveIndex,
-    Notify,
-    View,
-    log_change,
-    no_hits,
-    open_index,
-    search_content,
-    search_segment,
-)
+from .hits import FrameHits, View, no_hits, search_content, search_segment
+from .index import SEARCH_LOCK, LiveIndex, Notify, log_change, open_index
 from .sampler import Sample, Schedule, iter_samples, plan, sample_grey, upright_sample
 from .schema import ADD, FingerprintRow
-from .segments import Content
+from .search import MultiIndex
+from .segments import Content, Entries
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]
@@ -201,6 +193,35 @@ def vote(
         per_clip[clip].append(Pair(i, fps[i].time_s, t, d, weight, mirrored))
     votes = [decide(c, pairs, len(frames), frames_of(c), cfg) for c, pairs in per_clip.items()]
     return sorted((v for v in votes if v.matched), key=lambda v: -v.score)
+
+
+class MemoryIndex:
+    """Entries held in memory and searched exactly: calibration and benches (`bench_match`),
+    not the archive (that is `index.open_index`)."""
+
+    def __init__(self, entries: Entries) -> None:
+        self.entries = entries
+        self._mih = MultiIndex(entries.hashes)
+        clips, counts = np.unique(entries.clips, return_counts=True)
+        per = (counts // len(STORED_VIEWS)).tolist()
+        self._frames = dict(zip(clips.tolist(), per, strict=True))
+
+    def vote(
+        self, fps: Sequence[FrameFingerprint], cfg: MatchingConfig, exclude: int | None
+    ) -> list[ClipVote]:
+        """What `fps` matches among the entries (`exclude`: a clip that never counts)."""
+        queries, frames = _queries(fps)
+        if not frames:
+            return []
+        found = self._mih.search(queries, cfg.radius)
+        clips = np.asarray(self.entries.clips)[found.stored].astype(np.int64)
+        keep = clips != (-1 if exclude is None else exclude)
+        times = np.asarray(self.entries.times)[found.stored][keep]
+        hits = FrameHits(
+            found.query[keep], clips[keep], times, np.zeros(int(keep.sum()), np.int64),
+            found.distance[keep],
+        )  # fmt: skip
+        return vote(hits, fps, frames, cfg, lambda c: self._frames.get(c, 0))
 
 
 def entry(

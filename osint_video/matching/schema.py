@@ -55,8 +55,9 @@ class FingerprintRow(Base):
     the table feeds the index (millions of rows), where text costs a third more space and a
     parse per value (figures in `store/migrations/versions/0006_hashes.py`).
 
-    Deleting a clip deletes its fingerprints (ON DELETE CASCADE); the index notices on its next
-    open (clip ids no longer agree) and rebuilds.
+    Each change to a clip's rows comes with an `IndexLogRow` (what the index catches up by).
+    Deleting a clip deletes its fingerprints (ON DELETE CASCADE) without one: the index never
+    reports a deleted clip, and its next compaction drops the clip's entries.
     """
 
     __tablename__ = "match_fingerprints"
