@@ -29,6 +29,7 @@ from osint_video.matching.index import (
     open_index,
     rebuild,
     remove_clip,
+    warm,
 )
 from osint_video.matching.manifest import log_head, read_entries, read_manifest
 from osint_video.matching.match import match_and_index
@@ -261,6 +262,15 @@ def test_damage_and_loss_are_rebuilt_from_the_store_and_said(ws: Workspace) -> N
         said: list[str] = []
         assert found(open_index(ws, said.append), q) == want
         assert seg.name in said[0] and "rebuilt from the case store" in said[0], said
+    (seg,) = open_index(ws).segments
+    forget_open_indexes()
+    (index_dir(ws) / seg.name / "order.npy").write_bytes(b"")
+    thread = warm(ws)  # a worker's background open repairs it: its first job is told
+    assert thread is not None
+    thread.join(60)
+    said = []
+    assert found(open_index(ws, said.append), q) == want
+    assert seg.name in said[0] and said[0] in (index_dir(ws) / "index.log").read_text()
     forget_open_indexes()
     __import__("shutil").rmtree(index_dir(ws))  # the whole folder deleted
     said = []

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -153,6 +154,7 @@ class LiveIndex:
         self._lock = threading.RLock()
         self._s = _State()
         self.caught_up = 0  # log changes read by the last catch-up (the bench reports it)
+        self._unsaid: list[str] = []  # repairs made with no one to tell (a background open)
 
     # -- what callers read ------------------------------------------------------------------
 
@@ -228,6 +230,9 @@ class LiveIndex:
             if self._s.manifest is None or manifest_stat(self.root) != self._s.stat:
                 self._adopt(ws, notify)
             self.catch_up(ws)
+            if notify:
+                while self._unsaid:
+                    notify(self._unsaid.pop(0))
 
     def catch_up(self, ws: Workspace) -> Content:
         """Read the store's log past this index's position (and the rows it names).
@@ -295,12 +300,23 @@ class LiveIndex:
                     return self._load(ws)
                 except (FileNotFoundError, IndexInconsistent, SegmentDamaged) as exc:
                     why = exc
-            if notify and (not isinstance(why, FileNotFoundError) or log_head(ws)[0]):
+            if not isinstance(why, FileNotFoundError) or log_head(ws)[0]:
                 what = "missing" if isinstance(why, FileNotFoundError) else f"inconsistent ({why})"
-                notify(f"archive index at {self.root} is {what}: rebuilt from the case store")
+                said = f"archive index at {self.root} is {what}: rebuilt from the case store"
+                self._log(said)
+                (notify or self._unsaid.append)(said)
             manifest = build_from_store(ws, ws.config.matching.shards)
         segments = tuple(load_segment(self.root, r.name, r.sha256) for r in manifest.refs())
         return manifest, segments
+
+    def _log(self, message: str) -> None:
+        """Keep a line in `index/index.log` too (a worker's jobs have no one to tell)."""
+        from datetime import UTC, datetime
+
+        with suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
+            with (self.root / "index.log").open("a") as log:
+                log.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}\n")
 
     def _install(
         self, manifest: Manifest, segments: tuple[Segment, ...], stat: tuple[int, int, int] | None

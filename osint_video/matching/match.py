@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
-from ..errors import InputError, NotFound
+from ..errors import InputError, NotFound, OsintVideoError
 from ..media.plan import SampleTap
 from ..models import MediaInfo
 from ..store.cases import NewEvent
@@ -526,8 +526,8 @@ class ArchiveLock:
     Once it is released, the index's tail is written out, and compacted, when due
     (`compact.after_job`)."""
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, ws: Workspace, notify: Notify | None = None) -> None:
+        self.ws, self.notify = ws, notify
         self.index: LiveIndex | None = None
         self._held: AbstractContextManager[Any] | None = None
         self._since = 0.0
@@ -553,7 +553,11 @@ class ArchiveLock:
         if exc[0] is None:
             from .compact import after_job
 
-            after_job(self.ws, self.index)
+            try:
+                after_job(self.ws, self.index)
+            except (OSError, OsintVideoError) as err:  # the clip is recorded; the index copes
+                if self.notify:
+                    self.notify(f"archive index: segment not written ({err}); kept in memory")
 
 
 def match_and_index(
@@ -584,7 +588,7 @@ def match_and_index(
     fps = clip_fingerprints(ws, evidence_path, media, fingerprints)
     say("match", 0.6)
     early = search_early(ws, fps, notify, clip_id)
-    with ArchiveLock(ws) as lock:
+    with ArchiveLock(ws, notify) as lock:
         lock.take(early.index)
         found = finish(ws, clip_id, early)
         sha256 = ws.cases.record(clip_id).sha256

@@ -38,7 +38,7 @@ class _JobLock(ArchiveLock):
     """The step's lock: entered by the seam (not yet taken), taken by `run`."""
 
     def __init__(self, job: Job) -> None:
-        super().__init__(job.ws)
+        super().__init__(job.ws, job.notify)
         self.key = id(job)
 
     def __enter__(self) -> ArchiveLock:
