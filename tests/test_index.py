@@ -411,3 +411,18 @@ def test_a_pool_process_keeps_one_index_and_reads_what_others_record(
     finally:
         ws.close()
         forget_open_indexes()
+
+
+def test_an_index_from_before_segments_is_rebuilt_once(ws: Workspace) -> None:
+    rng = np.random.default_rng(31)
+    churn(ws, rng, [], 8)
+    forget_open_indexes()
+    __import__("shutil").rmtree(index_dir(ws))
+    index_dir(ws).mkdir()
+    (index_dir(ws) / "manifest.json").write_text('{"format": 1, "count": 3, "hash": "phash:64"}')
+    np.save(index_dir(ws) / "hashes.npy", np.arange(3, dtype=np.uint64))
+    said: list[str] = []
+    q = queries(rng, ws)
+    assert found(open_index(ws, said.append), q) == truth(ws, q)
+    assert "format 1 (expected 2)" in said[0] and "rebuilt" in said[0]
+    assert not (index_dir(ws) / "hashes.npy").exists()

@@ -103,6 +103,8 @@ def remove_unused(root: Path, manifest: Manifest) -> None:
     for folder in folders(root):
         if folder.name not in named:
             shutil.rmtree(folder, ignore_errors=True)
+    for old in ("hashes.npy", "clips.npy", "times.npy"):  # the one-array index before segments
+        (root / old).unlink(missing_ok=True)
 
 
 def indexed_clip_ids(ws: Workspace) -> set[int]:

@@ -28,7 +28,7 @@ class Hash64(TypeDecorator[int]):
 
     BIGINT is signed, so the column holds the value's two's complement (hashes from 2**63 up are
     negative in SQL); Python sees the unsigned value, as `FrameHash.value` and the index hold it.
-    The reader that needs speed (`index.stored_entries`) reads the raw column and reinterprets
+    The reader that needs speed (`manifest.read_entries`) reads the raw column and reinterprets
     it.
     """
 
