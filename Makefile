@@ -99,6 +99,7 @@ bench: setup
 	$(BIN)/python bench/bench_labelstudio.py
 	$(BIN)/python bench/bench_desk.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_archive_scale.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache

@@ -12,7 +12,7 @@ stored them (five views as bare 16-digit hex), then:
 2. tagged: the alternative 0005 did not take, `phash:64:<hex>` text in every view column (a
    copy of the table): size, and the same read with each tag checked;
 3. the real upgrade to 0005 (timed: what `db upgrade` costs a desk with N rows), then table
-   size and the real read (`index.stored_entries`: BIGINT views beside `hash` = phash:64),
+   size and the real read (`manifest.read_entries`: BIGINT views beside `hash` = phash:64),
    checked equal to the hashes written, and one whole `index.rebuild` (read + files written).
 
 Sizes: the table with its indexes after VACUUM (SQLite: its pages in `dbstat`; PostgreSQL:
@@ -42,6 +42,7 @@ from pgserver import PgServer, _runner, find_bindir  # noqa: E402
 
 from osint_video.config import load_config  # noqa: E402
 from osint_video.matching import index  # noqa: E402
+from osint_video.matching.manifest import read_entries  # noqa: E402
 from osint_video.store import migrate  # noqa: E402
 from osint_video.store.cases import CaseStore  # noqa: E402
 from osint_video.store.evidence import EvidenceStore  # noqa: E402
@@ -191,7 +192,7 @@ def one_backend(url: str, d: dict[str, np.ndarray], home: Path) -> list[str]:
     readers: dict[str, Callable[[], np.ndarray]] = {
         "before": lambda: read_hex(ws.cases, "hex_fingerprints"),
         "tagged": lambda: read_hex(ws.cases, "tagged_fingerprints", "phash:64:"),
-        "after": lambda: index.stored_entries(ws)[0],
+        "after": lambda: read_entries(ws).hashes,
     }
     best = dict.fromkeys(readers, float("inf"))
     try:
@@ -212,7 +213,7 @@ def one_backend(url: str, d: dict[str, np.ndarray], home: Path) -> list[str]:
     return [
         line("before: 5 x hex text", size_before, best["before"]),
         line("tagged `phash:64:<hex>` text (not taken)", size_tagged, best["tagged"]),
-        line("0005: 5 x BIGINT + `hash` (`index.stored_entries`)", size_after, best["after"]),
+        line("0005: 5 x BIGINT + `hash` (`manifest.read_entries`)", size_after, best["after"]),
         f"| whole `index rebuild` after 0005 (read + arrays written) | | {rebuild_s:.2f} s |",
         f"| upgrade 0004 -> 0005 of these rows | | {upgrade_s:.1f} s |",
     ]

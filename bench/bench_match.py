@@ -36,9 +36,13 @@ from osint_video.config import (  # noqa: E402
     ProbeConfig,  # noqa: E402
 )
 from osint_video.matching.fingerprints import QUERY_VIEWS, VIEWS  # noqa: E402
-from osint_video.matching.index import ArchiveIndex, fingerprint_entries  # noqa: E402
-from osint_video.matching.match import fingerprint_video, vote  # noqa: E402
+from osint_video.matching.index import fingerprint_entries  # noqa: E402
+from osint_video.matching.match import (  # noqa: E402
+    MemoryIndex,  # noqa: E402
+    fingerprint_video,
+)
 from osint_video.matching.search import MultiIndex, scan  # noqa: E402
+from osint_video.matching.segments import concat  # noqa: E402
 from osint_video.media.probe import probe_file  # noqa: E402
 
 MEDIA = REPO.parent / "shared" / "media"
@@ -178,7 +182,7 @@ class Query:
 
 @dataclass
 class Setup:
-    index: ArchiveIndex
+    index: MemoryIndex
     archive_paths: dict[int, Path]
     queries: list[Query]
 
@@ -194,10 +198,7 @@ def prepare(cfg: MatchingConfig) -> Setup:
     for j, name in enumerate(EXTRA_UNRELATED):
         paths[200 + j] = MEDIA / name
     archive_fp = {k: fingerprints(p, cfg) for k, p in paths.items()}
-    arrays = [
-        np.concatenate(a)
-        for a in zip(*(fingerprint_entries(k, v) for k, v in archive_fp.items()), strict=True)
-    ]
+    entries = concat([fingerprint_entries(k, v) for k, v in archive_fp.items()])
     queries = []
     for name in TRANSFORMS:
         for i, (src, dur) in enumerate(zip(sources, durations, strict=True)):
@@ -212,13 +213,13 @@ def prepare(cfg: MatchingConfig) -> Setup:
             )
             fp = archive_fp[i] if query == src else fingerprints(query, cfg)
             queries.append(Query(name, query, fp, truth, exclude, others))
-    return Setup(ArchiveIndex(OUT, *arrays), paths, queries)
+    return Setup(MemoryIndex(entries), paths, queries)
 
 
 def evaluate(setup: Setup, cfg: MatchingConfig) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for q in setup.queries:
-        votes = {v.other_clip_id: v for v in vote(setup.index, q.fingerprints, cfg, q.exclude)}
+        votes = {v.other_clip_id: v for v in setup.index.vote(q.fingerprints, cfg, q.exclude)}
         matched = set(votes)
         r = rows.setdefault(
             q.transform,
@@ -240,7 +241,7 @@ def raw_scores(setup: Setup, cfg: MatchingConfig) -> tuple[list[tuple], list[tup
     loose = dataclasses.replace(cfg, min_frames=1, min_score=0.0, max_ranges=1)
     true, false = [], []
     for q in setup.queries:
-        votes = {v.other_clip_id: v for v in vote(setup.index, q.fingerprints, loose, q.exclude)}
+        votes = {v.other_clip_id: v for v in setup.index.vote(q.fingerprints, loose, q.exclude)}
         t = votes.get(q.truth)
         true.append((t.clusters[0].agreeing, t.score) if t else (0, 0.0))
         false.extend(
@@ -309,7 +310,7 @@ def scale(n_synthetic: int, real: np.ndarray, query: np.ndarray, repeats: int) -
     t0 = time.perf_counter()
     mih = MultiIndex(hashes)
     build = time.perf_counter() - t0
-    mih.search(query[:4], 10)  # compile (numba cache) outside the timing
+    mih.search(query[:4], 10)  # warm (first use) outside the timing
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -393,7 +394,7 @@ def main() -> None:
                 f"{g['unrelated']}"
             )
     real = np.concatenate(
-        [fingerprint_entries(0, fingerprints(MEDIA / s, cfg))[0] for s in SOURCES]
+        [fingerprint_entries(0, fingerprints(MEDIA / s, cfg)).hashes for s in SOURCES]
     )
     fp = fingerprints(MEDIA / SOURCES[0], cfg)
     inf = [f for f in fp if f.informative][:60]

@@ -96,6 +96,10 @@ class MatchingConfig:
     min_score: float = 0.15
     duplicate_min_coverage: float = 0.85
     max_ranges: int = 5
+    shards: int = 1
+    segment_hashes: int = 20_000
+    compact_ratio: float = 0.1
+    auto_compact: bool = True
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,9 @@ CHOICES = {
 
 # Limits that must be above zero (zero would stop every probe, not disable the limit).
 POSITIVE = (
+    ("matching", "shards"),
+    ("matching", "segment_hashes"),
+    ("matching", "compact_ratio"),
     ("probe", "parse_time_limit_s"),
     ("probe", "parse_memory_mb"),
     ("probe", "max_pixels"),

@@ -85,6 +85,10 @@ def _init(cfg: Config, events: Any) -> None:
     _ws = Workspace.open(cfg)
     tune_sqlite(_ws.cases.engine)
     _events = events
+    if cfg.matching.enabled:  # one index per process, kept open across its clips
+        from .matching.index import warm
+
+        warm(_ws)
 
 
 def _run(job: PoolJob) -> tuple[int, TriageOutcome | None, str | None]:

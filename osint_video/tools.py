@@ -145,7 +145,6 @@ TOOLS: dict[str, Callable[[], str]] = {
     "opencv": _opencv,
     "numpy": _dist("numpy"),
     "scipy": _dist("scipy"),
-    "numba": _dist("numba"),
     "pillow": _dist("pillow"),
     "pillow-heif": _dist("pillow-heif"),
     "imagehash": _dist("imagehash"),

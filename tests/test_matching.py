@@ -14,8 +14,15 @@ import pytest
 from osint_video.config import load_config
 from osint_video.errors import ExtractionError
 from osint_video.matching import match_and_index, match_file
+from osint_video.matching.compact import compact
 from osint_video.matching.fingerprints import trim_borders
-from osint_video.matching.index import index_dir, open_index, remove_clip
+from osint_video.matching.index import (
+    forget_open_indexes,
+    index_dir,
+    open_index,
+    rebuild,
+    remove_clip,
+)
 from osint_video.matching.search import MultiIndex, scan, thresholds
 from osint_video.media.probe import probe_file
 from osint_video.store.cases import Acquisition, NewEvent, utcnow
@@ -156,19 +163,36 @@ def test_no_visual_content_and_index_recovery(
     # frames that do not decode at all: a decode error, not "no visual content"
     with pytest.raises(ExtractionError, match="no video frame could be decoded"):
         ingest(ws, shared_media / "QuickTime.mov")
-    ingest(ws, shared_media / "with-gps.mov")
+    gps, _ = ingest(ws, shared_media / "with-gps.mov")
     n = len(open_index(ws))
     assert n > 0
-    (index_dir(ws) / "hashes.npy").write_bytes(b"garbage")
+    (base,) = rebuild(ws).segments  # everything in one segment, then a new process opens it
+    forget_open_indexes()
+    with (index_dir(ws) / base.name / "sorted.npy").open("r+b") as f:  # edited by hand
+        f.seek(300)
+        f.write(b"\x5a")
     messages: list[str] = []
     assert len(open_index(ws, messages.append)) == n
-    assert "rebuilt from the case store" in messages[0]
+    assert base.name in messages[0] and "rebuilt from the case store" in messages[0]
+    # removing a clip's fingerprints leaves a tombstone: nothing is rebuilt or rewritten
+    files = {p: p.stat().st_mtime_ns for p in index_dir(ws).rglob("*")}
     assert remove_clip(ws, cid, "tester") == s.samples > 0
-    gps = ws.cases.resolve(ws.cases.list_clips()[-1].sha256)
-    with ws.cases.session() as ses:  # deleting a clip drops its fingerprints (cascade)
-        ses.delete(ses.get(ClipRow, gps))
+    assert remove_clip(ws, gps, "tester") > 0
     messages.clear()
-    assert len(open_index(ws, messages.append)) == 0 and messages
+    assert len(open_index(ws, messages.append)) == 0 and not messages
+    assert {p: p.stat().st_mtime_ns for p in index_dir(ws).rglob("*")} == files
+
+
+def test_a_clip_deleted_in_sql_is_never_matched_and_compaction_drops_it(
+    ws: Workspace, shared_media: Path, variants: dict[str, Path]
+) -> None:
+    orig, _ = ingest(ws, shared_media / "testvideo.mp4")
+    rebuild(ws)
+    with ws.cases.session() as ses:  # deleted behind the index's back: its fingerprints go
+        ses.delete(ses.get(ClipRow, orig))  # (cascade), the index log says nothing
+    assert match_file(ws, variants["flip_crop"]).status == "no_match"
+    assert len(open_index(ws)) > 0
+    assert compact(ws) and len(open_index(ws)) == 0
 
 
 def test_the_index_reads_only_fingerprints_of_its_kind(ws: Workspace) -> None:
@@ -246,6 +270,10 @@ def test_cli_match_and_index_rebuild(
         [*CLI, "index", "rebuild"], capture_output=True, text=True, env=env, timeout=300
     )
     assert proc.returncode == 0 and "index rebuilt" in proc.stderr
+    proc = subprocess.run(
+        [*CLI, "index", "compact"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0 and "index compacted: shard 0: 1 segment(s)" in proc.stderr
 
 
 def test_sampling_rate_floor_and_rotation(shared_media: Path) -> None:

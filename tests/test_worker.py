@@ -266,6 +266,60 @@ def test_workers_name_the_reposts_in_the_originals_report(desk: Desk, tmp_path: 
     assert run.ok, [m for c in run.clips for m in c.messages()][:5]
 
 
+def test_two_workers_link_every_pair_processed_at_once_exactly_once(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """20 clips and a re-encoded copy of each, queued at once (each copy right after its
+    clip) for two worker processes: whichever of a pair records second finds the first (the
+    archive lock covers the catch-up, the search of what is new and the record), so every pair
+    is linked once, never in both directions, and the first's report lists the second."""
+    originals = make_clips(tmp_path / "a", 20)
+    copies = [_copy(c, tmp_path / "b" / c.name) for c in originals]
+    ids = desk.queue([f for pair in zip(originals, copies, strict=True) for f in pair])
+    a, b = desk.start(2), desk.start(2)
+    try:
+        assert a.wait(300) == 0 and b.wait(300) == 0, desk.output()[-3000:]
+    finally:
+        _stop(a)
+        _stop(b)
+    assert desk.statuses() == {"processed": 40}
+    links = set(desk.sql("SELECT clip_id, other_clip_id FROM matches"))
+    assert not {(x, y) for x, y in links if (y, x) in links}  # none twice
+    events = desk.ws.cases.custody_for(ids)
+    overlapping = 0
+    for first, second in zip(ids[0::2], ids[1::2], strict=True):
+        pair = {(first, second), (second, first)} & links
+        assert len(pair) == 1, (first, second, pair)
+        ((later, earlier),) = pair
+        report = json.loads(
+            (desk.ws.derived_dir(desk.ws.cases.load(earlier).sha256) / "report.json").read_text()
+        )
+        assert later in [e["clip_id"] for e in report["seen_later"]], (earlier, later)
+        spans = [_processing_span(events[c]) for c in (first, second)]
+        overlapping += spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
+    print(f"20 pairs linked once each; {overlapping} pair(s) were processed at the same time")
+    assert overlapping >= 1
+
+
+def _processing_span(events: list) -> tuple[str, str]:  # type: ignore[type-arg]
+    """From the move to `processing` to the `matched` event (ISO times sort as times)."""
+    start = next(
+        e.at for e in events if e.action == "status_changed" and e.details["to"] == "processing"
+    )
+    return start, next(e.at for e in events if e.action == "matched")
+
+
+def _copy(src: Path, out: Path) -> Path:
+    """The same footage in other bytes: smaller, re-encoded."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", "scale=128:96",
+         "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", str(out)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return out
+
+
 def _repost(src: Path, out: Path, width: int) -> Path:
     """`make_repost` at another size: different bytes, the same footage."""
     subprocess.run(

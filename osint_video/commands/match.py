@@ -1,4 +1,4 @@
-"""`match` (which archived clips share footage with this one) and `index rebuild`.
+"""`match` (which archived clips share footage with this one), `index rebuild` and `index compact`.
 
 `match` takes a clip id, a sha256 prefix, or a file. A file already in the archive is the same
 as its clip; a new file is fingerprinted and searched read-only (not ingested, not indexed, the
@@ -58,7 +58,7 @@ def _print(summary: object) -> None:
 
 
 def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
-    """Add `match` and `index rebuild` to `app`."""
+    """Add `match`, `index rebuild` and `index compact` to `app`."""
     index_app = typer.Typer(no_args_is_help=True, help="The archive index used by `match`.")
     app.add_typer(index_app, name="index")
 
@@ -94,7 +94,8 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
 
     @index_app.command("rebuild")
     def rebuild() -> None:
-        """Rebuild the archive index from the case store's fingerprints.
+        """Rebuild the archive index from the case store's fingerprints (`[matching] shards`
+        takes effect here).
 
         Example: osint-video index rebuild
         """
@@ -104,7 +105,32 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         ws = Workspace.open(cfg())
         try:
             idx = do_rebuild(ws)
-            clips = len(set(idx.clips.tolist()))
+            clips = len(idx.clips())
+            shards = len(idx.manifest.shards) if idx.manifest else 1
         finally:
             ws.close()
-        err.print(f"index rebuilt: {len(idx)} hashes from {clips} clip(s) at {idx.root}")
+        err.print(
+            f"index rebuilt: {len(idx)} hashes from {clips} clip(s) in {shards} shard(s) "
+            f"at {idx.root}",
+            markup=False,
+        )
+
+    @index_app.command("compact")
+    def compact() -> None:
+        """Merge each shard's segments into one, dropping removed and replaced entries.
+
+        Searches go on meanwhile; a compaction already running is waited for. Compaction also
+        runs by itself when due ([matching] compact_ratio).
+
+        Example: osint-video index compact
+        """
+        from ..matching.compact import compact as do_compact
+        from ..workspace import Workspace
+
+        ws = Workspace.open(cfg())
+        try:
+            lines = do_compact(ws, full=True, notify=_note)
+        finally:
+            ws.close()
+        for line in lines or ["nothing to compact"]:
+            err.print(f"index compacted: {line}", markup=False)

@@ -72,11 +72,17 @@ def bind(cfg: Config) -> None:
 
 
 def _workspace() -> Workspace:
-    """One Workspace per worker process, shared by its concurrent jobs (thread-safe engine)."""
+    """One Workspace per worker process, shared by its concurrent jobs (thread-safe engine),
+    and with it one archive index kept open across the jobs (`matching.index.open_index`)."""
     if "ws" not in _bound:
-        _bound["ws"] = Workspace.open(_bound.get("cfg") or load_config())
-    ws: Workspace = _bound["ws"]
-    return ws
+        ws = Workspace.open(_bound.get("cfg") or load_config())
+        if ws.config.matching.enabled:
+            from ..matching.index import warm
+
+            warm(ws)
+        _bound["ws"] = ws
+    out: Workspace = _bound["ws"]
+    return out
 
 
 @app.task(

@@ -1,17 +1,29 @@
 """Match a clip against the archive, record the result, and add the clip to the index.
 
-`match_and_index` is the pipeline hook (after keyframes/hashing, before the reports). What is
-written, in ONE case-store transaction: the clip's fingerprints, its `matches` rows (each row's
-`details` is exactly the report's matches[] entry), `duplicate_of` when an earlier clip of the
-same case is the same footage, and a `matched` custody event saying what was done. The on-disk
-index is updated afterwards; if that write is lost the next open detects it and rebuilds.
+`match_and_index` is the pipeline hook (after keyframes/hashing, before the reports), in two
+parts so that the archive lock is held briefly whatever the archive's size:
+
+1. `search_early`, no lock: the process's warm index (`index.open_index`) catches up with the
+   store and everything it holds is searched (the large memory-mapped segments included);
+2. `finish` then `record_matches`, under the archive lock: the index catches up again (what
+   other workers recorded meanwhile: a few clips), only that is searched, every hit is checked
+   against its clip's latest change, the clips are decided, and in ONE case-store transaction
+   the clip's fingerprints, its index-log row, its `matches` rows (each row's `details` is
+   exactly the report's matches[] entry), `duplicate_of` when an earlier clip of the same case
+   is the same footage, and a `matched` custody event are written.
+
+Two copies of the same footage processed at once therefore find each other: whichever takes
+the lock second reads the first's fingerprints in its catch-up. Nothing on disk is rewritten
+per clip: indexes pick the new rows up from the store's log (`index.py`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,24 +32,28 @@ import numpy as np
 from sqlalchemy import delete
 
 from ..config import KeyframesConfig, MatchingConfig
-from ..errors import InputError, NotFound
+from ..errors import InputError, NotFound, OsintVideoError
 from ..media.plan import SampleTap, Schedule
 from ..models import MediaInfo
 from ..store.cases import NewEvent
-from ..store.schema import ClipRow, FingerprintRow, MatchRow
+from ..store.schema import ADD, ClipRow, FingerprintRow, MatchRow
 from ..workspace import Workspace
 from .decide import ClipVote, Pair, decide
 from .fingerprints import (
     BATCH,
     HASH,
     QUERY_VIEWS,
+    STORED_VIEWS,
     VIEWS,
     FrameFingerprint,
     alike,
     fingerprint,
 )
-from .index import ArchiveIndex, Notify, open_index, replace_clip
+from .hits import FrameHits, View, no_hits, search_content, search_segment
+from .index import SEARCH_LOCK, LiveIndex, Notify, log_change, open_index
 from .sampler import Sample, iter_samples, plan, sample_grey, upright_sample
+from .search import MultiIndex
+from .segments import Content, Entries
 
 NO_VISUAL = "no visual content to match"
 Progress = Callable[[str, float], None]
@@ -151,38 +167,72 @@ def _queries(fps: Sequence[FrameFingerprint]) -> tuple[np.ndarray, list[int]]:
 
 
 def vote(
-    index: ArchiveIndex, fps: Sequence[FrameFingerprint], cfg: MatchingConfig, exclude: int | None
+    hits: FrameHits,
+    fps: Sequence[FrameFingerprint],
+    frames: list[int],
+    cfg: MatchingConfig,
+    frames_of: Callable[[int], int],
 ) -> list[ClipVote]:
-    """Search every query view of every informative frame, then decide per other clip."""
-    queries, frames = _queries(fps)
-    if not frames or not len(index):
-        return []
-    hits = index.search(queries, cfg.radius)
+    """Decide per other clip from the frame-level hits of every query view of every
+    informative frame (`frames`: the fingerprint behind each group of query rows)."""
     # per frame pair: the best distance, and whether a mirrored view gave it (ties: unmirrored)
     best: dict[tuple[int, int, float], tuple[int, bool]] = {}
     nq = len(QUERY_VIEWS)
-    triples = zip(hits.query.tolist(), hits.stored.tolist(), hits.distance.tolist(), strict=True)
-    for q, e, d in triples:
-        clip = int(index.clips[e])
-        if clip == exclude:
-            continue
-        key = (clip, frames[q // nq], float(index.times[e]))
+    rows = zip(
+        hits.query.tolist(), hits.clip.tolist(), hits.time.tolist(), hits.distance.tolist(),
+        strict=True,
+    )  # fmt: skip
+    for q, clip, t, d in rows:
+        key = (clip, frames[q // nq], t)
         best[key] = min(best.get(key, (64, True)), (d, q % nq in MIRRORED))
     per_clip: dict[int, list[Pair]] = defaultdict(list)
     for (clip, i, t), (d, mirrored) in best.items():
         tex = min(1.0, fps[i].texture / (2 * cfg.min_texture_std))
         weight = (1 - d / (2 * (cfg.radius + 1))) * tex
         per_clip[clip].append(Pair(i, fps[i].time_s, t, d, weight, mirrored))
-    votes = [
-        decide(c, pairs, len(frames), index.frames_per_clip(c), cfg)
-        for c, pairs in per_clip.items()
-    ]
+    votes = [decide(c, pairs, len(frames), frames_of(c), cfg) for c, pairs in per_clip.items()]
     return sorted((v for v in votes if v.matched), key=lambda v: -v.score)
 
 
-def entry(ws: Workspace, v: ClipVote) -> tuple[dict[str, Any], set[str]]:
-    """The report's matches[] entry for one vote, and the other clip's cases."""
-    facts = ws.cases.clip_facts(v.other_clip_id)
+class MemoryIndex:
+    """Entries held in memory and searched exactly: calibration and benches (`bench_match`),
+    not the archive (that is `index.open_index`)."""
+
+    def __init__(self, entries: Entries) -> None:
+        self.entries = entries
+        self._mih = MultiIndex(entries.hashes)
+        clips, counts = np.unique(entries.clips, return_counts=True)
+        per = (counts // len(STORED_VIEWS)).tolist()
+        self._frames = dict(zip(clips.tolist(), per, strict=True))
+
+    def vote(
+        self, fps: Sequence[FrameFingerprint], cfg: MatchingConfig, exclude: int | None
+    ) -> list[ClipVote]:
+        """What `fps` matches among the entries (`exclude`: a clip that never counts)."""
+        queries, frames = _queries(fps)
+        if not frames:
+            return []
+        found = self._mih.search(queries, cfg.radius)
+        clips = np.asarray(self.entries.clips)[found.stored].astype(np.int64)
+        keep = clips != (-1 if exclude is None else exclude)
+        times = np.asarray(self.entries.times)[found.stored][keep]
+        hits = FrameHits(
+            found.query[keep], clips[keep], times, np.zeros(int(keep.sum()), np.int64),
+            found.distance[keep],
+        )  # fmt: skip
+        return vote(hits, fps, frames, cfg, lambda c: self._frames.get(c, 0))
+
+
+def entry(
+    ws: Workspace, v: ClipVote, known: dict[int, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], set[str]]:
+    """The report's matches[] entry for one vote, and the other clip's cases (`known`: facts
+    read already).
+
+    Raises:
+        NotFound: the other clip was deleted from the store since it was indexed.
+    """
+    facts = (known or {}).get(v.other_clip_id) or ws.cases.clip_facts(v.other_clip_id)
     cases = facts["cases"]
     return {
         "clip_id": v.other_clip_id,
@@ -224,7 +274,8 @@ def _save(
     duplicate_of: int | None,
     event: NewEvent,
 ) -> None:
-    """Fingerprints, matches, duplicate link and the custody event: one transaction."""
+    """Fingerprints (with their index-log row), matches, duplicate link and the custody
+    event: one transaction."""
     with ws.cases.session() as ses:
         clip = ses.get(ClipRow, clip_id)
         if clip is None:
@@ -232,6 +283,7 @@ def _save(
         ses.execute(delete(FingerprintRow).where(FingerprintRow.clip_id == clip_id))
         ses.execute(delete(MatchRow).where(MatchRow.clip_id == clip_id))
         ses.add_all(_fp_rows(clip_id, fps))
+        log_change(ses, clip_id, ADD, 2 * sum(f.informative for f in fps))
         ses.add_all(
             MatchRow(clip_id=clip_id, other_clip_id=m["clip_id"], score=m["score"], details=m)
             for m in matches
@@ -248,6 +300,7 @@ def _event(
     matches: list[dict[str, Any]],
     duplicate_of: int | None,
     sha256: str,
+    idx_position: int,
 ) -> NewEvent:
     return NewEvent(
         "matched",
@@ -258,6 +311,7 @@ def _event(
             "samples": len(fps),
             "informative_samples": sum(f.informative for f in fps),
             "index_size_before": idx_size,
+            "index_position": idx_position,
             "parameters": {
                 "hash": f"{HASH} (imagehash-identical)",
                 "views_stored": ["full", "center80"],
@@ -286,8 +340,9 @@ class Found:
 
     clip_id: int
     fingerprints: list[FrameFingerprint]
-    index: ArchiveIndex
+    index: LiveIndex
     index_size: int
+    index_position: int  # the store's index log, read up to here: what was searched
     status: str
     matches: list[dict[str, Any]]
     duplicate_of: int | None
@@ -311,42 +366,129 @@ class Found:
         )
 
 
-def find_matches(
+@dataclass(frozen=True)
+class Early:
+    """What is done before the archive lock: the hits of everything in `view`, the clips
+    they vote for and those clips' facts (read again under the lock only if what arrived
+    meanwhile changes the hits)."""
+
+    fingerprints: list[FrameFingerprint]
+    queries: np.ndarray
+    frames: list[int]
+    index: LiveIndex
+    view: View
+    hits: FrameHits
+    alive: FrameHits
+    votes: list[ClipVote]
+    facts: dict[int, dict[str, Any]]
+    cases: set[str]
+    seconds: float
+
+
+# Per archive-lock hold in this process: (seconds held, index changes caught up under it).
+# Read by bench/bench_archive_scale.py; bounded, so a worker running for months keeps 1,000.
+LOCK_HOLDS: deque[tuple[float, int]] = deque(maxlen=1000)
+
+
+def clip_fingerprints(
     ws: Workspace,
-    clip_id: int,
     evidence_path: Path,
     media: MediaInfo,
-    progress: Progress | None = None,
-    notify: Notify | None = None,
     fingerprints: Sequence[FrameFingerprint] | None = None,
-) -> Found:
-    """Search the archive for a recorded clip (call under the archive lock; writes nothing).
-
-    Args:
-        fingerprints: the clip's fingerprints when another decode already sampled it
-            (`SampledFingerprints`); else the clip is decoded and sampled here.
+) -> list[FrameFingerprint]:
+    """The clip's fingerprints: the ones another decode sampled, else decoded here.
 
     Raises:
-        ExtractionError: no frame of the clip decodes (a decode error is not "no visual
-            content": that is a clip whose frames decode but are all flat).
+        ExtractionError: no frame of the clip decodes.
     """
-    say = progress or (lambda _s, _f: None)
+    if fingerprints is not None:
+        return list(fingerprints)
+    return fingerprint_video(evidence_path, media, ws.config.matching, ws.config.keyframes)
+
+
+def search_early(
+    ws: Workspace,
+    fps: Sequence[FrameFingerprint],
+    notify: Notify | None = None,
+    clip_id: int | None = None,
+) -> Early:
+    """Search everything the index holds once caught up with the store, and decide on it (no
+    lock needed: segments never change, and what arrives later is searched by `finish`).
+
+    Args:
+        clip_id: the recorded clip searched for (its own entries never count), or None.
+    """
+    began = time.perf_counter()
     cfg = ws.config.matching
-    say("match", 0.0)
-    fps = (
-        list(fingerprints)
-        if fingerprints is not None
-        else fingerprint_video(evidence_path, media, cfg, ws.config.keyframes)
-    )
-    say("match", 0.6)
-    index = open_index(ws, notify)
-    votes = vote(index, fps, cfg, exclude=clip_id)
+    idx = open_index(ws, notify)
+    queries, frames = _queries(fps)
+    view = idx.view()
+    hits = view.search(queries, cfg.radius) if frames else no_hits()
+    alive = idx.alive(hits, exclude=clip_id)
+    votes = vote(alive, fps, frames, cfg, idx.frames_per_clip) if frames else []
+    facts = _facts(ws, votes, {})
+    cases = _same_case(ws, clip_id) if clip_id is not None else set()
+    return Early(
+        list(fps), queries, frames, idx, view, hits, alive, votes, facts, cases,
+        time.perf_counter() - began,
+    )  # fmt: skip
+
+
+def _facts(
+    ws: Workspace, votes: list[ClipVote], known: dict[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """`known` and the facts of the voted clips not in it (clips deleted since: left out)."""
+    out = dict(known)
+    for v in votes:
+        if v.other_clip_id not in out:
+            try:
+                out[v.other_clip_id] = ws.cases.clip_facts(v.other_clip_id)
+            except NotFound:
+                continue
+    return out
+
+
+def _same(a: FrameHits, b: FrameHits) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.parts(), b.parts(), strict=True))
+
+
+def _since(content: Content, position: int) -> Content:
+    """The part of the tail made by changes after `position`."""
+    newer = {c: v for c, v in content.labels.items() if v[0] > position}
+    keep = np.isin(np.asarray(content.entries.clips), np.fromiter(newer, np.int64))
+    return Content(content.entries.take(keep), newer)
+
+
+def search_late(ws: Workspace, early: Early) -> FrameHits:
+    """Under the archive lock: catch up, and search what the early search did not cover."""
+    idx, radius = early.index, ws.config.matching.radius
+    idx.catch_up(ws)
+    if not early.frames:
+        return early.hits
+    now = idx.view()
+    seen = {s.name for s in early.view.segments}
+    hits = early.hits + search_content(_since(now.tail, early.view.position), early.queries, radius)
+    for seg in now.segments:  # written since (another job's flush here, or a compaction)
+        if seg.name not in seen and seg.end > early.view.position:
+            hits = hits + search_segment(seg, early.queries, radius)
+    return hits
+
+
+def finish(ws: Workspace, clip_id: int, early: Early) -> Found:
+    """Decide what the clip matches (call under the archive lock; writes nothing)."""
+    cfg = ws.config.matching
+    idx, fps, cases = early.index, early.fingerprints, early.cases
+    hits = idx.alive(search_late(ws, early), exclude=clip_id)
+    votes = early.votes
+    if not _same(hits, early.alive):  # what arrived meanwhile matters: decide again
+        votes = vote(hits, fps, early.frames, cfg, idx.frames_per_clip)
+    facts = _facts(ws, votes, early.facts)
     informative = sum(f.informative for f in fps)
-    status = "no_visual_content" if not informative else ("matched" if votes else "no_match")
-    cases = _same_case(ws, clip_id)
     matches, dup = [], None
     for v in votes:
-        m, other_cases = entry(ws, v)
+        if v.other_clip_id not in facts:
+            continue  # deleted from the store since (its entries go at the next compaction)
+        m, other_cases = entry(ws, v, facts)
         matches.append(m)
         if (
             v.other_clip_id < clip_id
@@ -354,7 +496,8 @@ def find_matches(
             and v.coverage >= cfg.duplicate_min_coverage
         ):
             dup = v.other_clip_id if dup is None else min(dup, v.other_clip_id)
-    return Found(clip_id, fps, index, len(index), status, matches, dup)
+    status = "no_visual_content" if not informative else ("matched" if matches else "no_match")
+    return Found(clip_id, fps, idx, len(idx), idx.position, status, matches, dup)
 
 
 def found_details(found: Found, cfg: MatchingConfig, sha256: str) -> dict[str, Any]:
@@ -367,14 +510,53 @@ def found_details(found: Found, cfg: MatchingConfig, sha256: str) -> dict[str, A
         found.matches,
         found.duplicate_of,
         sha256,
+        found.index_position,
     ).details
 
 
 def record_matches(ws: Workspace, found: Found, event: NewEvent) -> None:
-    """Fingerprints, matches, duplicate link and the event in one transaction, then the clip
-    is added to the on-disk index (if that write is lost, the next open rebuilds it)."""
+    """Fingerprints, index-log row, matches, duplicate link and the event in one transaction
+    (call under the archive lock; every process's index reads the new rows from the log)."""
     _save(ws, found.clip_id, found.fingerprints, found.matches, found.duplicate_of, event)
-    replace_clip(found.index, found.clip_id, found.fingerprints)
+
+
+class ArchiveLock:
+    """The archive lock, held from `take` until the block ends and timed (`LOCK_HOLDS`).
+    Once it is released, the index's tail is written out, and compacted, when due
+    (`compact.after_job`)."""
+
+    def __init__(self, ws: Workspace, notify: Notify | None = None) -> None:
+        self.ws, self.notify = ws, notify
+        self.index: LiveIndex | None = None
+        self._held: AbstractContextManager[Any] | None = None
+        self._since = 0.0
+
+    def __enter__(self) -> ArchiveLock:
+        return self
+
+    def take(self, index: LiveIndex) -> None:
+        """Wait for the lock and hold it until the block ends."""
+        self.index = index
+        held = self.ws.lock(SEARCH_LOCK)
+        held.__enter__()
+        self._held, self._since = held, time.perf_counter()
+
+    def __exit__(self, *exc: Any) -> None:
+        held, self._held = self._held, None
+        if held is None or self.index is None:
+            return
+        try:
+            held.__exit__(*exc)
+        finally:
+            LOCK_HOLDS.append((time.perf_counter() - self._since, self.index.caught_up))
+        if exc[0] is None:
+            from .compact import after_job
+
+            try:
+                after_job(self.ws, self.index)
+            except (OSError, OsintVideoError) as err:  # the clip is recorded; the index copes
+                if self.notify:
+                    self.notify(f"archive index: segment not written ({err}); kept in memory")
 
 
 def match_and_index(
@@ -387,7 +569,7 @@ def match_and_index(
     fingerprints: Sequence[FrameFingerprint] | None = None,
 ) -> MatchSummary:
     """Match a recorded clip against the archive, save the result, and index the clip
-    (`find_matches`, then `record_matches`); call under the archive lock.
+    (`search_early`, then `finish` and `record_matches` under the archive lock).
 
     Returns:
         What was found; a clip whose frames are all flat is "no_visual_content".
@@ -401,9 +583,15 @@ def match_and_index(
         return MatchSummary(clip_id, "skipped", "matching is disabled ([matching] enabled)")
     if media.kind != "video":
         return MatchSummary(clip_id, "skipped", "stills are not matched against footage")
-    found = find_matches(ws, clip_id, evidence_path, media, progress, notify, fingerprints)
-    sha256 = ws.cases.record(clip_id).sha256
-    record_matches(ws, found, NewEvent("matched", found_details(found, cfg, sha256)))
+    say("match", 0.0)
+    fps = clip_fingerprints(ws, evidence_path, media, fingerprints)
+    say("match", 0.6)
+    early = search_early(ws, fps, notify, clip_id)
+    with ArchiveLock(ws, notify) as lock:
+        lock.take(early.index)
+        found = finish(ws, clip_id, early)
+        sha256 = ws.cases.record(clip_id).sha256
+        record_matches(ws, found, NewEvent("matched", found_details(found, cfg, sha256)))
     say("match", 1.0)
     return found.summary()
 
@@ -440,14 +628,15 @@ def match_file(ws: Workspace, path: Path, notify: Notify | None = None) -> Match
     media = probe_file(path, kind, ws.config.probe).media
     cfg = ws.config.matching
     fps = fingerprint_video(path, media, cfg, ws.config.keyframes)
-    index = open_index(ws, notify)
+    early = search_early(ws, fps, notify)
+    idx = early.index
     informative = sum(f.informative for f in fps)
     if not informative:
-        return MatchSummary(None, "no_visual_content", NO_VISUAL, len(fps), 0, len(index))
-    matches = tuple(entry(ws, v)[0] for v in vote(index, fps, cfg, exclude=None))
+        return MatchSummary(None, "no_visual_content", NO_VISUAL, len(fps), 0, len(idx))
+    matches = [entry(ws, v, early.facts)[0] for v in early.votes if v.other_clip_id in early.facts]
     status = "matched" if matches else "no_match"
     msg = f"{len(matches)} matching clip(s) (not ingested: triage the file to keep it)"
-    return MatchSummary(None, status, msg, len(fps), informative, len(index), matches)
+    return MatchSummary(None, status, msg, len(fps), informative, len(idx), tuple(matches))
 
 
 def _known(ws: Workspace, sha256: str) -> int | None:

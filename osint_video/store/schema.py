@@ -350,7 +350,7 @@ class Hash64(TypeDecorator[int]):
 
     BIGINT is signed, so the column holds the value's two's complement (hashes from 2**63 up are
     negative in SQL); Python sees the unsigned value, as `FrameHash.value` and the index hold it.
-    The reader that needs speed (`index.stored_entries`) reads the raw column and reinterprets
+    The reader that needs speed (`manifest.read_entries`) reads the raw column and reinterprets
     it.
     """
 
@@ -377,8 +377,9 @@ class FingerprintRow(Base):
     the table feeds the index (millions of rows), where text costs a third more space and a
     parse per value (figures in `store/migrations/versions/0006_hashes.py`).
 
-    Deleting a clip deletes its fingerprints (ON DELETE CASCADE); the index notices on its next
-    open (clip ids no longer agree) and rebuilds.
+    Each change to a clip's rows comes with an `IndexLogRow` (what the index catches up by).
+    Deleting a clip deletes its fingerprints (ON DELETE CASCADE) without one: the index never
+    reports a deleted clip, and its next compaction drops the clip's entries.
     """
 
     __tablename__ = "match_fingerprints"
@@ -434,3 +435,28 @@ class WebSessionRow(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     address: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+ADD, REMOVE = "add", "remove"
+
+
+class IndexLogRow(Base):
+    """One change to what the archive index holds, in the order the changes were made.
+
+    `add`: the clip's fingerprints were recorded (they replace any it had before); `remove`:
+    they were deleted. Each row is written in the transaction that changes the fingerprints,
+    under the archive lock, so the ids grow in commit order and a process that has applied the
+    log up to id P catches up with `id > P` (`index.live`). Why a log and not the fingerprint
+    rows' own ids: SQLite hands out a deleted top row id again (a clip matched anew would come
+    back under ids a reader has already passed), and a deletion leaves no row to read.
+
+    No foreign key: a removal outlives the clip it names.
+    """
+
+    __tablename__ = "match_index_log"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never handed out twice
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(8))
+    hashes: Mapped[int] = mapped_column(Integer)  # index entries the clip has after the change
