@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from osint_video.errors import StoreError
 from osint_video.store import locks, migrate
 from osint_video.store.cases import Acquisition, CaseStore, NewEvent, utcnow
 
@@ -176,3 +177,20 @@ def test_threads_of_one_process_take_turns_and_names_are_checked(tmp_path: Path)
             pass
         store.close()
     assert locks._threads == {}
+
+
+def test_a_lock_taken_again_by_its_holder_is_refused_not_a_hang(tmp_path: Path) -> None:
+    """The locks are not re-entrant: a caller holding one around work that takes it itself
+    (the web desk's 'match again' once did) would wait for itself forever."""
+    store = CaseStore(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    try:
+        with store.locks.hold("archive-index"):
+            with pytest.raises(StoreError, match="already held by this thread"):
+                with store.locks.hold("archive-index"):
+                    pass
+            with store.locks.hold("report-1"):  # another name is fine
+                pass
+        with store.locks.hold("archive-index"):  # released: free again
+            pass
+    finally:
+        store.close()

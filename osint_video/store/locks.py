@@ -52,6 +52,11 @@ _guard = threading.Lock()
 _twins: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
+# The locks each thread holds, by (database, name): taking one again in the same thread is a
+# bug that would hang (the locks are not re-entrant), so it is refused instead.
+_by_thread = threading.local()
+
+
 class Locks:
     """The named locks of one case store (`CaseStore.locks`).
 
@@ -70,18 +75,30 @@ class Locks:
 
         Raises:
             ValueError: `name` is not lowercase letters, digits, `.`, `_` and `-`.
-            StoreError: the database cannot be reached to take the lock.
+            StoreError: the database cannot be reached to take the lock, or this thread
+                holds it already (the locks are not re-entrant: it would wait forever).
         """
         if not _NAME.fullmatch(name):
             raise ValueError(f"lock names are lowercase words and digits, got {name!r}")
+        key = (self.engine.url.render_as_string(hide_password=True), name)
+        mine: set[tuple[str, str]] = _by_thread.__dict__.setdefault("held", set())
+        if key in mine:  # the holder would wait for itself forever
+            raise StoreError(
+                f"the lock {name!r} is already held by this thread: a caller holds it around "
+                f"work that takes it itself"
+            )
         if self.engine.dialect.name == "postgresql":
             held = _advisory(self.engine, name)
         elif self.folder is not None:
             held = _flocked(self.folder / name)
         else:
             held = _thread_lock((id(self), name))
-        with held:
-            yield
+        mine.add(key)
+        try:
+            with held:
+                yield
+        finally:
+            mine.discard(key)
 
 
 class _HasLocks(Protocol):

@@ -122,8 +122,7 @@ def match_again(ctx: Ctx) -> Response:
     def run() -> None:
         ws = Workspace.open(ctx.cfg)
         try:
-            with ws.lock("archive-index"):
-                match_clip(ws, clip_id)
+            match_clip(ws, clip_id)  # it takes the archive lock itself, for its record only
         finally:
             ws.close()
         clip_report(ctx.cfg, str(clip_id), "json")
