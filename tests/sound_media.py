@@ -140,15 +140,9 @@ def crop_9_16(src: Path, dst: Path) -> Path:
 def pip_40(src: Path, dst: Path, seed: int) -> Path:
     """Picture-in-picture: the clip at 40 % of the frame inside other footage (a broadcast),
     its sound kept."""
-    graph = (
-        f"{picture(seed, (320, 180))}[bg];[0:v]scale=128:72[in];"
-        "[bg][in]overlay=x=170:y=20:shortest=1[v]"
-    )
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-f", "lavfi", "-i", "anullsrc",
-          "-filter_complex", graph.replace(f"{picture(seed, (320, 180))}[bg]",
-                                           f"{picture(seed, (320, 180))}[bg]"),
-          "-map", "[v]", "-map", "0:a", *X264, "-c:a", "aac", "-b:a", "128k", "-shortest",
-          str(dst)])  # fmt: skip
+    graph = f"{picture(seed)}[bg];[0:v]scale=128:72[in];[bg][in]overlay=x=170:y=20:shortest=1[v]"
+    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-filter_complex", graph, "-map", "[v]",
+          "-map", "0:a", *X264, "-c:a", "aac", "-b:a", "128k", "-shortest", str(dst)])  # fmt: skip
     return dst
 
 
