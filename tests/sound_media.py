@@ -59,13 +59,22 @@ def have_espeak() -> bool:
 
 
 def speech(folder: Path, lang: str, k: int, speed: int = 150, pitch: int = 50) -> Path:
-    """Sentence `k` of the language's list (several joined when k runs past), as a WAV."""
+    """Utterance `k` of a language, as a WAV: sentence k of its list, and past the end of the
+    list the same sentences faster and higher (another cycle, another sound). Different k,
+    different sound: no two utterances share a sentence at one speed and pitch."""
     texts = RU if lang == "ru" else UK
-    out = folder / f"say-{lang}-{k}-{speed}-{pitch}.wav"
+    cycle, i = divmod(k, len(texts))
+    speed, pitch = speed + 12 * cycle, min(99, pitch + 9 * cycle)
+    out = folder / f"say-{lang}-{i}-{speed}-{pitch}.wav"
     if not out.exists():
-        text = " ".join(texts[(k + i) % len(texts)] for i in range(2))
-        _run(["espeak-ng", "-v", lang, "-s", str(speed), "-p", str(pitch), "-w", str(out), text])
+        voice = ["-v", lang, "-s", str(speed), "-p", str(pitch)]
+        _run(["espeak-ng", *voice, "-w", str(out), texts[i]])
     return out
+
+
+def talk(folder: Path, ks: Sequence[tuple[str, int]], start: float, every: float) -> list:
+    """Utterances (language, k) one after another from `start`, one every `every` seconds."""
+    return [(speech(folder, lang, k), start + n * every) for n, (lang, k) in enumerate(ks)]
 
 
 def soundtrack(

@@ -62,7 +62,7 @@ def sounds(tools: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
         ffmpeg("-f", "lavfi", "-t", "10", "-i", f"anoisesrc=c=brown:r=44100:a=0.6:seed={k + 20}",
                "-af", f"{vol},lowpass=f=600", str(path))  # fmt: skip
         out[f"wind{k}"] = path
-    voices = [(sm.speech(d, "ru", 0), 1.0), (sm.speech(d, "uk", 3), 9.0)]
+    voices = sm.talk(d, [("ru", 0), ("uk", 3), ("ru", 1)], 1.0, 5.0)
     out["speech"] = sm.soundtrack(d / "speech.wav", voices, 16.0, bursts=[7.0, 7.5])
     return out
 

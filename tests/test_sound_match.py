@@ -48,20 +48,24 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if shutil.which(tool) is None:
             missing(f"the {tool} binary (Debian package {package})")
     d = tmp_path_factory.mktemp("footage")
-    say = [(sm.speech(d, "ru", 0), 1.0), (sm.speech(d, "uk", 2), 10.5)]
-    a = sm.soundtrack(d / "a.wav", say, LENGTH, seed=1, bursts=[8.0, 8.6, 17.0])
-    b = sm.soundtrack(d / "b.wav", [(sm.speech(d, "uk", 5), 0.5), (sm.speech(d, "ru", 6), 10.0)],
-                      LENGTH, seed=2, bursts=[4.0])  # fmt: skip
-    c = sm.soundtrack(d / "c.wav", [(sm.speech(d, "ru", 9), 2.0)], LENGTH, seed=3)
-    fill = [sm.soundtrack(d / f"f{k}.wav", [(sm.speech(d, "uk", 8 + k), 1.0)], LENGTH, seed=4 + k)
-            for k in (0, 1)]  # fmt: skip
+    said = [("ru", 0), ("uk", 0), ("ru", 1), ("uk", 1)]
+    a = sm.soundtrack(d / "a.wav", sm.talk(d, said, 0.5, 5.0), LENGTH, seed=1,
+                      bursts=[8.0, 8.6, 17.0])  # fmt: skip
+    other = [("uk", 2), ("ru", 2), ("uk", 3), ("ru", 3)]
+    b = sm.soundtrack(d / "b.wav", sm.talk(d, other, 0.5, 5.0), LENGTH, seed=2, bursts=[4.0])
+    c = sm.soundtrack(d / "c.wav", sm.talk(d, [("ru", 4), ("uk", 4)], 2.0, 8.0), LENGTH, seed=3)
+    fill = [
+        sm.soundtrack(d / f"f{k}.wav", sm.talk(d, [("uk", 5 + k), ("ru", 5 + k)], 1.0, 8.0),
+                      LENGTH, seed=4 + k)
+        for k in (0, 1)
+    ]  # fmt: skip
     orig = sm.clip(d / "original.mp4", a, LENGTH, seed=1)
     files = {
         "original": orig,
         "unrelated": sm.clip(d / "unrelated.mp4", b, LENGTH, seed=2),
         "crop_9_16": sm.crop_9_16(orig, d / "vertical.mp4"),
         "pip_40": sm.pip_40(orig, d / "broadcast.mp4", seed=6),
-        "voice_over": sm.voice_over(orig, d / "commented.mp4", sm.speech(d, "ru", 11)),
+        "voice_over": sm.voice_over(orig, d / "commented.mp4", sm.speech(d, "ru", 7)),
         "aac_64k": sm.reencode(orig, d / "aac64.mp4", "aac"),
         "opus": sm.reencode(orig, d / "opus.mkv", "opus"),
         "excerpt": sm.excerpt(orig, d / "excerpt.mp4", *EXCERPT),
