@@ -155,7 +155,7 @@ def _other_sound(k: int) -> Path:
 
 def _compilation(sources: list[Path]) -> tuple[Path, dict[int, float]]:
     """A 10 min compilation: fillers around the sources; where each source starts in it."""
-    path = OUT / "compilation_10min.mp4"
+    path = OUT / f"compilation_10min_{len(sources)}.mp4"
     fillers = []
     for j in range(10 - len(sources)):
         f = OUT / f"filler{j}.mp4"
@@ -277,6 +277,7 @@ def evaluate(setup: dict[str, Any]) -> dict[str, Any]:
             r.setdefault("false_pairs", []).extend(
                 (sense, path.name, paths[k].name) for k in got - truth
             )
+            r.setdefault("missed", []).extend((sense, path.name) for k in truth - got)
         r["pairs"] += len(truth)
         r["unrelated"] += len(archive) - len(truth)
         for e in merged:
@@ -374,6 +375,9 @@ def main() -> None:
             print(f"{name}: {r['compilation_ranges']}")
         for pair in r.get("false_pairs", []):
             print(f"false match ({name}): {pair}")
+        missed = [m for m in r.get("missed", []) if name != "sound_replaced" or m[0] != "sound"]
+        for m in missed:
+            print(f"missed ({name}): {m}")
     c = cost()
     print(
         f"cost, 60 s 720p clip with stereo sound: fingerprinting {c['sound_cpu_s']} s CPU "

@@ -6,6 +6,10 @@ engines are kept in the fingerprint but never matched. The keyframe decode also 
 step two tiny thumbnails a second, to tell a still picture with sound laid over it
 (`sound.still`). The fingerprints are recorded, searched and indexed after the commit, by
 `SoundMatch` beside the picture's matching (`steps/sound_match.py`).
+
+Bad sound is a fact, not a failure: a track that does not decode, is empty or too short is
+listed with the reason (and an anomaly); should the step itself fail (fpcalc missing), that is
+recorded (`sound_failed`) and the clip is still processed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Sound(Step[SoundRead]):
     action = "sound_fingerprinted"
     weight = 0.03
     tools = ("ffmpeg", "ffprobe", "fpcalc", "numpy")
+    critical = False  # a clip whose sound cannot be read is still processed (recorded, said)
 
     def wanted(self, job: Job) -> bool:
         return job.kind == "video" and job.ws.config.sound.enabled
