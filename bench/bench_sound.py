@@ -282,6 +282,8 @@ def evaluate(setup: dict[str, Any]) -> dict[str, Any]:
         r["unrelated"] += len(archive) - len(truth)
         for e in merged:
             if e["clip_id"] in truth:
+                r.setdefault("bit_errors", []).extend(x["bit_error"] for x in e["sound_ranges"])
+                r.setdefault("differs_at", []).extend(x["bit_error"] for x in e["sound_differs"])
                 r["modality"][e["modality"]] += 1
                 r["sound_differs"] += bool(e["sound_differs"])
                 r["picture_differs"] += bool(e["picture_differs"])
@@ -375,6 +377,11 @@ def main() -> None:
             print(f"{name}: {r['compilation_ranges']}")
         for pair in r.get("false_pairs", []):
             print(f"false match ({name}): {pair}")
+        errs, differs = r.get("bit_errors") or [0.0], r.get("differs_at") or []
+        print(
+            f"{name}: sound bit error of true ranges {min(errs):.3f}-{max(errs):.3f}"
+            + (f"; sound_differs at {min(differs):.3f}-{max(differs):.3f}" if differs else "")
+        )
         missed = [m for m in r.get("missed", []) if name != "sound_replaced" or m[0] != "sound"]
         for m in missed:
             print(f"missed ({name}): {m}")

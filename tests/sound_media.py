@@ -109,11 +109,14 @@ def soundtrack(
     return path
 
 
+BRIGHT = ["#ffffff", "#ffd700", "#00ffff", "#ff69b4", "#7fff00", "#ff8c00", "#87cefa", "#ee82ee"]
+
+
 def picture(seed: int, size: tuple[int, int] = (320, 180), fps: int = 10) -> str:
     """A lavfi source: the game of life from `seed` (its own colours per seed)."""
     w, h = size
     life = f"life=s={w // 2}x{h // 2}:seed={seed}:ratio=0.2:mold=20:r={fps}"
-    colour = f"life_color=#{(seed * 2654435761) % 0xFFFFFF:06x}"
+    colour = f"life_color={BRIGHT[seed % len(BRIGHT)]}"  # on black: always textured
     return f"{life}:{colour},scale={w}:{h}:flags=neighbor,format=yuv420p"
 
 

@@ -31,7 +31,8 @@ from ..sound.fingerprint import TrackPrint
 from .fingerprints import STORED_VIEWS, VIEWS, FrameFingerprint
 from .sound_match import SoundVote, align, mean_error
 
-SEARCH_ITEMS = 4  # lags tried on either side of the picture's offset (0.5 s)
+SEARCH_ITEMS = 8  # lags tried on either side of the picture's offset (1 s: a picture range's
+# offset is known to about +/- 0.5 s, its clusters' tolerance, and sound may lead or lag)
 FRAME_SLACK_S = 0.3  # a frame of the other clip counts as aligned within this
 CODES = ("sound_differs", "picture_differs")
 
@@ -49,9 +50,9 @@ class Other:
 def sound_agreement(
     mine: Sequence[TrackPrint], theirs: Sequence[TrackPrint], r: dict[str, Any]
 ) -> tuple[float, int] | None:
-    """Bit error of the two sounds over a range (this clip's start/end, the other's start),
-    at the best lag near the range's offset, over the items informative on both sides; None
-    when neither pair of tracks has any informative item there."""
+    """Bit error of the two sounds over a range (this clip's start/end and the other's), at
+    the best lag within 1 s of the range's mean offset, over the items informative on both
+    sides; None when no pair of tracks has any informative item there."""
     best: tuple[float, int] | None = None
     for a in mine:
         k0 = int(np.ceil((r["this_start_s"] - a.start_s) / ITEM_S))
@@ -60,8 +61,9 @@ def sound_agreement(
             continue
         part = TrackPrint(a.track, a.start_s, a.values[max(k0, 0) : k1 + 1],
                           a.mask[max(k0, 0) : k1 + 1])  # fmt: skip
+        shift = (r["other_start_s"] - r["this_start_s"] + r["other_end_s"] - r["this_end_s"]) / 2
         for b in theirs:
-            offset = (r["other_start_s"] - b.start_s) - (r["this_start_s"] - a.start_s)
+            offset = shift + a.start_s - b.start_s
             centre = int(round(offset / ITEM_S)) + max(k0, 0)
             for lag in range(centre - SEARCH_ITEMS, centre + SEARCH_ITEMS + 1):
                 err, n = mean_error(align(part, b, lag))
@@ -179,6 +181,8 @@ def disagreements(
         e = dict(e)
         differs = []
         for r in e["picture_ranges"]:
+            if any(_overlap(r, s) for s in e["sound_ranges"]):
+                continue  # the sound matches this clip there too (at some offset)
             said = sound_agreement(mine_sound, other.sound, r)
             if said and said[1] >= need_items and said[0] >= sound.differs_bit_error:
                 differs.append({**_plain(r), "bit_error": round(said[0], 4)})
@@ -206,6 +210,10 @@ def disagreements(
 def _plain(r: dict[str, Any]) -> dict[str, float]:
     keys = ("this_start_s", "this_end_s", "other_start_s", "other_end_s")
     return {k: r[k] for k in keys}
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return min(a["this_end_s"], b["this_end_s"]) > max(a["this_start_s"], b["this_start_s"])
 
 
 def _same_stretch(a: dict[str, Any], b: dict[str, Any]) -> bool:
