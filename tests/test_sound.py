@@ -205,3 +205,36 @@ def test_shared_media_with_sound(shared_media: Path, tools: None) -> None:
     sony = read_sound(shared_media / "Sony_ILCE-7M3_A7M3.mts", CFG, 30).info
     assert sony.tracks[0].start_s == pytest.approx(1.04) and sony.picture_start_s == 1.12
     assert np.isclose(sony.picture_duration_s or 0, 0.42)
+
+
+def test_a_photograph_with_sound_laid_over_it_is_said(
+    sounds: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triage of a still image looped into a video under speech: the keyframe decode's
+    thumbnails never change, so `sound_over_still`; the same speech under moving footage
+    does not say it. Both clips carry their sound facts in the store."""
+    from osint_video.config import load_config
+    from osint_video.pipeline import TriageRequest, triage
+    from osint_video.workspace import Workspace
+
+    photo = tmp_path / "photo.png"
+    ffmpeg("-f", "lavfi", "-i", sm.picture(5), "-frames:v", "1", str(photo))
+    still = tmp_path / "still.mp4"
+    ffmpeg("-loop", "1", "-framerate", "10", "-i", str(photo), "-i", str(sounds["speech"]),
+           "-t", "10", *sm.X264, "-c:a", "aac", str(still))  # fmt: skip
+    moving = sm.clip(tmp_path / "moving.mp4", sounds["speech"], 10.0, seed=5)
+    monkeypatch.setenv("OSINT_VIDEO__OCR__ENABLED", "false")
+    ws = Workspace.open(load_config(home=tmp_path / "ws", environ={}))
+    try:
+        found = {}
+        for path in (still, moving):
+            out = triage(ws, TriageRequest(path))
+            clip = ws.cases.record(out.clip_id or 0)
+            found[path.stem] = (clip.sound, {a.code for a in clip.anomalies})
+    finally:
+        ws.close()
+    sound, codes = found["still"]
+    assert sound is not None and sound.picture_still is True and "sound_over_still" in codes
+    sound, codes = found["moving"]
+    assert sound is not None and sound.picture_still is False and "sound_over_still" not in codes
+    assert sound.tracks[0].fingerprint == "made" and sound.tracks[0].informative > 0

@@ -98,11 +98,7 @@ class SoundIndex:
     def track(self, clip: int, track: int) -> TrackPrint | None:
         """A stored track's whole fingerprint (None: not indexed)."""
         at = np.flatnonzero((self.table["clip"] == clip) & (self.table["track"] == track))
-        if not at.size:
-            return None
-        row = self.table[at[0]]
-        sl = slice(int(row["at"]), int(row["at"]) + int(row["length"]))
-        return TrackPrint(int(track), float(row["start"]), self.values[sl], self.mask[sl])
+        return _slice(self, self.table[at[0]]) if at.size else None
 
     def tracks_of(self, clip: int) -> list[TrackPrint]:
         rows = self.table[self.table["clip"] == clip]
@@ -112,6 +108,12 @@ class SoundIndex:
     def informative_of(self, clip: int) -> int:
         """Informative sub-fingerprints indexed for a clip."""
         return int(np.count_nonzero(self.clips == clip))
+
+
+def _slice(idx: SoundIndex, row: np.void) -> TrackPrint:
+    """The track a row of the table describes (views of the index's arrays, not copies)."""
+    sl = slice(int(row["at"]), int(row["at"]) + int(row["length"]))
+    return TrackPrint(int(row["track"]), float(row["start"]), idx.values[sl], idx.mask[sl])
 
 
 def flips(bits: int) -> np.ndarray:
@@ -302,8 +304,7 @@ def open_sound_index(ws: Workspace, notify: Notify | None = None) -> SoundIndex:
 
 def replace_clip(idx: SoundIndex, clip_id: int, prints: Sequence[TrackPrint]) -> SoundIndex:
     """The index with `clip_id`'s tracks replaced by `prints`, saved."""
-    kept = [(int(r["clip"]), t) for r in idx.table if int(r["clip"]) != clip_id
-            for t in [idx.track(int(r["clip"]), int(r["track"]))] if t is not None]  # fmt: skip
+    kept = [(int(r["clip"]), _slice(idx, r)) for r in idx.table[idx.table["clip"] != clip_id]]
     new = build(idx.root, [*kept, *((clip_id, p) for p in prints)])
     save(new)
     return new
