@@ -17,7 +17,7 @@ from ..store.cases import NewEvent
 from ..workspace import Workspace
 from .index import Notify, open_index
 from .match import NO_VISUAL, MatchSummary, entry, fingerprint_video, match_clip, vote
-from .sound_archive import find_sound, picture_prints, record_sound, sound_details
+from .sound_archive import SoundFound, find_sound, picture_prints, record_sound, sound_details
 
 
 def match_clip_both(ws: Workspace, clip_id: int, notify: Notify | None = None) -> MatchSummary:
@@ -93,6 +93,5 @@ def match_file_both(ws: Workspace, path: Path, notify: Notify | None = None) -> 
     )
 
 
-def _status(found: object) -> str:
-    matches = getattr(found, "matches", [])
-    return "matched" if matches else "no_match"
+def _status(found: SoundFound) -> str:
+    return "matched" if found.matches else "no_match"

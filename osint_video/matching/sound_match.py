@@ -33,6 +33,7 @@ from .sound_index import SoundIndex
 
 WINDOW = 16  # items (2 s) over which the local bit error is smoothed
 MAX_CANDIDATES = 40  # (clip, track, lag) candidates verified per query track
+MAX_RANGES = 5  # ranges reported per matched clip, as the picture's ([matching] max_ranges)
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -205,7 +206,7 @@ def search_sound(
                 if not any(_overlaps(r, old) for old in ranges[clip]):
                     ranges[clip].append(r)
     mine = sum(int(np.count_nonzero(p.mask)) for p in prints)
-    votes = [_vote(c, rs, mine, index.informative_of(c), cfg) for c, rs in ranges.items() if rs]
+    votes = [_vote(c, rs, mine, index.informative_of(c)) for c, rs in ranges.items() if rs]
     return sorted(votes, key=lambda v: -v.score)
 
 
@@ -216,13 +217,9 @@ def _overlaps(a: SoundRange, b: SoundRange) -> bool:
     return inter > 0.5 * shorter
 
 
-def _vote(clip: int, rs: list[SoundRange], mine: int, theirs: int, cfg: SoundConfig) -> SoundVote:
-    rs = sorted(rs, key=lambda r: r.this_start_s)[: max(1, _max_ranges(cfg))]
+def _vote(clip: int, rs: list[SoundRange], mine: int, theirs: int) -> SoundVote:
+    rs = sorted(rs, key=lambda r: r.this_start_s)[:MAX_RANGES]
     items = sum(r.items for r in rs)
     err = sum(r.bit_error * r.items for r in rs) / max(1, items)
     score = round(min(1.0, items / max(1, min(mine, theirs) if theirs else mine)), 4)
     return SoundVote(clip, tuple(rs), score, round(err, 4), items)
-
-
-def _max_ranges(cfg: SoundConfig) -> int:
-    return 5  # as many as the picture reports ([matching] max_ranges' default)
