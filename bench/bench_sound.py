@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import sound_media as sm  # noqa: E402
 
 from osint_video.config import MatchingConfig, ProbeConfig, SoundConfig, load_config  # noqa: E402
-from osint_video.matching.index import ArchiveIndex, fingerprint_entries  # noqa: E402
-from osint_video.matching.match import fingerprint_video, vote  # noqa: E402
+from osint_video.matching.index import fingerprint_entries  # noqa: E402
+from osint_video.matching.match import fingerprint_video  # noqa: E402
 from osint_video.matching.reframe import reframed  # noqa: E402
 from osint_video.matching.senses import Other, disagreements, merge  # noqa: E402
 from osint_video.matching.sound_index import build  # noqa: E402
@@ -209,19 +209,34 @@ def _reframe(paths: dict[int, Path], query: Path):
     return check
 
 
+def picture_search(archive: dict[int, Clip], mcfg: MatchingConfig):
+    """The picture's exact search over the archive clips' fingerprints, in memory: `fps ->
+    votes`. Written for both index designs (before and after issue 16's segments)."""
+    import importlib
+
+    from osint_video.matching import match as picture
+
+    memory = getattr(picture, "MemoryIndex", None)
+    if memory is None:  # the index before segments
+        from osint_video.matching.index import ArchiveIndex
+
+        parts = zip(*(fingerprint_entries(k, c.fps) for k, c in archive.items()), strict=True)
+        old = ArchiveIndex(OUT, *[np.concatenate(a) for a in parts])
+        return lambda fps: picture.vote(old, fps, mcfg, exclude=None)
+    concat = importlib.import_module("osint_video.matching.segments").concat
+    new = memory(concat([fingerprint_entries(k, c.fps) for k, c in archive.items()]))
+    return lambda fps: new.vote(fps, mcfg, None)
+
+
 def evaluate(setup: dict[str, Any]) -> dict[str, Any]:
     archive, mcfg, scfg = setup["archive"], setup["mcfg"], setup["scfg"]
-    arrays = [
-        np.concatenate(a)
-        for a in zip(*(fingerprint_entries(k, c.fps) for k, c in archive.items()), strict=True)
-    ]
-    pindex = ArchiveIndex(OUT, *arrays)
+    picture_votes = picture_search(archive, mcfg)
     sindex = build(OUT, [(k, p) for k, c in archive.items() for p in c.prints])
     paths = {k: c.path for k, c in archive.items()}
     rows: dict[str, dict[str, Any]] = {}
     for name, path, truth, starts in setup["queries"]:
         q = _clip(path, mcfg, scfg)
-        pvotes = vote(pindex, q.fps, mcfg, exclude=None)
+        pvotes = picture_votes(q.fps)
         svotes = search_sound(sindex, q.prints, scfg, exclude=None)
         picture = [
             {
