@@ -14,10 +14,11 @@ RUNTIME_DEPS := py:ensurepip:python3-venv ffmpeg:ffmpeg ffprobe:ffmpeg \
   lib:libharfbuzz-subset.so.0:libharfbuzz-subset0 \
   file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core \
   tesseract:tesseract-ocr tess:rus:tesseract-ocr-rus tess:ukr:tesseract-ocr-ukr \
-  tess:eng:tesseract-ocr-eng
+  tess:eng:tesseract-ocr-eng fpcalc:libchromaprint-tools
 # libatomic1: the Node.js driver inside the playwright wheel needs it (browser tests).
 TEST_DEPS := exiftool:libimage-exiftool-perl chromium:chromium pdftoppm:poppler-utils \
-  lib:libatomic.so.1:libatomic1 glob:/usr/lib/postgresql/*/bin/pg_ctl:postgresql
+  lib:libatomic.so.1:libatomic1 glob:/usr/lib/postgresql/*/bin/pg_ctl:postgresql \
+  espeak-ng:espeak-ng
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-test system-deps system-deps-test demo test lint bench clean

@@ -30,6 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from osint_video.config import (  # noqa: E402
     MatchingConfig,
@@ -364,6 +365,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 M hashes, no videohash, no grid")
     ap.add_argument("--no-videohash", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--no-sound", action="store_true", help="leave out the sound rows")
     args = ap.parse_args()
     cfg = MatchingConfig()
     t0 = time.perf_counter()
@@ -407,6 +409,16 @@ def main() -> None:
         f"median {sc['query_median_ms']} ms; numpy scan {sc['numpy_scan_ms']} ms "
         f"(x{sc['speedup_vs_numpy']}); identical results: {sc['identical_to_scan']}"
     )
+    if not args.no_sound:  # issue 17: picture only, sound only and both, per transform
+        import bench_sound
+
+        sound_setup = bench_sound.prepare(args.quick)
+        print(
+            f"\nby picture, by sound and both: {len(sound_setup['queries'])} queries against "
+            f"{len(sound_setup['archive'])} archive clips (generated speech footage, Big Buck "
+            "Bunny)"
+        )
+        bench_sound.print_rows(bench_sound.evaluate(sound_setup))
     print(f"bench_match: {time.perf_counter() - t0:.0f} s in total")
     if args.json:
         args.json.write_text(

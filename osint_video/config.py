@@ -150,6 +150,28 @@ class OcrConfig:
 
 
 @dataclass(frozen=True)
+class SoundConfig:
+    """Sound: fingerprints of each audio track (Chromaprint), matched beside the picture."""
+
+    enabled: bool = True
+    max_tracks: int = 4
+    max_duration_s: float = 21600.0
+    timeout_s: float = 600.0
+    min_level_db: float = -45.0
+    min_flux_db: float = 2.5
+    max_energy_entropy: float = 0.7
+    probe_bits: int = 1
+    max_bucket: int = 2000
+    min_hits: int = 4
+    max_bit_error: float = 0.2
+    min_seconds: float = 4.0
+    differs_bit_error: float = 0.35
+    min_compare_s: float = 3.0
+    late_start_s: float = 0.5
+    early_end_s: float = 1.0
+
+
+@dataclass(frozen=True)
 class IntakeConfig:
     """How files are taken in (`triage`, `queue add`)."""
 
@@ -205,6 +227,7 @@ class Config:
     labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
+    sound: SoundConfig = field(default_factory=SoundConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
@@ -329,6 +352,9 @@ POSITIVE = (
     ("web", "login_attempts"),
     ("web", "login_window_s"),
     ("web", "page_size"),
+    ("sound", "max_duration_s"),
+    ("sound", "timeout_s"),
+    ("sound", "min_seconds"),
 )
 
 

@@ -249,6 +249,61 @@ class OnScreenText:
 
 
 @dataclass(frozen=True)
+class SoundTrack:
+    """One audio track of a file: what its container declares and what decoding it found.
+
+    `order` is its place among the file's audio streams (ffmpeg's `a:N`), `index` its stream
+    index. `start_s`/`duration_s` are declared (None: not said), `decoded_s` is how much sound
+    decoded. `fingerprint` says what came of fingerprinting it: "made", "too_short" (under
+    ~3 s: Chromaprint needs 2.7 s for one sub-fingerprint), "undecodable", "not_taken" (past
+    `[sound] max_tracks`) or "off". `items` sub-fingerprints were made, `informative` of them
+    carry information (used for matching); `truncated`: cut at `[sound] max_duration_s`.
+    """
+
+    order: int
+    index: int
+    codec: str | None = None
+    channels: int | None = None
+    channel_layout: str | None = None
+    sample_rate: int | None = None
+    bit_rate: int | None = None
+    language: str | None = None
+    title: str | None = None
+    start_s: float | None = None
+    duration_s: float | None = None
+    decoded_s: float | None = None
+    fingerprint: str = "made"
+    items: int = 0
+    informative: int = 0
+    truncated: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SoundInfo:
+    """The sound of a clip (`steps/sound.py`): its tracks, and what the picture did meanwhile.
+
+    `picture_start_s`/`picture_duration_s` are the video stream's (declared); `picture_still`
+    is True when every sampled picture looks alike (a still with sound added), None when the
+    picture was not sampled. `algorithm` names the fingerprint (`chromaprint:2`), `item_s` the
+    time between sub-fingerprints and `span_s` the sound each one covers.
+    """
+
+    tracks: tuple[SoundTrack, ...] = ()
+    algorithm: str = ""
+    item_s: float = 0.0
+    span_s: float = 0.0
+    picture_start_s: float | None = None
+    picture_duration_s: float | None = None
+    picture_still: bool | None = None
+    screen_recording: str | None = None  # what said so (a tag's value), None: nothing did
+
+    @property
+    def fingerprinted(self) -> tuple[SoundTrack, ...]:
+        return tuple(t for t in self.tracks if t.fingerprint == "made")
+
+
+@dataclass(frozen=True)
 class CustodyEvent:
     """One step of the chain of custody: who did what to which bytes, when, with which tools.
 
@@ -352,7 +407,8 @@ class ClipRecord:
     archive matching and the web desk read (never ORM rows or the JSON columns' dicts).
 
     `media`, `metadata` are None before the clip was probed in processing; `onscreen_text` is
-    None when its text was never read (processed by a version before that step).
+    None when its text was never read (processed by a version before that step), `sound` when
+    its sound was never analysed.
     """
 
     id: int
@@ -379,6 +435,7 @@ class ClipRecord:
     keyframes: tuple[KeyframeRecord, ...]
     onscreen_text: tuple[OnScreenText, ...] | None
     matches: tuple[MatchRecord, ...]
+    sound: SoundInfo | None
     custody: tuple[CustodyEvent, ...]
     derived: DerivedFiles
 

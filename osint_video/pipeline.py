@@ -31,6 +31,8 @@ from .steps.keyframes import Keyframes
 from .steps.match import Match
 from .steps.probe import Probe
 from .steps.report import Report, SeenLater, publish
+from .steps.sound import Sound
+from .steps.sound_match import SoundMatch
 from .steps.strip import Strip
 from .steps.text import Text
 from .store.cases import Acquisition, utcnow
@@ -45,9 +47,11 @@ STEPS: tuple[Step, ...] = (
     Keyframes(),  # shots and keyframes; matching and text sample the same decode
     Hash(),  # perceptual hashes, near-duplicate groups inside the clip
     Text(),  # on-screen text at the keyframes and where the text layer changes
+    Sound(),  # each audio track's facts and fingerprint; a still picture under the sound
     Anomalies(),  # facts a verifier should look at
     SAVE,  # all of the above in one transaction (a crash leaves the old state or the new)
     Match(),  # compare with every clip the desk has seen, add this one to the index
+    SoundMatch(),  # the same by sound; picture or sound or both; where the two disagree
     Report(),  # report.json (source of truth), contact sheet, report.html, signature
     SeenLater(),  # earlier clips this one matched name it in their reports
 )

@@ -151,6 +151,7 @@ TOOLS: dict[str, Callable[[], str]] = {
     "exifread": _dist("exifread"),
     "c2pa-python": _c2pa,
     "tesseract": _tesseract,
+    "fpcalc": _binary("fpcalc", r"fpcalc version (\S+)"),
     "weasyprint": _dist("weasyprint"),
     "jinja2": _dist("jinja2"),
     "sqlalchemy": _dist("sqlalchemy"),

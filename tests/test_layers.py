@@ -40,7 +40,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "osint_video.custody.chain",
         ),
     ),
-    ("media", ("osint_video.media", "osint_video.keyframes", "osint_video.ocr")),
+    (
+        "media",
+        ("osint_video.media", "osint_video.keyframes", "osint_video.ocr", "osint_video.sound"),
+    ),
     ("store", ("osint_video.store", "osint_video.workspace")),
     (
         "analysis",

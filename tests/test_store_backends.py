@@ -130,6 +130,39 @@ def test_full_triage_of_a_generated_clip(
         ws.close()
 
 
+def test_sound_fingerprints_and_matches_on_either_backend(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sound fingerprints (bytes) go into the store and come back bit for bit: the sound index
+    built from them finds an AAC 64k re-encode of a clip with speech (issue 17)."""
+    import shutil
+
+    import sound_media as sm
+    from conftest import missing
+
+    from osint_video.matching.sound_archive import sound_prints
+    from osint_video.sound.fingerprint import read_sound
+
+    if shutil.which("espeak-ng") is None or shutil.which("fpcalc") is None:
+        missing("espeak-ng and fpcalc (Debian packages espeak-ng, libchromaprint-tools)")
+    said = sm.talk(tmp_path, [("ru", 2), ("uk", 2)], 0.5, 5.0)
+    clip = sm.clip(tmp_path / "speech.mp4", sm.soundtrack(tmp_path / "a.wav", said, 10.0), 10.0, 4)
+    copy = sm.reencode(clip, tmp_path / "copy.mp4", "aac")
+    monkeypatch.setenv("OSINT_VIDEO_DB", db_url)
+    monkeypatch.setenv("OSINT_VIDEO__OCR__ENABLED", "false")
+    ws = Workspace.open(load_config(None, home=tmp_path / "ws"))
+    try:
+        first = triage(ws, TriageRequest(clip, case="kursk"))
+        [made] = read_sound(clip, ws.config.sound, 30).prints
+        [stored] = sound_prints(ws, first.clip_id or 0)
+        assert (stored.values == made.values).all() and (stored.mask == made.mask).all()
+        second = triage(ws, TriageRequest(copy, case="kursk"))
+        [m] = ws.cases.record(second.clip_id or 0).matches
+        assert m.other_clip_id == first.clip_id and m.entry["modality"] == "both"
+    finally:
+        ws.close()
+
+
 def test_a_store_survives_a_postgresql_restart(pg_server, pg_desk_url: str) -> None:  # noqa: ANN001
     cs = CaseStore(pg_desk_url)
     try:

@@ -188,6 +188,28 @@ def test_suffix_follows_the_source_container(shared_media: Path) -> None:
     assert stripped_suffix(shared_media / "IMG_1034.heic", "image") == ".heic"
 
 
+def test_matroska_with_h264_stays_matroska(tmp_path: Path, shared_media: Path) -> None:
+    """ffprobe names every Matroska file "matroska,webm"; one holding H.264 and Opus (an Opus
+    re-encode of a phone clip) cannot be written as WebM, so it is kept as Matroska."""
+    src = tmp_path / "opus.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(shared_media / "cup.mp4"), "-c:v", "copy",
+         "-c:a", "libopus", "-b:a", "32k", "-metadata", "title=secret", str(src)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert stripped_suffix(src, "video") == ".mkv"
+    dst = tmp_path / "stripped.mkv"
+    strip_metadata(src, dst, "video", timeout=60)
+    streams = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", str(dst)],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+    )  # fmt: skip
+    assert [s["codec_name"] for s in streams["streams"]] == ["h264", "opus"]
+    assert "title" not in (streams["format"].get("tags") or {})
+
+
 def test_png_and_webp_lose_text_exif_xmp_and_keep_pixels(
     tmp_path: Path, shared_media: Path
 ) -> None:

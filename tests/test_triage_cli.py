@@ -75,7 +75,7 @@ def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, 
     acq = rep["acquisitions"][0]
     assert (acq["case"], acq["operator"], acq["note"]) == ("kursk", "tester", "from channel X")
     actions = [e["action"] for e in rep["custody"]]
-    assert actions[:8] == [
+    assert actions[:9] == [
         "acquired",
         "status_changed",
         "probed",
@@ -83,10 +83,11 @@ def test_triage_report_is_complete_and_valid(sample: Path, triaged: tuple[Path, 
         "keyframes_extracted",
         "hashed",
         "text_read",
+        "sound_fingerprinted",
         "status_changed",
     ]
     moves = [
-        (e["details"]["from"], e["details"]["to"]) for e in (rep["custody"][1], rep["custody"][7])
+        (e["details"]["from"], e["details"]["to"]) for e in (rep["custody"][1], rep["custody"][8])
     ]
     assert moves == [("queued", "processing"), ("processing", "processed")]
     for kf in rep["keyframes"]:

@@ -42,7 +42,16 @@ LOAD_CLIPS = int(os.environ.get("OSINT_VIDEO_LOAD_CLIPS", "200"))
 STALLED_S = 3
 # What processing one clip records, once each (the acquisition is recorded by intake). Its
 # report is written once too, and again at most once per later clip that matched it (seen_later).
-ONCE = ("probed", "stripped", "keyframes_extracted", "hashed", "text_read", "matched")
+ONCE = (
+    "probed",
+    "stripped",
+    "keyframes_extracted",
+    "hashed",
+    "text_read",
+    "sound_fingerprinted",
+    "matched",
+    "sound_matched",
+)
 WORKER = (
     "import sys\n"
     "from osint_video.config import load_config\n"

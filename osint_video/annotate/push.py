@@ -133,8 +133,34 @@ def metadata_summary(clip: ClipRecord, case: str) -> str:
         "Anomalies: " + (", ".join(a.code for a in clip.anomalies) or "none"),
         f"Keyframes: {len(clip.keyframes)} ({len(clip.unique_keyframes)} distinct); "
         f"earlier clips sharing footage: {len(clip.matches)}",
+        sound_summary(clip),
+        *[f"Disagreement: {a.message}" for a in clip.anomalies if a.code in DISAGREEMENT],
     ]
     return "\n".join(lines)
+
+
+DISAGREEMENT = ("sound_differs", "picture_differs")
+
+
+def sound_summary(clip: ClipRecord) -> str:
+    """The sound in one line: its tracks, and which earlier clips agree by which sense."""
+    snd = clip.sound
+    if snd is None:
+        heard = "not analysed"
+    elif not snd.tracks:
+        heard = "no audio track"
+    else:
+        heard = "; ".join(
+            f"{t.codec or '?'} {t.channels or '?'} ch {t.sample_rate or '?'} Hz, "
+            f"{t.fingerprint}" + (f" ({t.informative} informative)" if t.items else "")
+            for t in snd.tracks
+        )
+    senses = {"picture": "picture", "both": "picture and sound", "sound": "sound only"}
+    seen = ", ".join(
+        f"clip {m.other_clip_id} ({senses.get(m.entry.get('modality', 'picture'), '?')})"
+        for m in clip.matches
+    )
+    return f"Sound: {heard}" + (f"; matches: {seen}" if seen else "")
 
 
 def credential_flags(meta: Metadata | None) -> tuple[str, ...]:

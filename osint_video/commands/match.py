@@ -1,4 +1,4 @@
-"""`match` (which archived clips share footage with this one), `index rebuild` and `index compact`.
+"""`match` (which archived clips share footage or sound with this one), `index rebuild`/`compact`.
 
 `match` takes a clip id, a sha256 prefix, or a file. A file already in the archive is the same
 as its clip; a new file is fingerprinted and searched read-only (not ingested, not indexed, the
@@ -30,6 +30,13 @@ def _note(message: str) -> None:
     err.print(message, markup=False)
 
 
+SENSES = {
+    "picture": "picture",
+    "both": "picture+sound",
+    "sound": "shares sound with (sound only)",
+}
+
+
 def _print(summary: object) -> None:
     data = summary.as_json()  # type: ignore[attr-defined]
     err.print(
@@ -38,21 +45,41 @@ def _print(summary: object) -> None:
         markup=False,
     )
     for m in data["matches"]:
+        modality = m.get("modality", "picture")
+        picture = (
+            f" frames={m['keyframe_pairs']} "
+            f"distance min/median={m['distance_min']}/{m['distance_median']:g}"
+            if m.get("keyframe_pairs")
+            else ""
+        )
+        sound = (
+            f" sound={m['sound_score']:.2f} bit error={m['sound_bit_error']:.2f}"
+            if m.get("sound_score") is not None
+            else ""
+        )
         print(
             f"clip {m['clip_id']} {m['filename']} case={m['case'] or '-'} "
-            f"score={m['score']:.2f} frames={m['keyframe_pairs']} "
-            f"distance min/median={m['distance_min']}/{m['distance_median']:g}"
+            f"score={m['score']:.2f} {SENSES.get(modality, modality)}{picture}{sound}"
             + (" mirrored" if m.get("mirrored") else "")
+            + (" reframed" if m.get("picture_reframed") else "")
         )
         first = m.get("earliest_acquired_at")
         if first:
             where = f" from {m['source_url']}" if m.get("source_url") else ""
             print(f"  first acquired {first}{where}")
-        for r in m["ranges"]:
-            print(
-                f"  {_mmss(r['other_start_s'])}-{_mmss(r['other_end_s'])} in clip "
-                f"{m['clip_id']} ~ {_mmss(r['this_start_s'])}-{_mmss(r['this_end_s'])} here"
-            )
+        picture_ranges = m.get("picture_ranges", m["ranges"])
+        for what, ranges in (("picture", picture_ranges), ("sound", m.get("sound_ranges", []))):
+            for r in ranges:
+                print(
+                    f"  {what}: {_mmss(r['other_start_s'])}-{_mmss(r['other_end_s'])} in clip "
+                    f"{m['clip_id']} ~ {_mmss(r['this_start_s'])}-{_mmss(r['this_end_s'])} here"
+                )
+        for what in ("sound_differs", "picture_differs"):
+            for r in m.get(what) or []:
+                print(
+                    f"  {what}: {_mmss(r['this_start_s'])}-{_mmss(r['this_end_s'])} here ~ "
+                    f"{_mmss(r['other_start_s'])}-{_mmss(r['other_end_s'])} in clip {m['clip_id']}"
+                )
     if data["duplicate_of_clip"] is not None:
         print(f"duplicate of clip {data['duplicate_of_clip']} (same case)")
 
@@ -67,24 +94,24 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         ref: Annotated[str, typer.Argument(help="Clip id, sha256 prefix, or a video file.")],
         as_json: Annotated[bool, typer.Option("--json", help="JSON object on stdout.")] = False,
     ) -> None:
-        """Which archived clips share footage with this one (time ranges, scores).
+        """Which archived clips share footage or sound with this one (time ranges, scores).
 
         Example: osint-video match clip.mp4 --json
         """
-        from ..matching import match_clip, match_file
+        from ..matching.both import match_clip_both, match_file_both
         from ..workspace import Workspace
 
         ws = Workspace.open(cfg())
         try:
             path = Path(ref)
             if path.is_file():
-                summary = match_file(ws, path, notify=_note)
+                summary = match_file_both(ws, path, notify=_note)
             else:
                 try:
                     clip_id = ws.cases.resolve(ref)
                 except NotFound as exc:
                     raise NotFound(f"{exc} (and no file {ref!r})") from None
-                summary = match_clip(ws, clip_id, notify=_note)
+                summary = match_clip_both(ws, clip_id, notify=_note)
         finally:
             ws.close()
         if as_json:
@@ -100,6 +127,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         Example: osint-video index rebuild
         """
         from ..matching.index import rebuild as do_rebuild
+        from ..matching.sound_index import rebuild as sound_rebuild
         from ..workspace import Workspace
 
         ws = Workspace.open(cfg())
@@ -107,11 +135,18 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
             idx = do_rebuild(ws)
             clips = len(idx.clips())
             shards = len(idx.manifest.shards) if idx.manifest else 1
+            heard = sound_rebuild(ws)
+            heard_clips = len(set(heard.table["clip"].tolist()))
         finally:
             ws.close()
         err.print(
             f"index rebuilt: {len(idx)} hashes from {clips} clip(s) in {shards} shard(s) "
             f"at {idx.root}",
+            markup=False,
+        )
+        err.print(
+            f"sound index rebuilt: {len(heard)} sub-fingerprints from {heard_clips} clip(s) "
+            f"at {heard.root}",
             markup=False,
         )
 

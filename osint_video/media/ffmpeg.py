@@ -1,4 +1,5 @@
-"""The only place that runs the ffmpeg and ffprobe binaries, and that builds their commands.
+"""The only place that runs the ffmpeg and ffprobe binaries (and fpcalc, which ffmpeg feeds),
+and that builds their commands.
 
 Commands are argv lists (never a shell), every call has a timeout, and a missing binary becomes
 `ToolMissing` with the install line, so no caller has to think about any of that.
@@ -12,12 +13,14 @@ has no builder for it (its `probe()` runs ffprobe itself, without a timeout).
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ INSTALL_HINT = "install it with: sudo apt-get install -y ffmpeg (or run: make se
 # (callers write to a fresh temporary name or a path they own).
 FFMPEG = ("ffmpeg", "-nostdin", "-v", "error", "-y")
 Option = str | int | float
+HINTS = {"fpcalc": "install it with: sudo apt-get install -y libchromaprint-tools (or: make setup)"}
 
 
 def require(tool: str) -> str:
@@ -38,7 +42,7 @@ def require(tool: str) -> str:
     """
     found = shutil.which(tool)
     if not found:
-        hint = INSTALL_HINT if tool in ("ffmpeg", "ffprobe") else f"install {tool}"
+        hint = INSTALL_HINT if tool in ("ffmpeg", "ffprobe") else HINTS.get(tool, f"install {tool}")
         raise ToolMissing(f"{tool} not found on PATH; {hint}")
     return found
 
@@ -205,3 +209,103 @@ def encode_argv(stream: Any, dst: Path, options: Mapping[str, Option]) -> list[s
     Global metadata is given as `metadata:g:<n>` keys (one option may not repeat in a
     mapping; ffmpeg reads `-metadata:g:0 k=v` as `-metadata k=v`)."""
     return command(stream.output(str(dst), **options))
+
+
+# --- piping one tool into another ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piped:
+    """What `pipe_through` ran: the consumer's output and each side's error, if any."""
+
+    output: bytes
+    producer_error: str | None
+    consumer_error: str | None
+    timed_out: bool
+
+
+def pipe_through(
+    producer: list[str],
+    consumer: list[str],
+    tap: Callable[[bytes], None],
+    *,
+    timeout: float,
+    chunk: int = 1 << 16,
+) -> Piped:
+    """Run `producer | consumer` (two of our tools, e.g. ffmpeg decoding into fpcalc) with
+    `tap` seeing every chunk on its way: one decode feeds both a tool and our own analysis,
+    and nothing is held whole (a six-hour track streams through in bounded memory).
+
+    Both are killed at `timeout` seconds; a consumer that stops reading ends the producer.
+    An error is the last line of a tool's stderr when it exited non-zero (`timed_out` says
+    whether they were killed). A `tap` that raises kills both, and the exception propagates.
+
+    Raises:
+        ToolMissing: either binary is missing.
+    """
+    first = [require(producer[0]), *producer[1:]]
+    second = [require(consumer[0]), *consumer[1:]]
+    pipe = subprocess.PIPE
+    src = subprocess.Popen(first, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe)
+    dst = subprocess.Popen(second, stdin=pipe, stdout=pipe, stderr=pipe)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        for proc in (src, dst):
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+    outputs: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=_drain, args=(stream, outputs, key), daemon=True)
+        for stream, key in ((src.stderr, "src_err"), (dst.stdout, "out"), (dst.stderr, "dst_err"))
+    ]
+    for r in readers:
+        r.start()
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        _feed(src, dst, tap, chunk)
+    except BaseException:
+        kill()
+        raise
+    finally:
+        timer.cancel()
+        src.wait()
+        dst.wait()
+        for r in readers:
+            r.join()
+    return Piped(
+        outputs.get("out", b""),
+        _failure(src.returncode, outputs.get("src_err", b"")),
+        _failure(dst.returncode, outputs.get("dst_err", b"")),
+        killed.is_set(),
+    )
+
+
+def _feed(
+    src: subprocess.Popen[bytes],
+    dst: subprocess.Popen[bytes],
+    tap: Callable[[bytes], None],
+    chunk: int,
+) -> None:
+    assert src.stdout is not None and dst.stdin is not None
+    try:
+        while data := src.stdout.read(chunk):
+            tap(data)
+            dst.stdin.write(data)
+    except BrokenPipeError:  # the consumer stopped reading: the producer is not needed
+        with contextlib.suppress(OSError):
+            src.kill()
+    finally:
+        with contextlib.suppress(OSError):
+            dst.stdin.close()
+
+
+def _drain(stream: Any, into: dict[str, bytes], key: str) -> None:
+    into[key] = stream.read()
+
+
+def _failure(code: int | None, stderr: bytes) -> str | None:
+    return None if code == 0 else last_error_line(stderr)

@@ -171,10 +171,21 @@ def _muxer(info: dict, src: Path) -> str:
     name = str(info.get("format", {}).get("format_name", ""))
     if name.startswith("mov,"):
         return _bmff_muxer(src)
+    if "webm" in name.split(",") and not _webm_codecs(info):
+        return "matroska"  # ffprobe names every Matroska file "matroska,webm"
     for key, muxer in MUXERS:
         if key in name.split(","):
             return muxer
     return "matroska"  # holds any codec: the safe home for the unusual
+
+
+# What the WebM muxer accepts; a Matroska file with anything else (H.264, AAC) stays Matroska.
+WEBM_CODECS = {"vp8", "vp9", "av1", "vorbis", "opus"}
+
+
+def _webm_codecs(info: dict) -> bool:
+    kept = [s for s in info.get("streams", []) if s.get("codec_type") in ("video", "audio")]
+    return all(str(s.get("codec_name")) in WEBM_CODECS for s in kept)
 
 
 def _bmff_muxer(src: Path) -> str:

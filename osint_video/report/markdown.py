@@ -67,6 +67,13 @@ def _summary(r: dict[str, Any]) -> list[str]:
     return ["## Summary", "", *_table(["Fact", "Value"], facts)]
 
 
+SENSES = {
+    "picture": "picture",
+    "both": "picture and sound",
+    "sound": "sound only (shares sound with)",
+}
+
+
 def _sections(r: dict[str, Any]) -> list[str]:
     out = ["## Anomalies", ""]
     anomalies = [[a["severity"], a["code"], a["message"]] for a in r["anomalies"]]
@@ -94,12 +101,13 @@ def _sections(r: dict[str, Any]) -> list[str]:
             m.get("clip_id"),
             m.get("sha256"),
             f"{m.get('score')}" + (" (mirrored)" if m.get("mirrored") else ""),
+            SENSES.get(m.get("modality", "picture"), m.get("modality")),
             m.get("earliest_acquired_at"),
         ]
         for m in r.get("matches") or []
     ]
     out += (
-        _table(["Clip", "SHA-256", "Score", "Earliest acquired"], matches)
+        _table(["Clip", "SHA-256", "Score", "Senses", "Earliest acquired"], matches)
         if matches
         else ["No earlier clip shares footage with this one.", ""]
     )
@@ -110,6 +118,27 @@ def _sections(r: dict[str, Any]) -> list[str]:
     if later:
         out += ["## Seen later", ""]
         out += _table(["Clip", "File", "Source URL", "First acquired"], later)
+    out += ["## Sound", ""]
+    snd = r.get("sound")
+    tracks = [
+        [
+            t["order"] + 1,
+            t["codec"],
+            t["channels"],
+            t["sample_rate"],
+            t["start_s"],
+            t["duration_s"],
+            f"{t['fingerprint']} ({t['informative']}/{t['items']} informative)",
+        ]
+        for t in (snd or {}).get("tracks") or []
+    ]
+    out += (
+        _table(
+            ["Track", "Codec", "Channels", "Rate", "Starts (s)", "Lasts (s)", "Fingerprint"], tracks
+        )
+        if tracks
+        else ["No audio track." if snd else "Not analysed.", ""]
+    )
     out += ["## On-screen text", ""]
     texts = [
         [

@@ -229,6 +229,7 @@ def build_report(
         "matches": [dict(m.entry) for m in clip.matches],
         "seen_later": list(later or []),
         "onscreen_text": _jsonable([dataclasses.asdict(t) for t in clip.onscreen_text or ()]),
+        "sound": _jsonable(dataclasses.asdict(clip.sound)) if clip.sound else None,
         "custody": custody,
         "custody_head": custody_head(custody),
         "signature": signature,
@@ -276,6 +277,7 @@ def seen_later(cases: CaseStore, clip_id: int) -> list[dict[str, Any]]:
                 "ranges": [_swapped(r) for r in details.get("ranges") or []],
                 "duplicate": facts["duplicate_of"] == clip_id,
                 "mirrored": bool(details.get("mirrored", False)),
+                "modality": details.get("modality", "picture"),
             }
         )
     return sorted(out, key=lambda e: (e["first_acquired_at"] or "", e["clip_id"]))

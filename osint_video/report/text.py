@@ -73,8 +73,11 @@ def first_seen(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
 def seen_before_line(report: dict[str, Any]) -> str | None:
     """One line for the terminal: where this footage was first seen and how much earlier than
     this clip's first acquisition, e.g. "seen before: clip 1 (a.mp4), acquired 3 days earlier
-    from https://t.me/x/1" (and whether this clip is it mirrored); None without matches."""
-    first = first_seen(report.get("matches") or [])
+    from https://t.me/x/1 (picture and sound)" (and whether this clip is it mirrored); when
+    only the sound matched anything, "shares sound with: clip 2 ..."; None without matches."""
+    matches = report.get("matches") or []
+    footage = [m for m in matches if m.get("modality", "picture") != "sound"]
+    first = first_seen(footage or matches)
     if first is None:
         return None
     name = f" ({first['filename']})" if first.get("filename") else ""
@@ -86,10 +89,20 @@ def seen_before_line(report: dict[str, Any]) -> str | None:
     except ValueError:
         pass
     where = f" from {first['source_url']}" if first.get("source_url") else ""
-    others = len(report.get("matches") or []) - 1
-    more = f"; {others} more earlier clip(s) share footage" if others > 0 else ""
+    others = len(matches) - 1
+    what = "footage or sound" if any(m.get("modality") == "sound" for m in matches) else "footage"
+    more = f"; {others} more earlier clip(s) share {what}" if others > 0 else ""
     flipped = "; this clip is it mirrored (flipped left to right)" if first.get("mirrored") else ""
-    return f"seen before: clip {first['clip_id']}{name}, {when}{where}{flipped}{more}"
+    head, senses = SENSES_LINE.get(first.get("modality", ""), ("seen before", ""))
+    return f"{head}: clip {first['clip_id']}{name}, {when}{where}{senses}{flipped}{more}"
+
+
+# How the terminal line names what agrees (absent `modality`: a report before sound matching).
+SENSES_LINE = {
+    "picture": ("seen before", " (picture)"),
+    "both": ("seen before", " (picture and sound)"),
+    "sound": ("shares sound with", " (sound only: not the same footage)"),
+}
 
 
 def _utc(stamp: str) -> datetime:

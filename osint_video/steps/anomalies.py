@@ -1,5 +1,6 @@
 """Step: the facts a verifier should look at (`anomalies.detect_anomalies`), from the probe
-and, when the keyframe step decoded the clip, from what decoding found."""
+and, when the keyframe step decoded the clip, from what decoding found; then the sound's
+(`sound.anomalies`), when the sound step read it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 from ..anomalies import detect_anomalies
 from ..models import Anomaly
+from ..sound.anomalies import sound_anomalies
 from ..store.cases import utcnow
 from .base import Job, Step, Stored
 from .keyframes import Keyframes
+from .sound import Sound
 
 
 class Anomalies(Step[list[Anomaly]]):
@@ -20,7 +23,8 @@ class Anomalies(Step[list[Anomaly]]):
 
     def run(self, job: Job) -> list[Anomaly]:
         frames = job.maybe(Keyframes)
-        return detect_anomalies(
+        heard = job.maybe(Sound)
+        found = detect_anomalies(
             job.probe,
             decode=frames.decode if frames else None,
             acquired_at=job.acquired_at,
@@ -28,6 +32,7 @@ class Anomalies(Step[list[Anomaly]]):
             cfg=job.ws.config.probe,
             decoded_size=frames.decoded_size if frames else None,
         )
+        return found + (sound_anomalies(heard.info, job.ws.config.sound) if heard else [])
 
     def stored(self, job: Job, result: list[Anomaly]) -> Stored:
         return Stored(fields={"anomalies": [dataclasses.asdict(a) for a in result]})

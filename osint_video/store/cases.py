@@ -101,6 +101,7 @@ RESULT_FIELDS = (
     "derived",
     "onscreen_text",
     "onscreen_search",
+    "sound",
 )
 
 

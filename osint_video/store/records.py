@@ -26,6 +26,8 @@ from ..models import (
     Metadata,
     OnScreenText,
     Shot,
+    SoundInfo,
+    SoundTrack,
     SourcePage,
     TextWord,
 )
@@ -78,6 +80,7 @@ def to_record(row: ClipRow) -> ClipRecord:
         matches=tuple(
             MatchRecord(m.other_clip_id, float(m.score), dict(m.details)) for m in row.matches
         ),
+        sound=sound_of(row.sound),
         custody=tuple(custody_event(e) for e in row.custody),
         derived=_derived(row.derived),
     )
@@ -130,6 +133,17 @@ def metadata_of(meta: Mapping[str, Any] | None) -> Metadata | None:
     values["content_credentials"] = ContentCredentials.from_json(cc) if cc else None
     values["raw"] = dict(values.get("raw") or {})
     return Metadata(**values)
+
+
+def sound_of(sound: Mapping[str, Any] | None) -> SoundInfo | None:
+    """The stored sound facts back to their typed form; None when never analysed."""
+    if sound is None:
+        return None
+    values = _fields(SoundInfo, sound)
+    values["tracks"] = tuple(
+        SoundTrack(**_fields(SoundTrack, t)) for t in sound.get("tracks") or []
+    )
+    return SoundInfo(**values)
 
 
 def _keyframe(k: KeyframeRow) -> KeyframeRecord:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -126,6 +127,8 @@ class ClipRow(Base):
     # searching (LIKE is case-blind for ASCII only on SQLite, and Cyrillic matters here).
     onscreen_text: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     onscreen_search: Mapped[str | None] = mapped_column(Text, default=None)
+    # the clip's sound: tracks and what fingerprinting them found (`models.SoundInfo`, 0010)
+    sound: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     acquisitions: Mapped[list[AcquisitionRow]] = relationship(
         back_populates="clip", order_by="AcquisitionRow.id", cascade="all, delete-orphan"
@@ -460,3 +463,34 @@ class IndexLogRow(Base):
     clip_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(8))
     hashes: Mapped[int] = mapped_column(Integer)  # index entries the clip has after the change
+
+
+# -- sound (issue 17): one fingerprint per audio track ------------------------------------------
+
+
+class SoundFingerprintRow(Base):
+    """One audio track's fingerprint: Chromaprint's raw sub-fingerprints, in time order.
+
+    `values` holds the 32-bit sub-fingerprints as little-endian uint32 bytes, `mask` one bit per
+    sub-fingerprint (numpy `packbits`, big bit order): set when it carries information and is
+    matched (quiet, steady noise and the like are kept but never matched). Sub-fingerprint k
+    starts at `start_s + k * item_s` on the clip's time line and covers `span_s` of sound.
+    `algorithm` says what made the values (`chromaprint:2`); the sound index reads only rows of
+    the kind it is built from. One row per track, not per value: the index reads whole tracks
+    (thousands of values) and aligns them, and a track is written and replaced as a whole.
+    """
+
+    __tablename__ = "sound_fingerprints"
+    __table_args__ = (UniqueConstraint("clip_id", "track"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), index=True)
+    track: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    start_s: Mapped[float] = mapped_column(Float)
+    item_s: Mapped[float] = mapped_column(Float)
+    span_s: Mapped[float] = mapped_column(Float)
+    items: Mapped[int] = mapped_column(Integer)
+    informative: Mapped[int] = mapped_column(Integer)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    mask: Mapped[bytes] = mapped_column(LargeBinary)
