@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,3 +228,36 @@ def test_match_reads_a_new_file_without_writing(desk: dict[str, Any], tmp_path: 
     assert (home / "cases.sqlite").stat().st_mtime_ns == before
     text = run(home, "match", str(query)).stdout
     assert "original.mp4" in text and "  sound: 00:03" in text
+
+
+def test_the_web_desk_shows_which_senses_agree(desk: dict[str, Any]) -> None:
+    """The clip page names the senses of each match with the ranges of each and where they
+    disagree; a sound-only match reads "shares sound with" and never joins the footage's card
+    on the board (the same footage, re-encoded or with its sound replaced, does)."""
+    from webdesk import add_users, login, serving
+
+    home = desk["home"]
+    add_users(home)
+    ids = {k: r["clip"]["id"] for k, r in desk["reports"].items()}
+    original = ids["original"]
+    with serving(load_config(home=home, environ=dict(os.environ))) as (base, _app):
+        ed = login(base, "ed")
+        same = ed.get(f"/clips/{ids['same_sound']}").text
+        assert f'Shares sound with: <a href="/clips/{original}">' in same
+        assert 'data-modality="sound"' in same and "sound only: not the same footage" in same
+        assert re.search(r'class="sound"><span class="what">sound</span> <span class="range">'
+                         r"00:00–00:(19|20) there ~ 00:00–00:(19|20) here", same)  # fmt: skip
+        assert '<span class="what">picture differs</span>' in same
+        assert "Seen before:" not in same and ", duplicate" not in same
+        replaced = ed.get(f"/clips/{ids['replaced']}").text
+        assert f'Seen before: <a href="/clips/{original}">' in replaced
+        assert '<li class="differs"><span class="what">sound differs</span>' in replaced
+        crop = ed.get(f"/clips/{ids['crop_9_16']}").text
+        assert "picture and sound agree (the picture reframed" in crop
+        first = ed.get(f"/clips/{original}").text  # the later clips, in its own terms
+        assert f'Shares sound with (later): <a href="/clips/{ids["same_sound"]}">' in first
+        assert f'Seen later: <a href="/clips/{ids["replaced"]}">' in first
+        board = ed.get("/", params={"sort": "oldest"}).text
+        leads = [int(x) for x in re.findall(r'<li class="card[^"]*" data-clip="(\d+)"', board)]
+        assert original in leads and ids["same_sound"] in leads  # separate cards
+        assert ids["replaced"] not in leads and ids["aac_64k"] not in leads  # copies

@@ -1,7 +1,9 @@
 """The board's read model: one card per piece of footage, filtered, counted, sorted, paged.
 
-A card is a clip and every clip archive matching tied to it (a `matches` row either way, and
-so on transitively): copies, reposts, mirrored versions. The clip acquired first leads it
+A card is a clip and every clip archive matching tied to it by picture (a `matches` row
+either way, and so on transitively): copies, reposts, mirrored versions. A match by sound
+alone does not join cards: a popular sound laid under unrelated footage is not the same
+footage (the clip page shows it as "shares sound with"). The clip acquired first leads it
 (earliest first acquisition; the lower id on a tie) and gives the card its status, assignee
 and priority. A filter keeps a card when any of its clips passes every filter, so a repost
 found by its caption still shows the footage it belongs to. Counts are of clips, by status,
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..desk.workflow import PRIORITIES, STATUSES, priority_name
@@ -255,7 +257,9 @@ def _index(ses: Session, store: CaseStore) -> _Index:
     if hit is not None and hit[0] == key:
         return hit[1]
     clips = _all_clips(ses)
-    pairs = ses.execute(select(MatchRow.clip_id, MatchRow.other_clip_id)).all()
+    pairs = ses.execute(
+        select(MatchRow.clip_id, MatchRow.other_clip_id).where(footage_matches())
+    ).all()
     groups = []
     for members in _groups(clips, pairs).values():
         members.sort(key=lambda m: (clips[m].first, m))
@@ -369,6 +373,13 @@ def _digest(ses: Session) -> str:
     m, mlast = ses.execute(select(func.count(MatchRow.id), func.max(MatchRow.id))).one()
     a = ses.scalar(select(func.max(AcquisitionRow.id)))
     return f"{n}:{last}:{f}:{flast}:{m}:{mlast}:{a}"
+
+
+def footage_matches() -> ColumnElement[bool]:
+    """`matches` rows where the picture agrees (a row from before sound matching has no
+    `modality`: picture)."""
+    modality = MatchRow.details["modality"].as_string()
+    return or_(modality.is_(None), modality != "sound")
 
 
 def digest(store: CaseStore) -> str:

@@ -61,6 +61,49 @@ FILTERS = {"mmss": mmss, "when": when, "size": size, "pathseg": pathseg}
 
 
 @dataclass(frozen=True)
+class Senses:
+    """Which senses agree (`modality`: picture, sound or both; a match from before sound
+    matching is picture), the sound's ranges, and where the two disagree. A sound-only match is
+    not the same footage ("shares sound with"): a popular sound is laid under unrelated
+    pictures."""
+
+    modality: str = "picture"
+    sound_ranges: list[dict[str, float]] = field(default_factory=list)
+    sound_differs: list[dict[str, float]] = field(default_factory=list)
+    picture_differs: list[dict[str, float]] = field(default_factory=list)
+    reframed: bool = False
+
+    @property
+    def sound_only(self) -> bool:
+        return self.modality == "sound"
+
+
+def _swap(r: dict[str, float]) -> dict[str, float]:
+    """A range seen from the other clip: its `this_*` times become `other_*` and back."""
+    return {
+        "this_start_s": r["other_start_s"],
+        "this_end_s": r["other_end_s"],
+        "other_start_s": r["this_start_s"],
+        "other_end_s": r["this_end_s"],
+    }
+
+
+def _senses(details: dict[str, Any], swapped: bool = False) -> Senses:
+    """The senses of a stored match entry (its `details`), in this clip's terms."""
+
+    def ranges(key: str) -> list[dict[str, float]]:
+        return [_swap(r) if swapped else dict(r) for r in details.get(key) or []]
+
+    return Senses(
+        str(details.get("modality") or "picture"),
+        ranges("sound_ranges"),
+        ranges("sound_differs"),
+        ranges("picture_differs"),
+        bool(details.get("picture_reframed")),
+    )
+
+
+@dataclass(frozen=True)
 class Side:
     """The other clip of a match, as the side-by-side view shows it."""
 
@@ -70,10 +113,11 @@ class Side:
     source_url: str | None
     first_acquired_at: str | None
     score: float
-    ranges: list[dict[str, float]]
+    ranges: list[dict[str, float]]  # where the picture matches
     mirrored: bool  # which clip is the flipped one: see `flip_here`
     flip_here: bool
     duplicate: bool = False
+    senses: Senses = field(default_factory=Senses)
 
 
 @dataclass(frozen=True)
@@ -160,15 +204,8 @@ def _later(store: CaseStore, clip_id: int) -> list[Side]:
     out = []
     for later_id, score, details in rows:
         facts = store.clip_facts(later_id)
-        ranges = [
-            {
-                "this_start_s": r["other_start_s"],
-                "this_end_s": r["other_end_s"],
-                "other_start_s": r["this_start_s"],
-                "other_end_s": r["this_end_s"],
-            }
-            for r in details.get("ranges") or []
-        ]
+        picture = details.get("picture_ranges", details.get("ranges")) or []
+        ranges = [_swap(r) for r in picture]
         mirrored = bool(details.get("mirrored"))
         out.append(
             Side(
@@ -182,6 +219,7 @@ def _later(store: CaseStore, clip_id: int) -> list[Side]:
                 mirrored,
                 flip_here=False,
                 duplicate=facts["duplicate_of"] == clip_id,
+                senses=_senses(details, swapped=True),
             )
         )
     return out
@@ -219,10 +257,11 @@ def clip_page(ws: Workspace, clip_id: int) -> ClipPage:
             m.entry.get("source_url"),
             m.entry.get("earliest_acquired_at"),
             m.score,
-            list(m.entry.get("ranges") or []),
+            list(m.entry.get("picture_ranges", m.entry.get("ranges")) or []),
             bool(m.entry.get("mirrored")),
             flip_here=bool(m.entry.get("mirrored")),
             duplicate=clip.duplicate_of == m.other_clip_id,
+            senses=_senses(m.entry),
         )
         for m in clip.matches
     ]
