@@ -10,12 +10,9 @@ $OSINT_VIDEO_SCREENSHOTS (the README's come from there) or to the test's temp fo
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,26 +21,15 @@ import pytest
 from conftest import missing
 from synth import make_cut_clip
 from test_report_browser import CHROMIUM_ARGS, chromium_path
-from webdesk import PASSWORDS, add_users, desk_copy, serving
+from webdesk import PASSWORDS, add_users, clip_site, desk_copy, serving
 
 from osint_video.config import load_config
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
 @pytest.fixture(scope="module")
 def www(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("www-browser")
-    make_cut_clip(root / "ka52.mp4", [10], 25, size=(160, 120))
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with clip_site(tmp_path_factory.mktemp("www-browser")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

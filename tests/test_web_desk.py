@@ -5,14 +5,11 @@ and bad, URLs good and failing, processed in the background)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import os
 import re
 import socket
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,26 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 from synth import make_cut_clip
-from webdesk import desk_copy, login, serving, wait_for
+from webdesk import clip_site, desk_copy, login, serving, wait_for
 
 from osint_video.config import load_config
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
 @pytest.fixture(scope="module")
 def www(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("www")
-    make_cut_clip(root / "ka52.mp4", [10], 25, size=(160, 120))
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with clip_site(tmp_path_factory.mktemp("www")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ on 127.0.0.1, and a logged-in HTTP client."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
 import socket
 import threading
@@ -74,6 +76,27 @@ def make_desk(home: Path) -> Path:
     run(home, "triage", str(repost), "--case", "kursk", "--note", "a mirrored repost")
     add_users(home)
     return home
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@contextmanager
+def clip_site(root: Path) -> Iterator[str]:
+    """A plain web server on 127.0.0.1 serving a 10 s clip as /ka52.mp4 (URL intake)."""
+    from synth import make_cut_clip
+
+    make_cut_clip(root / "ka52.mp4", [10], 25, size=(160, 120))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
 
 
 def free_port() -> int:
