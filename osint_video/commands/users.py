@@ -5,20 +5,30 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from ..config import Config
 
+if TYPE_CHECKING:
+    from ..store.cases import CaseStore
+
+T = TypeVar("T")
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _store(cfg: Config):  # noqa: ANN202 - a Workspace; imported lazily
+def _on_store(cfg: Config, action: Callable[[CaseStore], T]) -> T:
+    """`action` on the workspace's case store, closed afterwards whatever happens."""
     from ..workspace import Workspace
 
-    return Workspace.open(cfg)
+    ws = Workspace.open(cfg)
+    try:
+        return action(ws.cases)
+    finally:
+        ws.close()
 
 
 def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
@@ -46,11 +56,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         from ..web import users
 
         password = sys.stdin.readline().rstrip("\r\n") if password_stdin else users.new_password()
-        ws = _store(cfg())
-        try:
-            user = users.add_user(ws.cases, name, role, password)
-        finally:
-            ws.close()
+        user = _on_store(cfg(), lambda cases: users.add_user(cases, name, role, password))
         err.print(f"ok: user {user.name} ({user.role}) added", markup=False)
         if not password_stdin:
             print(f"password for {user.name} (shown once): {password}")
@@ -65,11 +71,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         from ..web import users
 
-        ws = _store(cfg())
-        try:
-            rows = users.list_users(ws.cases)
-        finally:
-            ws.close()
+        rows = _on_store(cfg(), users.list_users)
         if as_json:
             data = [
                 {
@@ -97,11 +99,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         from ..web import users
 
-        ws = _store(cfg())
-        try:
-            old = users.set_role(ws.cases, name, role)
-        finally:
-            ws.close()
+        old = _on_store(cfg(), lambda cases: users.set_role(cases, name, role))
         err.print(f"ok: user {name}: {old} -> {role}", markup=False)
 
     @u.command("disable")
@@ -112,11 +110,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         from ..web import users
 
-        ws = _store(cfg())
-        try:
-            users.set_disabled(ws.cases, name, True)
-        finally:
-            ws.close()
+        _on_store(cfg(), lambda cases: users.set_disabled(cases, name, True))
         err.print(f"ok: user {name} disabled", markup=False)
 
     @u.command("enable")
@@ -127,11 +121,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         """
         from ..web import users
 
-        ws = _store(cfg())
-        try:
-            users.set_disabled(ws.cases, name, False)
-        finally:
-            ws.close()
+        _on_store(cfg(), lambda cases: users.set_disabled(cases, name, False))
         err.print(f"ok: user {name} enabled", markup=False)
 
     @u.command("password")
@@ -148,11 +138,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
         from ..web import users
 
         new = sys.stdin.readline().rstrip("\r\n") if password_stdin else users.new_password()
-        ws = _store(cfg())
-        try:
-            users.set_password(ws.cases, name, new)
-        finally:
-            ws.close()
+        _on_store(cfg(), lambda cases: users.set_password(cases, name, new))
         err.print(f"ok: user {name}: new password set", markup=False)
         if not password_stdin:
             print(f"password for {name} (shown once): {new}")
