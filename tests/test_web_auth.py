@@ -3,6 +3,7 @@ disabled users, and every route refused without a session (real server, real wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -226,3 +227,70 @@ def test_admin_manages_users_in_the_page(desk: tuple[str, Path]) -> None:
     assert newbie.get("/board/state").status_code == 401
     mine = ad.post("/users", data={"action": "role", "name": "ad", "role": "viewer"})
     assert mine.status_code == 400  # not one's own account from the page
+
+
+def _serving_cli(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`osint-video serve` as a user starts it, once its login page answers."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env={**os.environ, "OSINT_VIDEO_HOME": str(home), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.communicate()[1]
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return proc
+        assert time.monotonic() < deadline, "serve did not answer"
+        time.sleep(0.2)
+
+
+def _login_behind_proxy(port: int) -> str:
+    """Log in with the headers a TLS-terminating proxy adds; the Set-Cookie header."""
+    c = httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=False)
+    proxy = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    form = {"csrf": csrf_of(c.get("/login").text), "name": "ana", "password": "ana password 1"}
+    r = c.post("/login", data=form, headers=proxy)
+    assert r.status_code == 303, r.text[:300]
+    [session] = [h for h in r.headers.get_list("set-cookie") if h.startswith("osv_session=")]
+    return session.lower()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_serve_believes_proxy_headers_only_from_trusted_addresses(
+    tmp_path: Path, trusted: bool
+) -> None:
+    """The real `serve` command: X-Forwarded-For/-Proto from 127.0.0.1 are ignored unless
+    127.0.0.1 is in `[web] trusted_proxies`; believed, the session records the client's address
+    and the cookie is Secure (the client spoke https to the proxy)."""
+    import sqlite3
+
+    from webdesk import free_port
+
+    home = tmp_path / "ws"
+    refused = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port())],
+        env={**os.environ, "OSINT_VIDEO_HOME": str(home)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "no user can log in" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (
+        users_cli(home, "add", "ana", "--password-stdin", stdin="ana password 1\n").returncode == 0
+    )
+    port = free_port()
+    env = {"OSINT_VIDEO__WEB__TRUSTED_PROXIES": "127.0.0.1"} if trusted else {}
+    proc = _serving_cli(home, port, env)
+    try:
+        cookie = _login_behind_proxy(port)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    con = sqlite3.connect(home / "cases.sqlite")
+    [(address,)] = con.execute("SELECT address FROM web_sessions").fetchall()
+    con.close()
+    assert address == ("203.0.113.7" if trusted else "127.0.0.1")
+    assert ("secure" in [p.strip() for p in cookie.split(";")]) is trusted
