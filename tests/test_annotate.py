@@ -7,6 +7,7 @@ server's Local Files root) and its own project prefix, so tests never share proj
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -537,3 +538,29 @@ def test_upload_of_more_files_than_django_takes_in_one_request(desk) -> None:
     assert sorted(urls) == sorted(files)
     assert len(set(urls.values())) == 130
     desk.client.delete_project(project)
+
+
+def test_push_from_the_web_desk(desk, monkeypatch) -> None:
+    """The clip page's "Push to Label Studio" sends the clip's keyframes and verdict task to a
+    real server, as the logged-in editor (the custody event names them); pushed again, nothing
+    is sent twice."""
+    from webdesk import add_users, login, serving
+
+    desk.ws.close()
+    add_users(desk.home)
+    monkeypatch.setenv("LABEL_STUDIO_URL", desk.conn.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", desk.conn.api_key)
+    with serving(desk.cfg) as (base, _app):
+        ed = login(base, "ed")
+        for _ in range(2):
+            r = ed.post("/clips/1/push")
+            assert r.status_code == 303, r.text[:500]
+        page = ed.get("/clips/1").text.split("<h2>Custody</h2>")[1]
+    desk.ws = Workspace.open(desk.cfg)
+    events = re.findall(r"<b>(\w+)</b> by (\w+)", page)
+    assert events.count(("annotation_tasks_pushed", "ed")) == 1  # the second sent nothing
+    assert desk.status(1) == "in_review"
+    frames = [d for _t, d in desk.server_tasks("keyframe") if d["clip_id"] == 1]
+    unique = [c.unique_keyframes for c in desk.ws.cases.list_clips() if c.id == 1]
+    assert [len(frames)] == unique and unique[0] > 0
+    assert [d["clip_id"] for _t, d in desk.server_tasks("clip")] == [1]
