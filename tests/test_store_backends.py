@@ -144,8 +144,8 @@ def test_sound_fingerprints_and_matches_on_either_backend(
     from osint_video.matching.manifest import log_since
     from osint_video.matching.sound_archive import sound_prints
     from osint_video.matching.sound_index import open_sound_index
-    from osint_video.store.schema import SOUND
     from osint_video.sound.fingerprint import read_sound
+    from osint_video.store.schema import SOUND
 
     if shutil.which("espeak-ng") is None or shutil.which("fpcalc") is None:
         missing("espeak-ng and fpcalc (Debian packages espeak-ng, libchromaprint-tools)")
