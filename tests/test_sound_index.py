@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_index import new_clip, workspace  # a clip in the store; a workspace's settings
 
-from osint_video.config import load_config
 from osint_video.matching import compact as compaction
 from osint_video.matching.index import forget_open_indexes, remove_clip
 from osint_video.matching.manifest import log_since, read_manifest
@@ -33,17 +33,11 @@ from osint_video.matching.sound_index import (
 from osint_video.matching.sound_match import SoundVote, search_sound
 from osint_video.sound.chromaprint import ITEM_S
 from osint_video.sound.fingerprint import TrackPrint
-from osint_video.store.cases import Acquisition, NewEvent, utcnow
+from osint_video.store.cases import NewEvent
 from osint_video.store.schema import SOUND
 from osint_video.workspace import Workspace
 
 ITEMS = 200  # sub-fingerprints per track (25 s)
-
-
-def workspace(home: Path, **matching: object) -> Workspace:
-    env = {f"OSINT_VIDEO__MATCHING__{k.upper()}": str(v) for k, v in matching.items()}
-    env.setdefault("OSINT_VIDEO__MATCHING__AUTO_COMPACT", "false")
-    return Workspace.open(load_config(home=home, environ={**os.environ, **env}))
 
 
 @pytest.fixture
@@ -66,24 +60,25 @@ def tracks(rng: np.random.Generator, n: int = 1) -> list[TrackPrint]:
     return out
 
 
-def new_clip(ws: Workspace, rng: np.random.Generator) -> int:
-    clip_id, _ = ws.cases.acquire(
-        sha256=rng.bytes(32).hex(),
-        size_bytes=1,
-        kind="video",
-        filename="x.mp4",
-        evidence_path="evidence/x",
-        acquisition=Acquisition("tester", utcnow(), "k"),
-        event=NewEvent("acquired", {}),
-    )
-    return clip_id
-
-
 def record(ws: Workspace, clip_id: int, prints: list[TrackPrint]) -> None:
     """What the SoundMatch step does for a clip whose sound is known."""
     with ws.lock("archive-index"):
         found = find_sound(ws, clip_id, prints, [], [])
         record_sound(ws, found, NewEvent("sound_matched", {}))
+
+
+def fill(
+    ws: Workspace, rng: np.random.Generator, n: int, wait: bool = False
+) -> dict[int, list[TrackPrint]]:
+    """`n` new clips with their sound recorded (`wait`: for each automatic compaction)."""
+    heard = {}
+    for _ in range(n):
+        c = new_clip(ws, rng)
+        heard[c] = tracks(rng)
+        record(ws, c, heard[c])
+        if wait and compaction._child is not None:
+            compaction._child.wait(timeout=60)  # the automatic compaction, a child process
+    return heard
 
 
 def excerpt(p: TrackPrint, rng: np.random.Generator, start: int = 40) -> TrackPrint:
@@ -200,11 +195,7 @@ def test_replaced_and_removed_sound_leaves_no_stale_hits(ws: Workspace) -> None:
 
 def test_a_damaged_or_missing_sound_index_is_rebuilt_and_said(ws: Workspace) -> None:
     rng = np.random.default_rng(3)
-    heard = {}
-    for _ in range(4):
-        c = new_clip(ws, rng)
-        heard[c] = tracks(rng)
-        record(ws, c, heard[c])
+    heard = fill(ws, rng, 4)
     idx = open_sound_index(ws)
     assert len(idx.segments) >= 1
     queries = [excerpt(p[0], rng) for p in heard.values()]
@@ -242,13 +233,7 @@ def test_compaction_merges_sound_segments_and_answers_the_same(home: Path) -> No
     ws = workspace(home, segment_hashes=300, auto_compact="true", compact_ratio=0.3)
     try:
         rng = np.random.default_rng(4)
-        heard = {}
-        for _ in range(12):
-            c = new_clip(ws, rng)
-            heard[c] = tracks(rng)
-            record(ws, c, heard[c])
-            if compaction._child is not None:
-                compaction._child.wait(timeout=60)  # the automatic compaction, a child process
+        heard = fill(ws, rng, 12, wait=True)
         queries = [excerpt(p[0], rng) for p in heard.values()]
         want = [truth(ws, q) for q in queries]
         assert [clips_found(w) for w in want] == [{c} for c in heard]
