@@ -451,16 +451,21 @@ def open_index(ws: Workspace, notify: Notify | None = None) -> LiveIndex:
     return idx
 
 
-def warm(ws: Workspace) -> threading.Thread | None:
+def warm(
+    ws: Workspace, also: Callable[[Workspace], object] | None = None
+) -> threading.Thread | None:
     """Open the workspace's index in the background, unless this process has it open: a
     worker or pool process at start, a one-clip `triage` while its decode runs, so that a job
-    does not wait for the segments to be mapped (and, after a copy or a change, verified)."""
+    does not wait for the segments to be mapped (and, after a copy or a change, verified).
+    `also`: opens another index in the same thread (`sound_index.warm_senses`)."""
     if live_index(ws, LiveIndex).manifest is not None:
         return None
 
     def run() -> None:
         try:
             open_index(ws)
+            if also is not None:
+                also(ws)
         except Exception:  # noqa: BLE001 - the job opens it again and reports the error
             pass
 

@@ -20,6 +20,7 @@ aligns whole tracks at the offsets the lookups vote for (`SoundView.track`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -32,7 +33,7 @@ from ..sound.fingerprint import TrackPrint
 from ..store.schema import SOUND, SoundFingerprintRow
 from ..workspace import Workspace
 from .build import Kind, rebuild_files
-from .index import LiveIndex, Notify, live_index
+from .index import LiveIndex, Notify, live_index, warm
 from .manifest import IN_CHUNK
 from .segments import Content
 from .sound_segments import (
@@ -64,6 +65,7 @@ __all__ = [
     "rebuild",
     "row_of",
     "sound_dir",
+    "warm_senses",
 ]
 
 
@@ -175,6 +177,11 @@ def open_sound_index(ws: Workspace, notify: Notify | None = None) -> LiveSoundIn
     idx = live_index(ws, LiveSoundIndex)
     idx.refresh(ws, notify)
     return idx
+
+
+def warm_senses(ws: Workspace) -> threading.Thread | None:
+    """`index.warm`, with the sound index opened in the same thread when matching by sound."""
+    return warm(ws, open_sound_index if ws.config.sound.enabled else None)
 
 
 def rebuild(ws: Workspace) -> LiveSoundIndex:
