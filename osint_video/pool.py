@@ -86,9 +86,9 @@ def _init(cfg: Config, events: Any) -> None:
     tune_sqlite(_ws.cases.engine)
     _events = events
     if cfg.matching.enabled:  # one index per process, kept open across its clips
-        from .matching.index import warm
+        from .matching.sound_index import warm_senses
 
-        warm(_ws)
+        warm_senses(_ws)
 
 
 def _run(job: PoolJob) -> tuple[int, TriageOutcome | None, str | None]:

@@ -385,3 +385,60 @@ def test_a_bare_hex_keyframe_hash_is_refused(tmp_path: Path) -> None:
             )  # fmt: skip
     finally:
         store.close()
+
+
+def test_0011_logs_the_sound_already_stored(empty_url: str, tmp_path: Path) -> None:
+    """A store with sound fingerprints from before 0011 (both backends): every log row so far is
+    the picture's, each clip with sound gets one sound `add` (in the order its sound was
+    stored), and the sound index built from the log and the rows finds what they hold."""
+    from osint_video.matching.manifest import log_since
+    from osint_video.matching.sound_index import open_sound_index
+    from osint_video.store.schema import PICTURE, SOUND
+
+    command.upgrade(migrate.alembic_config(empty_url), "0010_sound")
+    rng = np.random.default_rng(0)
+    values = [rng.integers(0, 2**32, 40, dtype=np.uint64).astype("<u4") for _ in range(3)]
+    engine = create_engine(empty_url)
+    with engine.begin() as conn:
+        for cid in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO clips (id, sha256, size_bytes, kind, filename, evidence_path,"
+                    " status, created_at, updated_at, priority) VALUES (:i, :s, 1, 'video',"
+                    " 'a.mp4', 'evidence/a', 'processed', '2025-01-01 00:00:00',"
+                    " '2025-01-01 00:00:00', 1)"
+                ),
+                {"i": cid, "s": f"{cid:064x}"},
+            )
+        conn.execute(
+            text("INSERT INTO match_index_log (clip_id, action, hashes) VALUES (1, 'add', 2)")
+        )
+        for cid, track, v in ((2, 0, values[0]), (1, 0, values[1]), (1, 1, values[2])):
+            conn.execute(
+                text(
+                    "INSERT INTO sound_fingerprints (clip_id, track, algorithm, start_s, item_s,"
+                    ' span_s, items, informative, "values", mask) VALUES (:c, :t,'
+                    " 'chromaprint:2', 0, 0.124, 2.7, 40, 40, :v, :m)"
+                ),
+                {
+                    "c": cid,
+                    "t": track,
+                    "v": v.tobytes(),
+                    "m": np.packbits(np.ones(40, np.uint8)).tobytes(),
+                },
+            )
+    engine.dispose()
+    assert list(migrate.upgrade(empty_url).applied) == ["0011_sound_log"]
+    assert _diff(empty_url) == []
+    ws = Workspace(
+        load_config(home=tmp_path), tmp_path, CaseStore(empty_url), EvidenceStore(tmp_path)
+    )
+    try:
+        assert [(c, a) for _p, c, a in log_since(ws, 0, PICTURE)] == [(1, "add")]
+        assert [(c, a) for _p, c, a in log_since(ws, 0, SOUND)] == [(2, "add"), (1, "add")]
+        idx = open_sound_index(ws)
+        assert idx.clips() == [1, 2] and len(idx) == 120
+        assert (idx.view().track(1, 1).values == values[2]).all()
+    finally:
+        ws.close()
+        index.forget_open_indexes()

@@ -140,8 +140,12 @@ def test_sound_fingerprints_and_matches_on_either_backend(
     import sound_media as sm
     from conftest import missing
 
+    from osint_video.matching.index import forget_open_indexes, remove_clip
+    from osint_video.matching.manifest import log_since
     from osint_video.matching.sound_archive import sound_prints
+    from osint_video.matching.sound_index import open_sound_index
     from osint_video.sound.fingerprint import read_sound
+    from osint_video.store.schema import SOUND
 
     if shutil.which("espeak-ng") is None or shutil.which("fpcalc") is None:
         missing("espeak-ng and fpcalc (Debian packages espeak-ng, libchromaprint-tools)")
@@ -159,8 +163,18 @@ def test_sound_fingerprints_and_matches_on_either_backend(
         second = triage(ws, TriageRequest(copy, case="kursk"))
         [m] = ws.cases.record(second.clip_id or 0).matches
         assert m.other_clip_id == first.clip_id and m.entry["modality"] == "both"
+        # the sound's index-log rows (migration 0011), and a removal read back from them
+        heard = [(c, a) for _p, c, a in log_since(ws, 0, SOUND)]
+        assert heard == [(first.clip_id, "add"), (second.clip_id, "add")]
+        assert [a for _p, _c, a in log_since(ws, 0)] == ["add", "add"]  # the picture's
+        idx = open_sound_index(ws)
+        remove_clip(ws, first.clip_id or 0, "tester")
+        assert open_sound_index(ws) is idx and idx.clips() == [second.clip_id]
+        forget_open_indexes()
+        assert open_sound_index(ws).clips() == [second.clip_id]  # a fresh process's view
     finally:
         ws.close()
+        forget_open_indexes()
 
 
 def test_a_store_survives_a_postgresql_restart(pg_server, pg_desk_url: str) -> None:  # noqa: ANN001

@@ -136,7 +136,7 @@ def register(app: typer.Typer, cfg: Callable[[], Config]) -> None:
             clips = len(idx.clips())
             shards = len(idx.manifest.shards) if idx.manifest else 1
             heard = sound_rebuild(ws)
-            heard_clips = len(set(heard.table["clip"].tolist()))
+            heard_clips = len(heard.clips())
         finally:
             ws.close()
         err.print(

@@ -77,9 +77,9 @@ def _workspace() -> Workspace:
     if "ws" not in _bound:
         ws = Workspace.open(_bound.get("cfg") or load_config())
         if ws.config.matching.enabled:
-            from ..matching.index import warm
+            from ..matching.sound_index import warm_senses
 
-            warm(ws)
+            warm_senses(ws)
         _bound["ws"] = ws
     out: Workspace = _bound["ws"]
     return out

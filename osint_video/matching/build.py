@@ -11,13 +11,17 @@ store.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 
+from ..store.schema import PICTURE
 from ..workspace import Workspace
-from .fingerprints import STORED_VIEWS
+from .fingerprints import HASH, STORED_VIEWS
 from .manifest import (
     Manifest,
     SegmentRef,
@@ -26,7 +30,7 @@ from .manifest import (
     read_entries,
     write_manifest,
 )
-from .segments import Content, folders, meta_checksum, write_segment
+from .segments import Content, concat, folders, load_segment, meta_checksum, write_segment
 
 # Locks (store/locks.py): one compaction or rebuild at a time; one manifest writer at a time;
 # matching's catch-up, search of what is new, and record.
@@ -37,6 +41,47 @@ SEARCH_LOCK = "archive-index"
 
 def index_dir(ws: Workspace) -> Path:
     return ws.home / "index"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one sense's index is made of; everything else (log, segments, manifest, tail,
+    catch-up, compaction, repair) is shared. The picture's is `PICTURE`; the sound's is
+    `sound_index.SOUND` (folder `index/sound/`, the log rows whose `sense` is `sound`).
+
+    `read(ws, clips)`: the store's entries of `clips` (None: all) and each clip's count of
+    informative entries (the labels' second field); `write`/`load`: a segment's files.
+    """
+
+    sense: str
+    hash: str
+    name: str  # how messages name it
+    folder: str  # under WORKSPACE/index/ ("": the folder itself)
+    per_count: int  # index entries per counted item (the picture: two views per frame)
+    read: Callable[[Workspace, Sequence[int] | None], tuple[Any, dict[int, int]]]
+    write: Callable[[Path, int, int, int, Content], str]
+    load: Callable[[Path, str, str], Any]
+    concat: Callable[[list[Any]], Any]
+    sharded: bool = True  # split by `[matching] shards` (else one shard)
+
+    def root(self, ws: Workspace) -> Path:
+        return index_dir(ws) / self.folder if self.folder else index_dir(ws)
+
+    def shards(self, ws: Workspace) -> int:
+        return max(1, ws.config.matching.shards) if self.sharded else 1
+
+
+def picture_read(ws: Workspace, clips: Sequence[int] | None) -> tuple[Any, dict[int, int]]:
+    """The picture's entries of `clips` (None: all) and each clip's informative frames."""
+    entries = read_entries(ws, clips)
+    ids, counts = np.unique(entries.clips, return_counts=True)
+    return entries, dict(zip(ids.tolist(), (counts // len(STORED_VIEWS)).tolist(), strict=True))
+
+
+PICTURE_KIND = Kind(
+    PICTURE, HASH, "archive index", "", len(STORED_VIEWS), picture_read, write_segment,
+    load_segment, concat,
+)  # fmt: skip
 
 
 def shard_of(clip_id: int, shards: int) -> int:
@@ -61,33 +106,31 @@ def split_shards(content: Content, shards: int) -> list[Content]:
 # -- building from the store --------------------------------------------------------------------
 
 
-def rebuild_files(ws: Workspace, shards: int | None = None) -> Manifest:
+def rebuild_files(ws: Workspace, shards: int | None = None, kind: Kind = PICTURE_KIND) -> Manifest:
     """Build the whole index from the case store's fingerprints and make it the manifest
     (under the compaction lock: a rebuild and a compaction never run at once)."""
     with ws.lock(COMPACT_LOCK):
-        return build_from_store(ws, shards or ws.config.matching.shards)
+        return build_from_store(ws, shards or kind.shards(ws), kind)
 
 
-def build_from_store(ws: Workspace, shards: int) -> Manifest:
+def build_from_store(ws: Workspace, shards: int, kind: Kind = PICTURE_KIND) -> Manifest:
     """One base segment per shard from every fingerprint in the store; segments no manifest
     names are removed. Call holding the compaction lock."""
-    root = index_dir(ws)
+    root = kind.root(ws)
     root.mkdir(parents=True, exist_ok=True)
     count = max(1, shards)
-    position, anchor = log_head(ws)
-    adds = last_adds(ws, position)
-    entries = read_entries(ws)  # read after the log: a newer add is caught up later
-    clips, counts = np.unique(entries.clips, return_counts=True)
-    frames = dict(zip(clips.tolist(), (counts // len(STORED_VIEWS)).tolist(), strict=True))
-    labels = {c: (adds.get(c, 0), int(frames.get(c, 0))) for c in set(adds) | set(frames)}
+    position, anchor = log_head(ws, kind.sense)
+    adds = last_adds(ws, position, kind.sense)
+    entries, counts = kind.read(ws, None)  # read after the log: a newer add is caught up later
+    labels = {c: (adds.get(c, 0), int(counts.get(c, 0))) for c in set(adds) | set(counts)}
     refs: list[tuple[SegmentRef, ...]] = []
     for k, part in enumerate(split_shards(Content(entries, labels), count)):
         if not part.labels:
             refs.append(())
             continue
-        name = write_segment(root, k, 0, position, part)
+        name = kind.write(root, k, 0, position, part)
         refs.append((SegmentRef(name, meta_checksum(root, name), 0, position, len(part.entries)),))
-    manifest = Manifest(position, anchor, tuple(refs))
+    manifest = Manifest(position, anchor, tuple(refs), kind.hash)
     with ws.lock(SEGMENTS_LOCK):
         write_manifest(root, manifest)
         remove_unused(root, manifest)
@@ -103,8 +146,8 @@ def remove_unused(root: Path, manifest: Manifest) -> None:
     for folder in folders(root):
         if folder.name not in named:
             shutil.rmtree(folder, ignore_errors=True)
-    for old in ("hashes.npy", "clips.npy", "times.npy"):  # the one-array index before segments
-        (root / old).unlink(missing_ok=True)
+    for old in root.glob("*.npy"):  # the one-array indexes before segments
+        old.unlink(missing_ok=True)
 
 
 def indexed_clip_ids(ws: Workspace) -> set[int]:

@@ -24,13 +24,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..workspace import Workspace
 from .build import (
     COMPACT_LOCK,
+    PICTURE_KIND,
     SEGMENTS_LOCK,
+    Kind,
     build_from_store,
     index_dir,
     indexed_clip_ids,
@@ -42,19 +45,12 @@ from .manifest import (
     Manifest,
     SegmentRef,
     anchor_holds,
+    log_head,
     read_manifest,
     write_manifest,
 )
-from .segments import (
-    Content,
-    Entries,
-    Segment,
-    SegmentDamaged,
-    concat,
-    load_segment,
-    meta_checksum,
-    write_segment,
-)
+from .segments import Content, SegmentDamaged, concat, meta_checksum
+from .sound_index import SOUND_KIND
 
 MAX_SMALL = 6
 Notify = Callable[[str], None]
@@ -91,10 +87,12 @@ def everything(manifest: Manifest) -> list[Plan]:
     ]
 
 
-def merge(segments: list[Segment], full: bool, exists: set[int] | None) -> Content:
-    """The live content of consecutive segments as one: each clip's latest change among them
-    wins; `full` (nothing older exists) drops tombstones, and `exists` drops clips that were
-    deleted from the store."""
+def merge(
+    segments: list[Any], full: bool, exists: set[int] | None, join: Callable[..., Any] = concat
+) -> Content:
+    """The live content of consecutive segments (of either kind: `join` concatenates their
+    entries) as one: each clip's latest change among them wins; `full` (nothing older exists)
+    drops tombstones, and `exists` drops clips that were deleted from the store."""
     latest: dict[int, tuple[int, int, int]] = {}  # clip -> (position, frames, segment or -1)
     for i, seg in enumerate(segments):
         for c, (p, f) in seg.content.labels.items():
@@ -108,16 +106,15 @@ def merge(segments: list[Segment], full: bool, exists: set[int] | None) -> Conte
     parts = []
     for i, seg in enumerate(segments):
         mine = np.array([c for c, v in latest.items() if v[2] == i], np.int64)
-        e = seg.content.entries
-        keep = np.isin(np.asarray(e.clips), mine)
-        parts.append(Entries(*(np.asarray(a)[keep] for a in (e.hashes, e.clips, e.times))))
+        parts.append(seg.content.entries.of_clips(mine))
     labels = {c: (p, f) for c, (p, f, i) in latest.items() if i >= 0}
     tombs = {} if full else {c: p for c, (p, _f, i) in latest.items() if i < 0}
-    return Content(concat(parts), labels, tombs)
+    return Content(join(parts), labels, tombs)
 
 
 def compact(ws: Workspace, full: bool = True, notify: Notify | None = None) -> list[str]:
-    """Merge segments (`full`: every shard's into one; else what the policy says is due).
+    """Merge segments (`full`: every shard's into one; else what the policy says is due), the
+    picture's and then the sound's (`sound: ` before its lines).
 
     Waits for a compaction or rebuild already running. A missing, damaged or inconsistent
     index is rebuilt from the store instead (and said so).
@@ -125,31 +122,39 @@ def compact(ws: Workspace, full: bool = True, notify: Notify | None = None) -> l
     Returns:
         One line per shard merged (empty: nothing to do).
     """
-    root = index_dir(ws)
+    lines = compact_kind(ws, PICTURE_KIND, full, notify)
+    return lines + [f"sound: {line}" for line in compact_kind(ws, SOUND_KIND, full, notify)]
+
+
+def compact_kind(ws: Workspace, kind: Kind, full: bool, notify: Notify | None) -> list[str]:
+    """`compact` for one sense's index."""
+    root = kind.root(ws)
     with ws.lock(COMPACT_LOCK):
         try:
-            manifest = read_manifest(root)
+            manifest = read_manifest(root, kind.hash)
             if manifest is None:
+                if kind is SOUND_KIND and not log_head(ws, kind.sense)[0]:
+                    return []  # no sound recorded yet: nothing to build or merge
                 raise FileNotFoundError(root / "manifest.json")
-            if not anchor_holds(ws, manifest):
+            if not anchor_holds(ws, manifest, kind.sense):
                 raise IndexInconsistent("made from another case store")
             ratio = ws.config.matching.compact_ratio
             plans = everything(manifest) if full else due(manifest, ratio)
             refs = {r.name: r for r in manifest.refs()}
-            loaded = {n: load_segment(root, n, refs[n].sha256) for p in plans for n in p.names}
+            loaded = {n: kind.load(root, n, refs[n].sha256) for p in plans for n in p.names}
         except (FileNotFoundError, IndexInconsistent, SegmentDamaged) as exc:
             if notify:
-                notify(f"archive index at {root}: {exc}; rebuilt from the case store")
-            build_from_store(ws, ws.config.matching.shards)
+                notify(f"{kind.name} at {root}: {exc}; rebuilt from the case store")
+            build_from_store(ws, kind.shards(ws), kind)
             return ["rebuilt from the case store"]
         exists = indexed_clip_ids(ws) if any(p.full for p in plans) else None
         done: dict[str, SegmentRef | None] = {}
         lines = []
         for plan in plans:
             segs = [loaded[n] for n in plan.names]
-            content = merge(segs, plan.full, exists)
+            content = merge(segs, plan.full, exists, kind.concat)
             start, end = segs[0].start, segs[-1].end
-            name = write_segment(root, plan.shard, start, end, content)
+            name = kind.write(root, plan.shard, start, end, content)
             ref = SegmentRef(name, meta_checksum(root, name), start, end, len(content.entries))
             done[plan.names[0]] = ref
             done.update(dict.fromkeys(plan.names[1:]))
@@ -161,7 +166,7 @@ def compact(ws: Workspace, full: bool = True, notify: Notify | None = None) -> l
         del loaded
         if done:
             with ws.lock(SEGMENTS_LOCK):
-                current = read_manifest(root) or manifest
+                current = read_manifest(root, kind.hash) or manifest
                 new = _swapped(current, done)
                 write_manifest(root, new)
                 remove_unused(root, new)
@@ -180,7 +185,7 @@ def _swapped(current: Manifest, done: dict[str, SegmentRef | None]) -> Manifest:
             elif (merged := done[r.name]) is not None:
                 out.append(merged)
         shards.append(tuple(out))
-    return Manifest(current.position, current.anchor, tuple(shards))
+    return Manifest(current.position, current.anchor, tuple(shards), current.kind)
 
 
 # -- automatically, after a job ----------------------------------------------------------------

@@ -35,23 +35,26 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from ..store.schema import ADD, REMOVE, FingerprintRow, IndexLogRow
+from ..store.schema import ADD, PICTURE, REMOVE, SOUND, FingerprintRow, IndexLogRow
 from ..workspace import Workspace
 from .build import (
     COMPACT_LOCK,
+    PICTURE_KIND,
     SEARCH_LOCK,
     SEGMENTS_LOCK,
+    Kind,
     build_from_store,
     index_dir,
     rebuild_files,
     split_shards,
 )
-from .fingerprints import STORED_VIEWS, FrameFingerprint
+from .fingerprints import FrameFingerprint
 from .hits import FrameHits, View
 from .manifest import (
     IndexInconsistent,
@@ -61,7 +64,6 @@ from .manifest import (
     log_head,
     log_since,
     manifest_stat,
-    read_entries,
     read_manifest,
     write_manifest,
 )
@@ -71,10 +73,7 @@ from .segments import (
     Segment,
     SegmentDamaged,
     concat,
-    load_segment,
     meta_checksum,
-    no_entries,
-    write_segment,
 )
 
 Notify = Callable[[str], None]
@@ -91,14 +90,14 @@ __all__ = [
 ]
 
 
-def _merge_tail(tail: Content, chunk: Content) -> Content:
+def _merge_tail(tail: Content, chunk: Content, kind: Kind) -> Content:
     """The tail with a newer chunk applied: a clip's newer change replaces its older one."""
     changed = set(chunk.labels) | set(chunk.tombstones)
     if changed and len(tail.entries):
-        keep = ~np.isin(tail.entries.clips, np.fromiter(changed, np.int64))
-        entries = concat([tail.entries.take(keep), chunk.entries])
+        older = tail.entries.of_clips(np.fromiter(changed, np.int64), keep=False)
+        entries = kind.concat([older, chunk.entries])
     else:
-        entries = concat([tail.entries, chunk.entries])
+        entries = kind.concat([tail.entries, chunk.entries])
     labels = {c: v for c, v in tail.labels.items() if c not in changed} | chunk.labels
     tombs = {c: v for c, v in tail.tombstones.items() if c not in changed} | chunk.tombstones
     return Content(entries, labels, tombs)
@@ -108,23 +107,22 @@ def _trim_tail(tail: Content, upto: int) -> Content:
     """The tail without the changes at or before log position `upto` (now in segments)."""
     gone = {c for c, (p, _f) in tail.labels.items() if p <= upto}
     gone |= {c for c, p in tail.tombstones.items() if p <= upto}
-    keep = ~np.isin(tail.entries.clips, np.fromiter(gone, np.int64)) if gone else None
     return Content(
-        tail.entries if keep is None else tail.entries.take(keep),
+        tail.entries.of_clips(np.fromiter(gone, np.int64), keep=False) if gone else tail.entries,
         {c: v for c, v in tail.labels.items() if c not in gone},
         {c: v for c, v in tail.tombstones.items() if c not in gone},
     )
 
 
-def read_chunk(ws: Workspace, changes: list[tuple[int, int, str]]) -> Content:
+def read_chunk(
+    ws: Workspace, changes: list[tuple[int, int, str]], kind: Kind = PICTURE_KIND
+) -> Content:
     """The store's current rows for the clips of some log changes, labelled by the changes."""
     last: dict[int, tuple[int, str]] = {}
     for pos, clip, action in changes:
         last[clip] = (pos, action)
     adds = sorted(c for c, (_p, a) in last.items() if a == ADD)
-    entries = read_entries(ws, adds)
-    clips, counts = np.unique(entries.clips, return_counts=True)
-    frames = dict(zip(clips.tolist(), (counts // len(STORED_VIEWS)).tolist(), strict=True))
+    entries, frames = kind.read(ws, adds)
     return Content(
         entries,
         {c: (last[c][0], int(frames.get(c, 0))) for c in adds},
@@ -139,7 +137,7 @@ class _State:
     manifest: Manifest | None = None
     stat: tuple[int, int, int] | None = None
     segments: tuple[Segment, ...] = ()
-    tail: Content = field(default_factory=lambda: Content(no_entries()))
+    tail: Content = field(default_factory=lambda: Content(concat([])))
     tail_start: int = 0
     position: int = 0
     live: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -147,12 +145,17 @@ class _State:
 
 class LiveIndex:
     """The archive index as one process keeps it open: segments mapped, the tail in memory,
-    the live labels of every clip. Thread-safe (a worker runs several jobs at once)."""
+    the live labels of every clip. Thread-safe (a worker runs several jobs at once).
+
+    `KIND` says what it indexes: the picture's hashes here, the sound's in the subclass
+    `sound_index.LiveSoundIndex`, which shares all of the bookkeeping below."""
+
+    KIND: Kind = PICTURE_KIND
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.RLock()
-        self._s = _State()
+        self._s = _State(tail=self._empty())
         self.caught_up = 0  # log changes read by the last catch-up (the bench reports it)
         self._unsaid: list[str] = []  # repairs made with no one to tell (a background open)
 
@@ -161,7 +164,10 @@ class LiveIndex:
     def __len__(self) -> int:
         """Live entries (stored views of informative frames of indexed clips)."""
         with self._lock:
-            return sum(f for _p, f in self._s.live.values()) * len(STORED_VIEWS)
+            return sum(f for _p, f in self._s.live.values()) * self.KIND.per_count
+
+    def _empty(self) -> Content:
+        return Content(self.KIND.concat([]))
 
     @property
     def position(self) -> int:
@@ -241,13 +247,13 @@ class LiveIndex:
             What was read (searched on its own under the archive lock: `match.finish`).
         """
         with self._lock:
-            changes = log_since(ws, self._s.position)
+            changes = log_since(ws, self._s.position, self.KIND.sense)
             self.caught_up = len(changes)
             if not changes:
-                return Content(no_entries())
-            chunk = read_chunk(ws, changes)
+                return self._empty()
+            chunk = read_chunk(ws, changes, self.KIND)
             s = self._s
-            s.tail = _merge_tail(s.tail, chunk)
+            s.tail = _merge_tail(s.tail, chunk, self.KIND)
             for c, label in chunk.labels.items():
                 s.live[c] = label
             for c in chunk.tombstones:
@@ -271,17 +277,17 @@ class LiveIndex:
         self._install(manifest, segments, manifest_stat(self.root))
 
     def _load(self, ws: Workspace) -> tuple[Manifest, tuple[Segment, ...]]:
-        manifest = read_manifest(self.root)
+        manifest = read_manifest(self.root, self.KIND.hash)
         if manifest is None:
             raise FileNotFoundError(self.root / "manifest.json")
-        if not anchor_holds(ws, manifest):
+        if not anchor_holds(ws, manifest, self.KIND.sense):
             raise IndexInconsistent(
                 f"it was made at index-log position {manifest.position}, which this case "
                 "store does not have (another store, or one restored from an older copy)"
             )
         have = {s.name: s for s in self._s.segments}
         segments = tuple(
-            have[r.name] if r.name in have else load_segment(self.root, r.name, r.sha256)
+            have[r.name] if r.name in have else self.KIND.load(self.root, r.name, r.sha256)
             for r in manifest.refs()
         )
         return manifest, segments
@@ -300,13 +306,14 @@ class LiveIndex:
                     return self._load(ws)
                 except (FileNotFoundError, IndexInconsistent, SegmentDamaged) as exc:
                     why = exc
-            if not isinstance(why, FileNotFoundError) or log_head(ws)[0]:
+            kind = self.KIND
+            if not isinstance(why, FileNotFoundError) or log_head(ws, kind.sense)[0]:
                 what = "missing" if isinstance(why, FileNotFoundError) else f"inconsistent ({why})"
-                said = f"archive index at {self.root} is {what}: rebuilt from the case store"
+                said = f"{kind.name} at {self.root} is {what}: rebuilt from the case store"
                 self._log(said)
                 (notify or self._unsaid.append)(said)
-            manifest = build_from_store(ws, ws.config.matching.shards)
-        segments = tuple(load_segment(self.root, r.name, r.sha256) for r in manifest.refs())
+            manifest = build_from_store(ws, kind.shards(ws), kind)
+        segments = tuple(self.KIND.load(self.root, r.name, r.sha256) for r in manifest.refs())
         return manifest, segments
 
     def _log(self, message: str) -> None:
@@ -326,7 +333,7 @@ class LiveIndex:
         if s.manifest is not None and s.tail_start <= at <= s.position:
             tail, start, position = _trim_tail(s.tail, at), at, s.position
         else:  # ahead of us, or behind what we flushed (a rebuild): read again from its position
-            tail, start, position = Content(no_entries()), at, at
+            tail, start, position = self._empty(), at, at
         self._s = _State(manifest, stat, segments, tail, start, position)
         self._s.live = _live_labels([*(g.content for g in segments), tail])
 
@@ -360,7 +367,7 @@ class LiveIndex:
                 manifest=manifest,
                 stat=stat,
                 segments=s.segments + new,
-                tail=Content(no_entries()),
+                tail=self._empty(),
                 tail_start=s.position,
             )
             return True
@@ -373,13 +380,13 @@ class LiveIndex:
         for k, part in enumerate(split_shards(s.tail, count)):
             if not (part.labels or part.tombstones):
                 continue
-            name = write_segment(self.root, k, s.tail_start, s.position, part)
+            name = self.KIND.write(self.root, k, s.tail_start, s.position, part)
             sha = meta_checksum(self.root, name)
-            seg = load_segment(self.root, name, sha)
+            seg = self.KIND.load(self.root, name, sha)
             shards[k].append(SegmentRef(name, sha, s.tail_start, s.position, len(part.entries)))
             new.append(seg)
         anchor = log_anchor_of(s, old)
-        manifest = Manifest(s.position, anchor, tuple(tuple(x) for x in shards))
+        manifest = Manifest(s.position, anchor, tuple(tuple(x) for x in shards), old.kind)
         return manifest, tuple(new)
 
 
@@ -414,16 +421,18 @@ def _live_labels(contents: Sequence[Content]) -> dict[int, tuple[int, int]]:
 
 _live: dict[tuple[str, str], LiveIndex] = {}
 _live_guard = threading.Lock()
-KEEP_OPEN = 4  # workspaces a process keeps an index open for (tests open many)
+KEEP_OPEN = 8  # indexes (a workspace's picture and sound) a process keeps open (tests open many)
+L = TypeVar("L", bound=LiveIndex)
 
 
-def live_index(ws: Workspace) -> LiveIndex:
-    """This process's index for the workspace (made on first use, never refreshed here)."""
-    key = (str(index_dir(ws)), ws.cases.url)
+def live_index(ws: Workspace, cls: type[L] = LiveIndex) -> L:  # type: ignore[assignment]
+    """This process's index of kind `cls` for the workspace (made on first use, never
+    refreshed here)."""
+    root = cls.KIND.root(ws)
+    key = (str(root), ws.cases.url)
     with _live_guard:
-        idx = _live.pop(key, None)
-        if idx is None:  # (not `or`: an empty index is falsy)
-            idx = LiveIndex(index_dir(ws))
+        found = _live.pop(key, None)
+        idx = found if isinstance(found, cls) else cls(root)  # (an empty index is falsy)
         _live[key] = idx  # most recently used last
         while len(_live) > KEEP_OPEN:
             _live.pop(next(iter(_live)))
@@ -437,21 +446,26 @@ def open_index(ws: Workspace, notify: Notify | None = None) -> LiveIndex:
     later ones only read the store's log past the index's position. Missing, damaged or
     inconsistent files are rebuilt from the store (`notify` says so).
     """
-    idx = live_index(ws)
+    idx = live_index(ws, LiveIndex)
     idx.refresh(ws, notify)
     return idx
 
 
-def warm(ws: Workspace) -> threading.Thread | None:
+def warm(
+    ws: Workspace, also: Callable[[Workspace], object] | None = None
+) -> threading.Thread | None:
     """Open the workspace's index in the background, unless this process has it open: a
     worker or pool process at start, a one-clip `triage` while its decode runs, so that a job
-    does not wait for the segments to be mapped (and, after a copy or a change, verified)."""
-    if live_index(ws).manifest is not None:
+    does not wait for the segments to be mapped (and, after a copy or a change, verified).
+    `also`: opens another index in the same thread (`sound_index.warm_senses`)."""
+    if live_index(ws, LiveIndex).manifest is not None:
         return None
 
     def run() -> None:
         try:
             open_index(ws)
+            if also is not None:
+                also(ws)
         except Exception:  # noqa: BLE001 - the job opens it again and reports the error
             pass
 
@@ -485,28 +499,35 @@ def fingerprint_entries(clip_id: int, fps: Sequence[FrameFingerprint]) -> Entrie
     return Entries(hashes, np.full(len(hashes), clip_id, np.int32), times)
 
 
-def log_change(ses: Session, clip_id: int, action: str, hashes: int) -> None:
-    """The index-log row of a change to a clip's fingerprints, in the caller's transaction
-    (under the archive lock: see `schema.IndexLogRow`)."""
-    ses.add(IndexLogRow(clip_id=clip_id, action=action, hashes=hashes))
+def log_change(ses: Session, clip_id: int, action: str, hashes: int, sense: str = PICTURE) -> None:
+    """The index-log row of a change to a clip's fingerprints (`sense`: the picture's or the
+    sound's), in the caller's transaction (under the archive lock: see `schema.IndexLogRow`)."""
+    ses.add(IndexLogRow(clip_id=clip_id, action=action, hashes=hashes, sense=sense))
 
 
 def remove_clip(ws: Workspace, clip_id: int, actor: str) -> int:
-    """Forget a clip's fingerprints, e.g. before the clip is deleted: they are deleted from
-    the store with an index-log removal, and the index's entries become tombstones (nothing
-    is rebuilt or rewritten; the next compaction drops them).
+    """Forget a clip's fingerprints, picture and sound, e.g. before the clip is deleted: they
+    are deleted from the store with an index-log removal each, and the indexes' entries become
+    tombstones (nothing is rebuilt or rewritten; the next compaction drops them).
 
     Returns:
-        How many fingerprints were removed.
+        How many picture fingerprints were removed.
     """
     from ..store.cases import NewEvent  # the custody record of the removal
+    from ..store.schema import SoundFingerprintRow
 
     with ws.lock(SEARCH_LOCK):
         with ws.cases.session() as ses:
             res = ses.execute(delete(FingerprintRow).where(FingerprintRow.clip_id == clip_id))
             n = int(getattr(res, "rowcount", 0) or 0)
             log_change(ses, clip_id, REMOVE, 0)
-            ws.cases._append_events(
-                ses, clip_id, actor, [NewEvent("unindexed", {"fingerprints_removed": n})]
+            res = ses.execute(
+                delete(SoundFingerprintRow).where(SoundFingerprintRow.clip_id == clip_id)
             )
+            heard = int(getattr(res, "rowcount", 0) or 0)
+            details = {"fingerprints_removed": n}
+            if heard:
+                log_change(ses, clip_id, REMOVE, 0, SOUND)
+                details["sound_tracks_removed"] = heard
+            ws.cases._append_events(ses, clip_id, actor, [NewEvent("unindexed", details)])
     return n

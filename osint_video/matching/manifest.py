@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import BigInteger, func, select, type_coerce
 
-from ..store.schema import ADD, FingerprintRow, IndexLogRow
+from ..store.schema import ADD, PICTURE, FingerprintRow, IndexLogRow
 from ..workspace import Workspace
 from .fingerprints import HASH
 from .segments import Entries
@@ -54,6 +54,7 @@ class Manifest:
     position: int
     anchor: tuple[int, str] | None
     shards: tuple[tuple[SegmentRef, ...], ...]
+    kind: str = HASH  # what made the entries (the picture's hash, the sound's algorithm)
 
     def refs(self) -> list[SegmentRef]:
         return [r for shard in self.shards for r in shard]
@@ -61,15 +62,15 @@ class Manifest:
     def as_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,
-            "hash": HASH,
+            "hash": self.kind,
             "position": self.position,
             "anchor": list(self.anchor) if self.anchor else None,
             "shards": [[r.__dict__ for r in shard] for shard in self.shards],
         }
 
 
-def read_manifest(root: Path) -> Manifest | None:
-    """The manifest, or None when there is none.
+def read_manifest(root: Path, kind: str = HASH) -> Manifest | None:
+    """The manifest, or None when there is none (`kind`: what must have made the entries).
 
     Raises:
         IndexInconsistent: unreadable, another format, or another kind of hash.
@@ -83,14 +84,15 @@ def read_manifest(root: Path) -> Manifest | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         got = data.get("format") if isinstance(data, dict) else None
         raise IndexInconsistent(f"format {got} (expected {FORMAT_VERSION})")
-    if data.get("hash") != HASH:
-        raise IndexInconsistent(f"it holds {data.get('hash')} hashes, matching makes {HASH}")
+    if data.get("hash") != kind:
+        raise IndexInconsistent(f"it holds {data.get('hash')} entries, matching makes {kind}")
     try:
         anchor = data["anchor"]
         return Manifest(
             int(data["position"]),
             (int(anchor[0]), str(anchor[1])) if anchor else None,
             tuple(tuple(SegmentRef(**r) for r in shard) for shard in data["shards"]),
+            kind,
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise IndexInconsistent(f"manifest malformed ({exc.__class__.__name__})") from None
@@ -118,21 +120,22 @@ def manifest_stat(root: Path) -> tuple[int, int, int] | None:
 # -- the case store ------------------------------------------------------------------------------
 
 
-def log_since(ws: Workspace, position: int) -> list[tuple[int, int, str]]:
-    """(log id, clip id, action) of every index change after `position`, in order."""
+def log_since(ws: Workspace, position: int, sense: str = PICTURE) -> list[tuple[int, int, str]]:
+    """(log id, clip id, action) of every change to `sense`'s index after `position`, in
+    order."""
     with ws.cases.session() as ses:
         rows = ses.execute(
             select(IndexLogRow.id, IndexLogRow.clip_id, IndexLogRow.action)
-            .where(IndexLogRow.id > position)
+            .where(IndexLogRow.id > position, IndexLogRow.sense == sense)
             .order_by(IndexLogRow.id)
         ).all()
     return [(int(i), int(c), str(a)) for i, c, a in rows]
 
 
-def log_head(ws: Workspace) -> tuple[int, tuple[int, str] | None]:
-    """The newest log position and its row (0, None on an empty log)."""
+def log_head(ws: Workspace, sense: str = PICTURE) -> tuple[int, tuple[int, str] | None]:
+    """The newest log position of `sense` and its row (0, None when it has none)."""
     with ws.cases.session() as ses:
-        top = ses.scalar(select(func.max(IndexLogRow.id)))
+        top = ses.scalar(select(func.max(IndexLogRow.id)).where(IndexLogRow.sense == sense))
         if not top:
             return 0, None
         row = ses.execute(
@@ -141,23 +144,23 @@ def log_head(ws: Workspace) -> tuple[int, tuple[int, str] | None]:
     return int(top), (int(row[0]), str(row[1]))
 
 
-def anchor_holds(ws: Workspace, manifest: Manifest) -> bool:
+def anchor_holds(ws: Workspace, manifest: Manifest, sense: str = PICTURE) -> bool:
     """Whether the store's log has the row the manifest was made at."""
     if manifest.position == 0:
         return manifest.anchor is None
     with ws.cases.session() as ses:
         row = ses.execute(
             select(IndexLogRow.clip_id, IndexLogRow.action).where(
-                IndexLogRow.id == manifest.position
+                IndexLogRow.id == manifest.position, IndexLogRow.sense == sense
             )
         ).first()
     return row is not None and (int(row[0]), str(row[1])) == manifest.anchor
 
 
-def last_adds(ws: Workspace, upto: int) -> dict[int, int]:
+def last_adds(ws: Workspace, upto: int, sense: str = PICTURE) -> dict[int, int]:
     """Clip -> log position of its add, for clips whose last change up to `upto` is an add."""
     last: dict[int, tuple[int, str]] = {}
-    for pos, clip, action in log_since(ws, 0):
+    for pos, clip, action in log_since(ws, 0, sense):
         if pos > upto:
             break
         last[clip] = (pos, action)

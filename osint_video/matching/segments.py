@@ -32,13 +32,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -51,6 +52,9 @@ META_FILES = ("labels", "tombstones")
 LABEL = np.dtype([("clip", np.int64), ("pos", np.int64), ("frames", np.int64)])
 TOMB = np.dtype([("clip", np.int64), ("pos", np.int64)])
 READ_CHUNK = 1 << 22
+SEGMENT_NAME = re.compile(r"s\d+-\d+-\d+-[0-9a-f]+$")  # (not `sound/`, the sound index's folder)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SegmentDamaged(Exception):
@@ -71,6 +75,10 @@ class Entries:
     def take(self, keep: np.ndarray) -> Entries:
         return Entries(self.hashes[keep], self.clips[keep], self.times[keep])
 
+    def of_clips(self, clips: np.ndarray, keep: bool = True) -> Entries:
+        """The entries of `clips` (`keep`), or of every other clip."""
+        return self.take(np.isin(np.asarray(self.clips), clips, invert=not keep))
+
 
 def no_entries() -> Entries:
     return Entries(np.empty(0, np.uint64), np.empty(0, np.int32), np.empty(0, np.float32))
@@ -87,14 +95,16 @@ def concat(parts: list[Entries]) -> Entries:
 
 
 @dataclass(frozen=True)
-class Content:
+class Content(Generic[R]):
     """What a segment (or the in-memory tail) holds: entries, their labels, tombstones.
 
     `labels`: clip -> (log position of its add, informative frames); `tombstones`: clip ->
-    log position of its removal. A clip is in one of the two at most.
+    log position of its removal. A clip is in one of the two at most. The entries are the
+    picture's (`Entries`) or the sound's (`sound_index.SoundEntries`): both have `clips`,
+    `len` and `of_clips`, all that the index's bookkeeping uses.
     """
 
-    entries: Entries
+    entries: R
     labels: dict[int, tuple[int, int]] = field(default_factory=dict)
     tombstones: dict[int, int] = field(default_factory=dict)
 
@@ -107,7 +117,7 @@ class Segment:
     shard: int
     start: int
     end: int
-    content: Content
+    content: Content[Entries]
     tables: Tables | None
     _mih: MultiIndex | None = field(default=None, repr=False)
 
@@ -163,11 +173,24 @@ def write_segment(root: Path, shard: int, start: int, end: int, content: Content
     The folder is complete and fsynced before it is renamed into place; nothing refers to it
     until a manifest names it (`index.manifest`).
     """
+    return write_folder(root, shard, start, end, content, _write_files)
+
+
+def write_folder(
+    root: Path,
+    shard: int,
+    start: int,
+    end: int,
+    content: Content,
+    write_files: Callable[[Path, Content], dict[str, str]],
+) -> str:
+    """A new segment folder of any kind: `write_files` writes its arrays (returning each
+    file's SHA-256), this the rest (`segment.json`, `verified.json`, fsync, rename)."""
     name = f"s{shard}-{start}-{end}-{secrets.token_hex(3)}"
     tmp = root / f".tmp-{name}"
     tmp.mkdir(parents=True)
     try:
-        files = _write_files(tmp, content)
+        files = write_files(tmp, content)
         meta: dict[str, Any] = {"format": FORMAT, "shard": shard, "start": start, "end": end}
         meta |= {"count": len(content.entries), "files": files}
         (tmp / "segment.json").write_text(json.dumps(meta, indent=1))
@@ -184,6 +207,20 @@ def write_segment(root: Path, shard: int, start: int, end: int, content: Content
     return name
 
 
+def save_arrays(folder: Path, arrays: dict[str, np.ndarray], content: Content) -> list[str]:
+    """Save `arrays` and the content's labels and tombstones as .npy files; their keys."""
+    arrays = dict(arrays)
+    arrays["labels"], arrays["tombstones"] = _labels_array(content)
+    for key, arr in arrays.items():
+        np.save(folder / f"{key}.npy", arr)
+    return list(arrays)
+
+
+def checksums(folder: Path, keys: Sequence[str]) -> dict[str, str]:
+    """SHA-256 of each `KEY.npy` (what `segment.json` records)."""
+    return {f"{k}.npy": _sha256_file(folder / f"{k}.npy") for k in keys}
+
+
 def _write_files(folder: Path, content: Content) -> dict[str, str]:
     """The arrays of a segment, each as .npy, with their SHA-256 (from the bytes written)."""
     e = content.entries
@@ -192,9 +229,7 @@ def _write_files(folder: Path, content: Content) -> dict[str, str]:
         "clips": np.asarray(e.clips, np.int32),
         "times": np.asarray(e.times, np.float32),
     }
-    arrays["labels"], arrays["tombstones"] = _labels_array(content)
-    for key, arr in arrays.items():
-        np.save(folder / f"{key}.npy", arr)
+    keys = save_arrays(folder, arrays, content)
 
     def alloc(key: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         return np.lib.format.open_memmap(folder / f"{key}.npy", "w+", dtype, shape)
@@ -204,7 +239,7 @@ def _write_files(folder: Path, content: Content) -> dict[str, str]:
         if isinstance(arr, np.memmap):
             arr.flush()
     del tables
-    return {f"{k}.npy": _sha256_file(folder / f"{k}.npy") for k in (*arrays, *TABLE_FILES)}
+    return checksums(folder, (*keys, *TABLE_FILES))
 
 
 def _stamp(folder: Path, files: list[str]) -> None:
@@ -234,6 +269,21 @@ def load_segment(root: Path, name: str, meta_sha256: str, verify: bool = False) 
     Raises:
         SegmentDamaged: a file is missing, unreadable, or not what its checksum says.
     """
+    return open_folder(root, name, meta_sha256, verify, _map)
+
+
+def open_folder(
+    root: Path,
+    name: str,
+    meta_sha256: str,
+    verify: bool,
+    mapper: Callable[[Path, str, dict[str, Any]], T],
+) -> T:
+    """A segment folder of any kind, checked (`load_segment`), then mapped by `mapper`.
+
+    Raises:
+        SegmentDamaged: a file is missing, unreadable, or not what its checksum says.
+    """
     folder = root / name
     try:
         meta_bytes = (folder / "segment.json").read_bytes()
@@ -243,11 +293,21 @@ def load_segment(root: Path, name: str, meta_sha256: str, verify: bool = False) 
         files = list(meta["files"])
         if verify or not _stamped(folder, [*files, "segment.json"]):
             _verify(folder, name, meta["files"])
-        return _map(folder, name, meta)
+        return mapper(folder, name, meta)
     except SegmentDamaged:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SegmentDamaged(f"segment {name}: unreadable ({exc.__class__.__name__})") from None
+
+
+def read_labels(folder: Path) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
+    """A segment's labels and tombstones (`Content.labels`, `Content.tombstones`)."""
+    labels = np.load(folder / "labels.npy")
+    tombs = np.load(folder / "tombstones.npy")
+    return (
+        {int(r["clip"]): (int(r["pos"]), int(r["frames"])) for r in labels},
+        {int(r["clip"]): int(r["pos"]) for r in tombs},
+    )
 
 
 def _verify(folder: Path, name: str, files: dict[str, str]) -> None:
@@ -266,13 +326,7 @@ def _map(folder: Path, name: str, meta: dict[str, Any]) -> Segment:
     n = int(meta["count"])
     if not len(entries.hashes) == len(entries.clips) == len(entries.times) == n:
         raise SegmentDamaged(f"segment {name}: array lengths disagree with segment.json")
-    labels = np.load(folder / "labels.npy")
-    tombs = np.load(folder / "tombstones.npy")
-    content = Content(
-        entries,
-        {int(r["clip"]): (int(r["pos"]), int(r["frames"])) for r in labels},
-        {int(r["clip"]): int(r["pos"]) for r in tombs},
-    )
+    content = Content(entries, *read_labels(folder))
     order, sorted_h, offsets = load("order"), load("sorted"), load("offsets")
     from .search import key_bits
 
@@ -292,5 +346,5 @@ def folders(root: Path) -> Iterator[Path]:
     """Every segment folder under `root`, finished or not (`.tmp-*`)."""
     if root.is_dir():
         for p in root.iterdir():
-            if p.is_dir() and (p.name.startswith("s") or p.name.startswith(".tmp-")):
+            if p.is_dir() and (SEGMENT_NAME.match(p.name) or p.name.startswith(".tmp-")):
                 yield p

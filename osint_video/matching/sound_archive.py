@@ -4,8 +4,9 @@ find where picture and sound disagree, record it all, and index the clip's sound
 What is written, in ONE case-store transaction: the clip's sound fingerprints
 (`sound_fingerprints`), its `matches` rows (each entry now says `modality`, with picture and
 sound ranges; sound-only matches added), the `sound_differs` / `picture_differs` anomalies
-(earlier ones of this clip replaced), and a `sound_matched` custody event. The sound index on
-disk is updated afterwards; if that write is lost the next open detects it and rebuilds.
+(earlier ones of this clip replaced), a `sound_matched` custody event, and the sound's
+index-log row: every process's sound index reads the clip from the log (`sound_index.py`);
+nothing on disk is rewritten per clip.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from ..errors import NotFound
+from ..errors import NotFound, OsintVideoError
 from ..media.seek import grey_at
 from ..models import Anomaly
 from ..sound.chromaprint import ALGORITHM, ITEM_S, SPAN_S
 from ..sound.fingerprint import TrackPrint
 from ..store.cases import NewEvent
-from ..store.schema import ClipRow, FingerprintRow, MatchRow, SoundFingerprintRow
+from ..store.schema import ADD, SOUND, ClipRow, FingerprintRow, MatchRow, SoundFingerprintRow
 from ..workspace import Workspace
 from .fingerprints import VIEWS, FrameFingerprint
+from .index import log_change
 from .reframe import reframed
 from .senses import CODES, Other, anomalies, disagreements, merge
-from .sound_index import Notify, SoundIndex, open_sound_index, print_of, replace_clip, row_of
+from .sound_index import LiveSoundIndex, Notify, open_sound_index, print_of, row_of
 from .sound_match import SoundVote, search_sound
 
 
@@ -39,7 +41,7 @@ class SoundFound:
 
     clip_id: int | None
     prints: tuple[TrackPrint, ...]
-    index: SoundIndex
+    index: LiveSoundIndex
     index_size: int
     votes: list[SoundVote]
     matches: list[dict[str, Any]]
@@ -111,21 +113,35 @@ def find_sound(
     """
     cfg = ws.config
     index = open_sound_index(ws, notify)
-    votes = search_sound(index, prints, cfg.sound, exclude=clip_id)
-    facts = {v.other_clip_id: ws.cases.clip_facts(v.other_clip_id) for v in votes}
+    view = index.view()
+    votes = search_sound(view, prints, cfg.sound, exclude=clip_id)
+    facts = _facts(ws, votes)
+    votes = [v for v in votes if v.other_clip_id in facts]
     merged = merge(picture, votes, facts)
     others = {
         e["clip_id"]: Other(
             e["clip_id"],
             e.get("filename"),
-            index.tracks_of(e["clip_id"]),
+            view.tracks_of(e["clip_id"]),
             picture_prints(ws, e["clip_id"]),
         )
         for e in merged
     }
     check = _reframe_check(ws, path, rotation_deg) if path is not None else None
     merged = disagreements(merged, prints, mine_picture, others, cfg.sound, cfg.matching, check)
-    return SoundFound(clip_id, tuple(prints), index, len(index), votes, merged, anomalies(merged))
+    return SoundFound(clip_id, tuple(prints), index, len(view), votes, merged, anomalies(merged))
+
+
+def _facts(ws: Workspace, votes: list[SoundVote]) -> dict[int, dict[str, Any]]:
+    """The voted clips' facts; a clip deleted since it was indexed is left out (its entries
+    go at the next compaction)."""
+    out = {}
+    for v in votes:
+        try:
+            out[v.other_clip_id] = ws.cases.clip_facts(v.other_clip_id)
+        except NotFound:
+            continue
+    return out
 
 
 def _reframe_check(
@@ -165,8 +181,9 @@ def sound_details(found: SoundFound, sha256: str) -> dict[str, Any]:
 
 
 def record_sound(ws: Workspace, found: SoundFound, event: NewEvent) -> None:
-    """Fingerprints, merged matches, disagreement anomalies and the event in one transaction,
-    then the clip's sound goes into the sound index."""
+    """Fingerprints with their index-log row, merged matches, disagreement anomalies and the
+    event in one transaction (call under the archive lock); then this process's sound index
+    reads the change, and writes its tail out (and starts a compaction) when due."""
     assert found.clip_id is not None
     clip_id = found.clip_id
     with ws.cases.session() as ses:
@@ -175,6 +192,8 @@ def record_sound(ws: Workspace, found: SoundFound, event: NewEvent) -> None:
             raise NotFound(f"no clip with id {clip_id}")
         ses.execute(delete(SoundFingerprintRow).where(SoundFingerprintRow.clip_id == clip_id))
         ses.add_all(row_of(clip_id, p, ITEM_S, SPAN_S) for p in found.prints)
+        heard = sum(int(p.mask.sum()) for p in found.prints)
+        log_change(ses, clip_id, ADD, heard, SOUND)
         ses.execute(delete(MatchRow).where(MatchRow.clip_id == clip_id))
         ses.flush()
         ses.add_all(
@@ -184,4 +203,10 @@ def record_sound(ws: Workspace, found: SoundFound, event: NewEvent) -> None:
         kept = [a for a in clip.anomalies or [] if a.get("code") not in CODES]
         clip.anomalies = kept + [asdict(a) for a in found.anomalies]
         ws.cases._append_events(ses, clip_id, ws.config.operator(), [event])
-    replace_clip(found.index, clip_id, found.prints)
+    from .compact import after_job
+
+    try:
+        found.index.catch_up(ws)
+        after_job(ws, found.index)
+    except (OSError, OsintVideoError):  # recorded: the tail stays in memory, written later
+        pass

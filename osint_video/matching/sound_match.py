@@ -1,7 +1,7 @@
 """Sound matching: exact lookups vote for an offset, alignment over the whole stretch decides.
 
 1. **Lookup.** Each informative sub-fingerprint of the query (and its neighbours within
-   `probe_bits` bits) is looked up exactly in the sound index (`SoundIndex.lookup`).
+   `probe_bits` bits) is looked up exactly in the sound index (`SoundView.lookup`).
 2. **Offset voting.** A hit says "query item k is item j of that track": it votes for the
    lag j - k. Copies of the same sound put many distinct query items at one lag (give or
    take one: an excerpt cut between two sub-fingerprints); chance collisions scatter.
@@ -29,7 +29,7 @@ import numpy as np
 from ..config import SoundConfig
 from ..sound.chromaprint import ITEM_S, SPAN_S
 from ..sound.fingerprint import TrackPrint
-from .sound_index import SoundIndex
+from .sound_segments import SoundView
 
 WINDOW = 16  # items (2 s) over which the local bit error is smoothed
 MAX_CANDIDATES = 40  # (clip, track, lag) candidates verified per query track
@@ -149,7 +149,7 @@ def _segment(
 
 
 def candidates(
-    index: SoundIndex, query: TrackPrint, cfg: SoundConfig, exclude: int | None
+    index: SoundView, query: TrackPrint, cfg: SoundConfig, exclude: int | None
 ) -> list[tuple[int, int, int, int]]:
     """(votes, clip, track, lag) for the strongest offsets of one query track."""
     pos = np.flatnonzero(query.mask)
@@ -157,11 +157,9 @@ def candidates(
         return []
     hits = index.lookup(query.values[pos], cfg.probe_bits, cfg.max_bucket)
     items = pos[hits.query]
-    clips = index.clips[hits.entry]
-    keep = clips != (exclude if exclude is not None else -1)
-    items, clips = items[keep], clips[keep]
-    tracks = index.tracks[hits.entry][keep]
-    lags = index.items[hits.entry][keep].astype(np.int64) - items
+    keep = hits.clip != (exclude if exclude is not None else -1)
+    items, clips, tracks = items[keep], hits.clip[keep], hits.track[keep]
+    lags = hits.item[keep].astype(np.int64) - items
     voters: dict[tuple[int, int, int], set[int]] = defaultdict(set)
     for k, c, t, lag in zip(
         items.tolist(), clips.tolist(), tracks.tolist(), lags.tolist(), strict=False
@@ -193,7 +191,7 @@ def verify(query: TrackPrint, other: TrackPrint, lag: int, cfg: SoundConfig) -> 
 
 
 def search_sound(
-    index: SoundIndex, prints: Sequence[TrackPrint], cfg: SoundConfig, exclude: int | None
+    index: SoundView, prints: Sequence[TrackPrint], cfg: SoundConfig, exclude: int | None
 ) -> list[SoundVote]:
     """Every indexed clip whose sound this clip's sound contains or is contained in."""
     ranges: dict[int, list[SoundRange]] = defaultdict(list)

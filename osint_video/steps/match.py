@@ -16,7 +16,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..keyframes.extract import taps_samples
-from ..matching.index import warm
 from ..matching.match import (
     ArchiveLock,
     Found,
@@ -27,6 +26,7 @@ from ..matching.match import (
     record_matches,
     search_early,
 )
+from ..matching.sound_index import warm_senses
 from ..media.images import require_pixels_within
 from ..store.cases import NewEvent
 from .base import Job, Step
@@ -60,7 +60,9 @@ class Match(Step[Found]):
         return job.kind == "video" and job.ws.config.matching.enabled
 
     def sampler(self, job: Job) -> SampledFingerprints | None:
-        warm(job.ws)  # a process's first clip: the index opens while the keyframe pass decodes
+        warm_senses(
+            job.ws
+        )  # a process's first clip: the index opens while the keyframe pass decodes
         if not taps_samples(job.ws.config.keyframes):
             return None
         return SampledFingerprints(job.probe.media, job.ws.config.matching)

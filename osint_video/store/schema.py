@@ -441,6 +441,7 @@ class WebSessionRow(Base):
 
 
 ADD, REMOVE = "add", "remove"
+PICTURE, SOUND = "picture", "sound"  # which index a log row changes
 
 
 class IndexLogRow(Base):
@@ -453,6 +454,8 @@ class IndexLogRow(Base):
     rows' own ids: SQLite hands out a deleted top row id again (a clip matched anew would come
     back under ids a reader has already passed), and a deletion leaves no row to read.
 
+    `sense`: which index the change is for, `picture` (`match_fingerprints`) or `sound`
+    (`sound_fingerprints`); each index reads only its own rows, at positions in one sequence.
     No foreign key: a removal outlives the clip it names.
     """
 
@@ -463,6 +466,7 @@ class IndexLogRow(Base):
     clip_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(8))
     hashes: Mapped[int] = mapped_column(Integer)  # index entries the clip has after the change
+    sense: Mapped[str] = mapped_column(String(8), default=PICTURE, server_default=PICTURE)
 
 
 # -- sound (issue 17): one fingerprint per audio track ------------------------------------------
