@@ -90,7 +90,7 @@ test: setup-test
 	$(BIN)/mypy osint_video
 	OSINT_VIDEO_LS_TEMPLATE=$(CURDIR)/$(VENV)/ls-template $(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: setup-test
 	$(BIN)/python -m pip install -q --no-deps scenedetect click tqdm
 	$(BIN)/python -m pip install -q videohash
 	$(BIN)/python bench/bench_triage.py
@@ -101,6 +101,7 @@ bench: setup
 	$(BIN)/python bench/bench_desk.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_archive_scale.py
+	$(BIN)/python bench/bench_sound_scale.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) bench/out .pytest_cache
