@@ -139,3 +139,13 @@ def make_clips(folder: Path, n: int) -> list[Path]:
     clips = sorted(folder.glob("c*.mp4"))
     assert len(clips) == n
     return clips
+
+
+def make_static_clip(path: Path) -> Path:
+    """One unchanging view (bars and grain), 6 s at 25 fps in GOPs of 50: every GOP is still
+    (the decode skips them, but for the last)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:d=6",
+          "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
+          "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
+    return path

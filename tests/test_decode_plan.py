@@ -9,7 +9,6 @@ nothing is handed every frame.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from synth import make_cut_clip
+from synth import make_cut_clip, make_static_clip
 
 from osint_video.config import KeyframesConfig
 from osint_video.keyframes.extract import extract_keyframes, sampling_source, taps_samples
@@ -43,14 +42,7 @@ def gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def static_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One unchanging view, 6 s in GOPs of 50: every GOP but the last is skipped as still."""
-    path = tmp_path_factory.mktemp("plan") / "static.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:d=6",
-         "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
-         "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)],
-        check=True, timeout=120,
-    )  # fmt: skip
-    return path
+    return make_static_clip(tmp_path_factory.mktemp("plan") / "static.mp4")
 
 
 @dataclass

@@ -7,13 +7,12 @@ nothing the shot detector sees (same cuts, same keyframes).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import av
 import pytest
 from sqlalchemy import select
-from synth import make_cut_clip
+from synth import make_cut_clip, make_static_clip
 
 from osint_video.config import load_config
 from osint_video.keyframes.extract import extract_keyframes
@@ -91,14 +90,7 @@ def test_triage_stores_the_same_fingerprints(cli, home: Path, gop_clip: Path) ->
 @pytest.fixture(scope="module")
 def static_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One unchanging view (bars and grain), 6 s in GOPs of 50: every GOP is still."""
-    path = tmp_path_factory.mktemp("static") / "static.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:d=6",
-         "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
-         "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)],
-        check=True, timeout=120,
-    )  # fmt: skip
-    return path
+    return make_static_clip(tmp_path_factory.mktemp("static") / "static.mp4")
 
 
 def _tapped_pictures(path: Path, alike) -> list[tuple[float, float]]:
