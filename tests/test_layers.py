@@ -227,3 +227,22 @@ def test_the_readme_lists_every_layer() -> None:
     section = text[text.index("### Architecture") :]
     for name, _prefixes in LAYERS:
         assert f"**{name}**" in section, name
+
+
+def test_the_pipeline_does_not_import_pandas() -> None:
+    """pytesseract imports pandas (and pyarrow) whenever it is installed, which
+    label-studio-sdk makes so: ~70 MB resident in every triage for output we never ask for
+    (`ocr.tesseract._import_pytesseract`). The pipeline, OCR included, must not pull it in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, osint_video.pipeline, osint_video.ocr.tesseract as t;"
+        "print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules));"
+        "print(t.pytesseract.get_tesseract_version is not None)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "True"]

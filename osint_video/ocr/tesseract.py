@@ -24,13 +24,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytesseract
 from PIL import Image, ImageOps
 
 from ..config import OcrConfig
 from ..errors import ConfigError, OcrError
 from .language import guess_language
 from .words import Line, PageText, Word, keep_words, merge_passes
+
+
+def _import_pytesseract() -> Any:
+    """pytesseract, without the pandas it imports whenever pandas is installed.
+
+    label-studio-sdk installs pandas (with pyarrow); pytesseract imports it only to offer
+    DataFrame output, which we never ask for. That import cost every process that reads text
+    (every triage) about 75 MB resident and 0.24 s. A `None` in `sys.modules` makes that one
+    `import pandas` fail as if pandas were absent; pandas stays importable afterwards.
+    """
+    import importlib
+    import sys
+
+    hide = "pandas" not in sys.modules
+    if hide:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+    try:
+        return importlib.import_module("pytesseract")
+    finally:
+        if hide:
+            del sys.modules["pandas"]
+
+
+pytesseract = _import_pytesseract()
 
 PREPROCESS = ("bright", "minrgb", "gray")
 INSTALL = "install it with: sudo apt-get install -y {pkg} (or run: make setup)"
