@@ -442,3 +442,17 @@ def test_0011_logs_the_sound_already_stored(empty_url: str, tmp_path: Path) -> N
     finally:
         ws.close()
         index.forget_open_indexes()
+
+
+def test_the_sound_log_downgrade_keeps_index_log_ids_unique(tmp_path: Path) -> None:
+    """0011's downgrade drops `sense` by rebuilding the table on SQLite; the rebuilt table must
+    still never hand an id out twice (AUTOINCREMENT), or a catching-up reader skips changes."""
+    url = f"sqlite:///{tmp_path / 'cases.sqlite'}"
+    migrate.upgrade(url)
+    command.downgrade(migrate.alembic_config(url), "0010_sound")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'match_index_log'"))
+        assert "AUTOINCREMENT" in sql and "sense" not in sql
+    engine.dispose()
+    assert migrate.upgrade(url).applied == ("0011_sound_log",)  # and up again

@@ -35,5 +35,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM match_index_log WHERE sense <> 'picture'")
-    with op.batch_alter_table("match_index_log") as batch:
+    # SQLite rebuilds the table: keep its ids never handed out twice (schema.IndexLogRow)
+    with op.batch_alter_table(
+        "match_index_log", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
         batch.drop_column("sense")
