@@ -257,6 +257,15 @@ def test_the_web_desk_shows_which_senses_agree(desk: dict[str, Any]) -> None:
         first = ed.get(f"/clips/{original}").text  # the later clips, in its own terms
         assert f'Shares sound with (later): <a href="/clips/{ids["same_sound"]}">' in first
         assert f'Seen later: <a href="/clips/{ids["replaced"]}">' in first
+        # "Match again" matches by both senses, as `match` does: the sound-only match stays
+        assert ed.post(f"/clips/{ids['same_sound']}/match").status_code == 303
+        again = ed.get(f"/clips/{ids['same_sound']}").text
+        assert f'Shares sound with: <a href="/clips/{original}">' in again
+        assert re.findall(r"<b>(\w+)</b> by ed", again.split("<h2>Custody</h2>")[1])[-3:] == [
+            "matched",
+            "sound_matched",
+            "report_generated",
+        ]
         board = ed.get("/", params={"sort": "oldest"}).text
         leads = [int(x) for x in re.findall(r'<li class="card[^"]*" data-clip="(\d+)"', board)]
         assert original in leads and ids["same_sound"] in leads  # separate cards

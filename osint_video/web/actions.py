@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from ..annotate.service import run_push
 from ..desk import queue, workflow
 from ..errors import ConflictError, NotFound, OsintVideoError, WorkflowError
-from ..matching import match_clip
+from ..matching.both import match_clip_both
 from ..report.service import clip_report
 from ..store.cases import NewEvent
 from ..workspace import Workspace
@@ -116,13 +116,14 @@ def push(ctx: Ctx) -> Response:
 
 @route("act")
 def match_again(ctx: Ctx) -> Response:
-    """Match the clip against the archive again (recorded), then rewrite its reports."""
+    """Match the clip against the archive again by picture and sound (recorded), then
+    rewrite its reports: as `osint-video match CLIP` does, so its sound matches survive."""
     clip_id = clip_id_of(ctx)
 
     def run() -> None:
         ws = Workspace.open(ctx.cfg)
         try:
-            match_clip(ws, clip_id)  # it takes the archive lock itself, for its record only
+            match_clip_both(ws, clip_id)  # takes the archive lock itself, for each record
         finally:
             ws.close()
         clip_report(ctx.cfg, str(clip_id), "json")
