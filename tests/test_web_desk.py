@@ -273,8 +273,9 @@ def test_match_again_and_push_without_a_server(
     ed = login(base, "ed")
     assert ed.post("/clips/3/match").status_code == 303
     page = ed.get("/clips/3").text.split("<h2>Custody</h2>")[1]
-    assert re.findall(r"<b>(\w+)</b> by (\w+)", page)[-2:] == [
+    assert re.findall(r"<b>(\w+)</b> by (\w+)", page)[-3:] == [
         ("matched", "ed"),
+        ("sound_matched", "ed"),  # by picture and sound, as `match` does
         ("report_generated", "ed"),
     ]
     assert "Seen before:" in ed.get("/clips/3").text  # the match stands
