@@ -12,9 +12,10 @@ seconds.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from synth import run_tool
 
 RU = [
     "Внимание, колонна на дороге. Повторяю, колонна техники движется к мосту со стороны Суджи.",
@@ -48,12 +49,6 @@ UK = [
 ]
 
 
-def _run(argv: Sequence[str]) -> None:
-    proc = subprocess.run(list(argv), capture_output=True, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')[-800:]}")
-
-
 def have_espeak() -> bool:
     return shutil.which("espeak-ng") is not None
 
@@ -68,7 +63,7 @@ def speech(folder: Path, lang: str, k: int, speed: int = 150, pitch: int = 50) -
     out = folder / f"say-{lang}-{i}-{speed}-{pitch}.wav"
     if not out.exists():
         voice = ["-v", lang, "-s", str(speed), "-p", str(pitch)]
-        _run(["espeak-ng", *voice, "-w", str(out), texts[i]])
+        run_tool(["espeak-ng", *voice, "-w", str(out), texts[i]])
     return out
 
 
@@ -104,7 +99,7 @@ def soundtrack(
     graph = ";".join(
         [*chains, f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first[out]"]
     )
-    _run(["ffmpeg", "-y", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]",
+    run_tool(["ffmpeg", "-y", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]",
           "-ar", "44100", "-ac", "2", "-t", str(duration), str(path)])  # fmt: skip
     return path
 
@@ -137,14 +132,14 @@ def clip(
             picture(seed, size)]  # fmt: skip
     if audio is not None:
         argv += ["-i", str(audio), "-map", "0:v", "-map", "1:a", *audio_args, "-shortest"]
-    _run([*argv, *X264, "-t", str(duration), str(path)])
+    run_tool([*argv, *X264, "-t", str(duration), str(path)])
     return path
 
 
 def crop_9_16(src: Path, dst: Path) -> Path:
     """The vertical repost: the centre 9:16 of a 16:9 picture, sound kept (re-encoded)."""
     vf = "crop=trunc(ih*9/16/2)*2:ih,scale=180:320"
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-vf", vf, *X264, "-c:a", "aac",
+    run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-vf", vf, *X264, "-c:a", "aac",
           "-b:a", "128k", str(dst)])  # fmt: skip
     return dst
 
@@ -153,8 +148,9 @@ def pip_40(src: Path, dst: Path, seed: int) -> Path:
     """Picture-in-picture: the clip at 40 % of the frame inside other footage (a broadcast),
     its sound kept."""
     graph = f"{picture(seed)}[bg];[0:v]scale=128:72[in];[bg][in]overlay=x=170:y=20:shortest=1[v]"
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-filter_complex", graph, "-map", "[v]",
-          "-map", "0:a", *X264, "-c:a", "aac", "-b:a", "128k", "-shortest", str(dst)])  # fmt: skip
+    run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-filter_complex", graph,
+              "-map", "[v]", "-map", "0:a", *X264, "-c:a", "aac", "-b:a", "128k", "-shortest",
+              str(dst)])  # fmt: skip
     return dst
 
 
@@ -164,7 +160,7 @@ def voice_over(src: Path, dst: Path, voice: Path, at: float = 1.0) -> Path:
         f"[1:a]aresample=44100,pan=stereo|c0=c0|c1=c0,adelay={int(at * 1000)}|"
         f"{int(at * 1000)},volume=-6dB[vo];[0:a][vo]amix=inputs=2:normalize=0:duration=first[a]"
     )
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-i", str(voice), "-filter_complex",
+    run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-i", str(voice), "-filter_complex",
           graph, "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
           str(dst)])  # fmt: skip
     return dst
@@ -173,13 +169,13 @@ def voice_over(src: Path, dst: Path, voice: Path, at: float = 1.0) -> Path:
 def reencode(src: Path, dst: Path, codec: str) -> Path:
     """The sound re-encoded (AAC 64 kb/s, or Opus 32 kb/s in Matroska), picture kept."""
     audio = ["-c:a", "aac", "-b:a", "64k"] if codec == "aac" else ["-c:a", "libopus", "-b:a", "32k"]
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-c:v", "copy", *audio, str(dst)])
+    run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-c:v", "copy", *audio, str(dst)])
     return dst
 
 
 def excerpt(src: Path, dst: Path, start: float, length: float) -> Path:
     """`length` s from `start` (re-encoded, so the cut falls between sub-fingerprints)."""
-    _run(["ffmpeg", "-y", "-v", "error", "-ss", str(start), "-i", str(src), "-t", str(length),
+    run_tool(["ffmpeg", "-y", "-v", "error", "-ss", str(start), "-i", str(src), "-t", str(length),
           *X264, "-c:a", "aac", "-b:a", "128k", str(dst)])  # fmt: skip
     return dst
 
@@ -189,14 +185,14 @@ def compilation(parts: Sequence[Path], dst: Path) -> Path:
     inputs = [a for p in parts for a in ("-i", str(p))]
     labels = "".join(f"[{i}:v][{i}:a]" for i in range(len(parts)))
     graph = f"{labels}concat=n={len(parts)}:v=1:a=1[v][a]"
-    _run(["ffmpeg", "-y", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[v]",
+    run_tool(["ffmpeg", "-y", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[v]",
           "-map", "[a]", *X264, "-c:a", "aac", "-b:a", "128k", str(dst)])  # fmt: skip
     return dst
 
 
 def replace_sound(src: Path, dst: Path, audio: Path) -> Path:
     """The same picture with other sound (gunfire over quiet footage, old audio on new)."""
-    _run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-i", str(audio), "-map", "0:v",
+    run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-i", str(audio), "-map", "0:v",
           "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-shortest",
           str(dst)])  # fmt: skip
     return dst

@@ -34,10 +34,11 @@ VARIANTS = [
 ]
 
 
-def _run(argv: Sequence[str]) -> None:
+def run_tool(argv: Sequence[str]) -> None:
+    """Run a media tool (ffmpeg, espeak-ng) for a fixture; its stderr's tail if it fails."""
     proc = subprocess.run(list(argv), capture_output=True, timeout=300)
     if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed: {proc.stderr.decode(errors='replace')[-800:]}")
+        raise RuntimeError(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')[-800:]}")
 
 
 def make_cut_clip(
@@ -96,13 +97,13 @@ def make_cut_clip(
     for k, v in (metadata or {}).items():
         argv += ["-metadata", f"{k}={v}"]
     argv.append(str(path))
-    _run(argv)
+    run_tool(argv)
     return path
 
 
 def make_still(path: Path, size: tuple[int, int] = (640, 480)) -> Path:
     """A single textured image (format from the suffix)."""
-    _run(
+    run_tool(
         [
             "ffmpeg",
             "-y",
@@ -145,7 +146,8 @@ def make_static_clip(path: Path) -> Path:
     """One unchanging view (bars and grain), 6 s at 25 fps in GOPs of 50: every GOP is still
     (the decode skips them, but for the last)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:d=6",
-          "-vf", "noise=alls=6:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
-          "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
+    run_tool(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+              "smptebars=size=320x240:rate=25:d=6", "-vf", "noise=alls=6:allf=t",
+              "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50",
+              "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
     return path
